@@ -1,0 +1,217 @@
+"""Settings: `YADOCKERI_*` environment variables, Docker secrets files, and an optional
+`yadockeri.yml` (`YADOCKERI_CONFIG`, else `./yadockeri.yml`) that names the apps.
+
+Every setting has a default that works on one machine: SQLite under the data folder, a
+one-node swarm, no registry, domain `y.localhost`, and the example app in `examples/hello`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from .errors import ConfigError, InvalidName, NotFound
+from .names import check_app_name, parse_duration
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_APP_DIR = PROJECT_ROOT / "examples" / "hello"
+ROUTER_DIR = PROJECT_ROOT / "router"
+
+Seconds = Annotated[int, BeforeValidator(parse_duration)]
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "yadockeri"
+
+
+def config_file() -> Path | None:
+    named = os.environ.get("YADOCKERI_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"YADOCKERI_CONFIG names {path}, which is not a file")
+        return path
+    local = Path("yadockeri.yml")
+    return local if local.is_file() else None
+
+
+class AppConfig(BaseModel):
+    """An app yadockeri knows how to build: its repository and default branch."""
+
+    repo: str
+    branch: str = "main"
+    default: bool = False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="YADOCKERI_", extra="ignore", secrets_dir=os.environ.get("YADOCKERI_SECRETS_DIR")
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = None
+    domain: str = "y.localhost"
+    url_scheme: Literal["http", "https"] = "http"
+
+    # Infrastructure names, so that tests (or a second install) can run beside a real one.
+    router_network: str = "router"
+    router_service: str = "router"
+    router_port: int = 80
+    router_image: str | None = None  # prebuilt; unset: build router/ from router_base_image
+    router_base_image: str = "nginx:stable-alpine"
+    router_url: str | None = None  # where yadockeri reaches the router; default http://127.0.0.1:PORT
+    endpoint_mode: Literal["dnsrr", "vip"] = "dnsrr"
+
+    registry: str | None = None
+    registry_username: str | None = None
+    registry_password: SecretStr | None = None
+
+    secret_key: SecretStr | None = None
+    git_ssh_key: SecretStr | None = None
+    git_token: SecretStr | None = None
+
+    default_cpus: float = 1.0
+    default_memory: str = "512m"
+    deploy_timeout: Seconds = 300
+    release_timeout: Seconds = 600
+    update_monitor: Seconds = 5
+    workers: int = 4
+    poll_interval: float = 0.5
+
+    # Slack (step 2); the usual names without prefix.
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret")
+    )
+    slack_app_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token"))
+    slack_api_url: str | None = Field(None, validation_alias=AliasChoices("SLACK_API_URL", "slack_api_url"))
+    notify_channel: str | None = None
+    admins: str = ""  # comma-separated Slack user IDs
+    channels: str = ""  # comma-separated channel IDs where commands work; empty: everywhere
+    bot_port: int = 3000
+
+    apps: dict[str, AppConfig] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, file_secret_settings]
+        path = config_file()
+        if path is not None:
+            sources.append(_RelativeYamlSource(settings_cls, path))
+        return tuple(sources)
+
+    @field_validator("domain")
+    @classmethod
+    def _domains_are_host_names(cls, value: str) -> str:
+        domains = [d.strip().lower().rstrip(".") for d in value.split(",") if d.strip()]
+        if not domains:
+            raise ValueError("at least one domain is needed")
+        for domain in domains:
+            labels = domain.split(".")
+            if not all(label and len(label) <= 63 and label.replace("-", "").isalnum() for label in labels):
+                raise ValueError(f"domain {domain!r} is not a host name")
+        return ",".join(domains)
+
+    @field_validator("apps")
+    @classmethod
+    def _app_names(cls, value: dict[str, AppConfig]) -> dict[str, AppConfig]:
+        for name in value:
+            try:
+                check_app_name(name)
+            except InvalidName as error:
+                raise ValueError(str(error)) from None
+        if sum(1 for app in value.values() if app.default) > 1:
+            raise ValueError("only one app may be marked default: true")
+        return value
+
+    @model_validator(mode="after")
+    def _example_app_when_none(self) -> "Settings":
+        if not self.apps:
+            self.apps = {"hello": AppConfig(repo=str(self.data_dir / "examples" / "hello.git"), branch="main", default=True)}
+        return self
+
+    # Derived values -------------------------------------------------------------------------
+    @property
+    def domains(self) -> list[str]:
+        return self.domain.split(",")
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'yadockeri.db'}"
+
+    @property
+    def router_check_url(self) -> str:
+        return (self.router_url or f"http://127.0.0.1:{self.router_port}").rstrip("/")
+
+    @property
+    def admin_ids(self) -> set[str]:
+        return {a.strip() for a in self.admins.split(",") if a.strip()}
+
+    @property
+    def channel_ids(self) -> set[str]:
+        return {c.strip() for c in self.channels.split(",") if c.strip()}
+
+    def stack_url(self, stack: str, domain: str | None = None) -> str:
+        host = f"{stack}.{domain or self.domains[0]}"
+        default_port = 80 if self.url_scheme == "http" else 443
+        port = "" if self.url_scheme == "https" or self.router_port == default_port else f":{self.router_port}"
+        return f"{self.url_scheme}://{host}{port}"
+
+    def stack_urls(self, stack: str) -> list[str]:
+        return [self.stack_url(stack, domain) for domain in self.domains]
+
+    def app(self, name: str | None) -> tuple[str, AppConfig]:
+        """The app a command means: the named one, the only one, or the default one."""
+        if name:
+            if name not in self.apps:
+                known = ", ".join(sorted(self.apps)) or "none"
+                raise NotFound(f"no app named `{name}` (known apps: {known})")
+            return name, self.apps[name]
+        if len(self.apps) == 1:
+            return next(iter(self.apps.items()))
+        for app_name, app in self.apps.items():
+            if app.default:
+                return app_name, app
+        raise NotFound(f"several apps are configured ({', '.join(sorted(self.apps))}): say which with --app")
+
+
+class _RelativeYamlSource(YamlConfigSettingsSource):
+    """yadockeri.yml, with relative repo paths read relative to the file."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        self._path = path
+        super().__init__(settings_cls, yaml_file=path)
+
+    def __call__(self) -> dict[str, Any]:
+        data = super().__call__()
+        for app in (data.get("apps") or {}).values():
+            repo = app.get("repo") if isinstance(app, dict) else None
+            if isinstance(repo, str) and repo.startswith("."):
+                app["repo"] = str((self._path.parent / repo).resolve())
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ConfigError:
+        raise
+    except Exception as error:  # pydantic's ValidationError: say which setting is wrong
+        raise ConfigError(f"configuration is invalid: {error}") from None

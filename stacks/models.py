@@ -1,0 +1,186 @@
+"""Database models. Only stacks/store.py opens sessions on them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes on every backend (SQLite stores naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # type: ignore[override]
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # type: ignore[override]
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# Stack states (DESIGN.md) and deployment states (issue #2).
+STACK_STATES = ("deploying", "running", "failed", "sleeping", "warned", "destroying", "destroyed")
+DEPLOYMENT_STATES = ("queued", "running", "succeeded", "failed", "interrupted")
+# What a deployment does: build and roll out, apply env, destroy, sleep or wake.
+DEPLOYMENT_KINDS = ("deploy", "redeploy", "env", "destroy", "sleep", "wake")
+
+
+class App(Base):
+    __tablename__ = "apps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    repo: Mapped[str] = mapped_column(Text)
+    branch: Mapped[str] = mapped_column(String(255))
+    is_default: Mapped[bool] = mapped_column(default=False)
+
+
+class Stack(Base):
+    __tablename__ = "stacks"
+    __table_args__ = (
+        # A name is unique among stacks that exist; destroyed ones keep their history.
+        Index(
+            "uq_stacks_live_name",
+            "name",
+            unique=True,
+            sqlite_where=text("state != 'destroyed'"),
+            postgresql_where=text("state != 'destroyed'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), index=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    branch: Mapped[str] = mapped_column(String(255))
+    commit: Mapped[str | None] = mapped_column(String(64))
+    image: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(20), default="deploying")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_request_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    keep_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    middleware_hash: Mapped[str | None] = mapped_column(String(64))
+    node: Mapped[str | None] = mapped_column(String(255))  # where middleware with volumes lives
+    # Where a front end shows this stack's story (a Slack thread "channel:ts"); opaque here.
+    thread: Mapped[str | None] = mapped_column(String(255))
+
+    app: Mapped[App] = relationship(lazy="joined")
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stack_id: Mapped[int] = mapped_column(ForeignKey("stacks.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="deploy")
+    branch: Mapped[str] = mapped_column(String(255))
+    commit: Mapped[str | None] = mapped_column(String(64))
+    image: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    requested_by: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(20))  # cli, slack, scheduler
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    runner: Mapped[str | None] = mapped_column(String(255))  # host:pid:start of the process running it
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    log_tail: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(String(255))  # a front end's message for it; opaque here
+
+    stack: Mapped[Stack] = relationship(lazy="joined")
+    steps: Mapped[list["DeploymentStep"]] = relationship(
+        order_by="DeploymentStep.id", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class DeploymentStep(Base):
+    __tablename__ = "deployment_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20), default="running")  # running, ok, skipped, failed
+    detail: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EnvVar(Base):
+    __tablename__ = "env_vars"
+    __table_args__ = (UniqueConstraint("stack_id", "key", name="uq_env_vars_stack_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stack_id: Mapped[int] = mapped_column(ForeignKey("stacks.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(128))
+    value: Mapped[bytes] = mapped_column(LargeBinary)  # Fernet token, never the plain value
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(255))
+
+
+class Event(Base):
+    """Audit trail: who did what to which stack, when, and how it ended."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(40))
+    stack: Mapped[str | None] = mapped_column(String(40), index=True)
+    result: Mapped[str] = mapped_column(String(20))  # ok, failed, refused, queued
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class StackLock(Base):
+    """One row while a deployment holds a stack; the database makes it exclusive across processes."""
+
+    __tablename__ = "stack_locks"
+
+    stack: Mapped[str] = mapped_column(String(40), primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(Integer)
+    holder: Mapped[str] = mapped_column(String(255))  # who asked, for "waiting for akira (deploy by U123)"
+    runner: Mapped[str] = mapped_column(String(255))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Lease(Base):
+    """A named lease (the scheduler's): one holder at a time until it expires."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

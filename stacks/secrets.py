@@ -1,0 +1,56 @@
+"""Env values are secrets: Fernet-encrypted at rest, masked whenever shown."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from .errors import ConfigError
+
+MASK = "••••••"
+
+
+def load_fernet(secret_key: str | None, data_dir: Path) -> Fernet:
+    """The configured key, else one generated once into DATA_DIR/secret.key (mode 0600)."""
+    if secret_key:
+        try:
+            return Fernet(secret_key.encode())
+        except (ValueError, TypeError):
+            raise ConfigError(
+                "YADOCKERI_SECRET_KEY is not a Fernet key (32 url-safe base64-encoded bytes); "
+                "make one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+            ) from None
+    path = data_dir / "secret.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(Fernet.generate_key())
+    return Fernet(path.read_bytes().strip())
+
+
+def encrypt(fernet: Fernet, value: str) -> bytes:
+    return fernet.encrypt(value.encode())
+
+
+def decrypt(fernet: Fernet, token: bytes) -> str:
+    try:
+        return fernet.decrypt(token).decode()
+    except InvalidToken:
+        raise ConfigError("an env value cannot be decrypted: YADOCKERI_SECRET_KEY changed since it was stored") from None
+
+
+def mask(value: str) -> str:
+    """Enough to recognise a value, never enough to use it."""
+    if len(value) >= 12:
+        return f"{value[:2]}{MASK} ({len(value)} chars)"
+    return f"{MASK} ({len(value)} chars)" if value else "(empty)"
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Replace every secret value found in text (longest first) with a mask."""
+    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
