@@ -144,7 +144,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _example_app_when_none(self) -> "Settings":
         if not self.apps:
-            self.apps = {"hello": AppConfig(repo=str(self.data_dir / "examples" / "hello.git"), branch="main", default=True)}
+            self.apps = {"hello": AppConfig(repo=str(self.data_dir / "examples" / "hello"), branch="main", default=True)}
         return self
 
     # Derived values -------------------------------------------------------------------------

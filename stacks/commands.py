@@ -1,0 +1,236 @@
+"""The one command parser: words in, a Command or a clear UsageError out.
+
+The `yadockeri` command line and the Slack `/yadockeri` command both go through `parse`, so the
+two always accept the same words. Names are checked here, before anything runs.
+"""
+
+from __future__ import annotations
+
+import html
+import shlex
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import InvalidName, UsageError
+from .names import check_app_name, check_branch, check_env_key, check_process_name, check_stack_name, parse_duration
+
+Origin = Literal["cli", "slack"]
+
+KEEP_DEFAULT = 7 * 86400
+KEEP_MAX = 30 * 86400
+
+USAGE: dict[str, str] = {
+    "deploy": "deploy STACK BRANCH [--app APP]   create stack STACK from BRANCH, or move it there",
+    "redeploy": "redeploy STACK                    rebuild the same branch at its newest commit",
+    "destroy": "destroy STACK                     remove everything of the stack",
+    "env": "env STACK [set KEY=VALUE ... | unset KEY ...]   show or change env vars (no rebuild)",
+    "list": "list                              what runs",
+    "status": "status STACK                      its state, URL and last deployments",
+    "logs": "logs STACK [PROCESS]              recent logs of a process (default: web)",
+    "keep": "keep STACK [--for 7d]             protect a stack from sleep and reap (max 30d)",
+    "help": "help                              this text",
+}
+CLI_USAGE: dict[str, str] = {
+    "up": "up                                bring up the router and the example app, then run in the foreground",
+    "router": "router                            bring up (or refresh) the router",
+    "bot": "bot                               run the Slack bot (and the scheduler)",
+    "reaper": "reaper                            run the scheduler without Slack",
+    "install": "install                           install yadockeri as swarm services",
+    "uninstall": "uninstall [--stacks]              remove yadockeri (and with --stacks, every stack)",
+}
+CLI_ONLY = frozenset(CLI_USAGE)
+
+
+@dataclass(frozen=True)
+class Command:
+    verb: str  # "" means no words: the front end offers its deploy form
+    stack: str | None = None
+    branch: str | None = None
+    app: str | None = None
+    process: str | None = None
+    yes: bool = False
+    env_set: tuple[tuple[str, str], ...] = ()
+    env_unset: tuple[str, ...] = ()
+    keep_seconds: int | None = None
+    forever: bool = False
+    with_stacks: bool = False
+    topic: str | None = None  # for `help VERB`
+
+    @property
+    def changes_env(self) -> bool:
+        return bool(self.env_set or self.env_unset)
+
+
+def usage(origin: Origin = "cli", verb: str | None = None) -> str:
+    prefix = "/yadockeri " if origin == "slack" else "yadockeri "
+    table = dict(USAGE)
+    if origin == "cli":
+        table.update(CLI_USAGE)
+        table["destroy"] = "destroy STACK [--yes]             remove everything of the stack (asks first)"
+    if verb in table:
+        return "usage: " + prefix + table[verb]
+    lines = [prefix + line for line in table.values()]
+    if origin == "slack":
+        lines.insert(0, "/yadockeri                         a form to deploy a branch")
+    return "\n".join(lines)
+
+
+def tokenize(text: str) -> list[str]:
+    """Split Slack text like a shell would, without any shell."""
+    # Slack escapes &, <, > and may turn quotes into typographic ones.
+    text = html.unescape(text).translate(str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"}))
+    try:
+        return shlex.split(text)
+    except ValueError as error:
+        raise UsageError(f"cannot read that command: {error} (check the quotes)") from None
+
+
+def parse(words: list[str] | str, origin: Origin = "cli") -> Command:
+    if isinstance(words, str):
+        words = tokenize(words)
+    if not words:
+        return Command(verb="")
+    verb, rest = words[0].lower(), list(words[1:])
+    if verb in CLI_ONLY:
+        if origin != "cli":
+            raise UsageError(f"`{verb}` only works on the yadockeri command line, not in Slack\n{usage(origin)}")
+        return _parse_cli_only(verb, rest)
+    parser = _PARSERS.get(verb)
+    if parser is None:
+        raise UsageError(f"unknown command `{_echo(verb)}`\n{usage(origin)}")
+    try:
+        return parser(rest, origin)
+    except InvalidName as error:
+        raise UsageError(f"{error}\n{usage(origin, verb)}") from None
+
+
+# Each verb -----------------------------------------------------------------------------------
+def _parse_deploy(rest: list[str], origin: Origin) -> Command:
+    options, args = _options(rest, {"--app": True}, "deploy", origin)
+    stack, branch = _positionals(args, ["STACK", "BRANCH"], "deploy", origin)
+    app = options.get("--app")
+    return Command(
+        verb="deploy", stack=check_stack_name(stack), branch=check_branch(branch),
+        app=check_app_name(app) if app else None,
+    )
+
+
+def _parse_stack_only(verb: str):  # type: ignore[no-untyped-def]
+    def parse_it(rest: list[str], origin: Origin) -> Command:
+        flags = {"--yes": False, "-y": False} if verb == "destroy" and origin == "cli" else {}
+        options, args = _options(rest, flags, verb, origin)
+        (stack,) = _positionals(args, ["STACK"], verb, origin)
+        return Command(verb=verb, stack=check_stack_name(stack), yes="--yes" in options or "-y" in options)
+
+    return parse_it
+
+
+def _parse_env(rest: list[str], origin: Origin) -> Command:
+    if not rest:
+        raise UsageError(f"env needs a stack name\n{usage(origin, 'env')}")
+    stack = check_stack_name(rest[0])
+    if len(rest) == 1:
+        return Command(verb="env", stack=stack)
+    action, items = rest[1].lower(), rest[2:]
+    if not items:
+        raise UsageError(f"`env {stack} {_echo(action)}` needs at least one variable\n{usage(origin, 'env')}")
+    if action == "set":
+        pairs = []
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise UsageError(f"`{_echo(item)}` is not KEY=VALUE\n{usage(origin, 'env')}")
+            pairs.append((check_env_key(key), value))
+        return Command(verb="env", stack=stack, env_set=tuple(pairs))
+    if action == "unset":
+        return Command(verb="env", stack=stack, env_unset=tuple(check_env_key(k) for k in items))
+    raise UsageError(f"env takes `set` or `unset`, not `{_echo(action)}`\n{usage(origin, 'env')}")
+
+
+def _parse_list(rest: list[str], origin: Origin) -> Command:
+    _positionals(rest, [], "list", origin)
+    return Command(verb="list")
+
+
+def _parse_logs(rest: list[str], origin: Origin) -> Command:
+    _, args = _options(rest, {}, "logs", origin)
+    if not 1 <= len(args) <= 2:
+        raise UsageError(f"logs needs a stack name and optionally a process\n{usage(origin, 'logs')}")
+    process = check_process_name(args[1]) if len(args) == 2 else "web"
+    return Command(verb="logs", stack=check_stack_name(args[0]), process=process)
+
+
+def _parse_keep(rest: list[str], origin: Origin) -> Command:
+    options, args = _options(rest, {"--for": True, "--forever": False}, "keep", origin)
+    (stack,) = _positionals(args, ["STACK"], "keep", origin)
+    if "--forever" in options and "--for" in options:
+        raise UsageError(f"say either --for or --forever, not both\n{usage(origin, 'keep')}")
+    seconds = parse_duration(options["--for"]) if "--for" in options else KEEP_DEFAULT
+    if seconds <= 0 or seconds > KEEP_MAX:
+        raise UsageError(f"keep lasts at most 30d (and more than 0s)\n{usage(origin, 'keep')}")
+    return Command(verb="keep", stack=check_stack_name(stack), keep_seconds=seconds, forever="--forever" in options)
+
+
+def _parse_help(rest: list[str], origin: Origin) -> Command:
+    return Command(verb="help", topic=rest[0].lower() if rest else None)
+
+
+def _parse_cli_only(verb: str, rest: list[str]) -> Command:
+    flags = {"--stacks": False} if verb == "uninstall" else {}
+    options, args = _options(rest, flags, verb, "cli")
+    _positionals(args, [], verb, "cli")
+    return Command(verb=verb, with_stacks="--stacks" in options)
+
+
+_PARSERS = {
+    "deploy": _parse_deploy,
+    "redeploy": _parse_stack_only("redeploy"),
+    "destroy": _parse_stack_only("destroy"),
+    "status": _parse_stack_only("status"),
+    "env": _parse_env,
+    "list": _parse_list,
+    "ls": _parse_list,
+    "logs": _parse_logs,
+    "keep": _parse_keep,
+    "help": _parse_help,
+}
+
+
+# Helpers -------------------------------------------------------------------------------------
+def _options(words: list[str], known: dict[str, bool], verb: str, origin: Origin) -> tuple[dict[str, str], list[str]]:
+    """Split `--name value`, `--name=value` and flags from positionals. known: name -> takes a value."""
+    options: dict[str, str] = {}
+    args: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word.startswith("-") and len(word) > 1:
+            name, sep, value = word.partition("=")
+            if name not in known:
+                raise UsageError(f"{verb} does not take `{_echo(name)}`\n{usage(origin, verb)}")
+            if known[name] and not sep:
+                index += 1
+                if index >= len(words):
+                    raise UsageError(f"`{name}` needs a value\n{usage(origin, verb)}")
+                value = words[index]
+            elif not known[name] and sep:
+                raise UsageError(f"`{name}` takes no value\n{usage(origin, verb)}")
+            options[name] = value
+        else:
+            args.append(word)
+        index += 1
+    return options, args
+
+
+def _positionals(args: list[str], names: list[str], verb: str, origin: Origin) -> list[str]:
+    if len(args) < len(names):
+        missing = " ".join(names[len(args):])
+        raise UsageError(f"{verb} needs {missing}\n{usage(origin, verb)}")
+    if len(args) > len(names):
+        raise UsageError(f"{verb} got too many words: `{_echo(' '.join(args[len(names):]))}`\n{usage(origin, verb)}")
+    return args
+
+
+def _echo(text: str) -> str:
+    text = text.replace("`", "'").replace("\n", " ")
+    return text if len(text) <= 60 else text[:59] + "…"

@@ -1,0 +1,379 @@
+"""The engine: what every front end calls, with plain values.
+
+A mutating call (deploy, redeploy, env change, destroy) checks its input, records a queued
+deployment and returns at once with a JobHandle; a bounded pool of worker threads runs it
+when the stack's database lock says it is its turn. Reads (list, status, logs) answer directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from . import pipeline, specs
+from .config import Settings
+from .errors import BranchNotFound, DockerUnavailable, NotFound, PermissionDenied, YadockeriError
+from .example import ensure_example_repo
+from .gitrepo import Mirror
+from .models import utcnow
+from .progress import Reporter, ReporterGuard
+from .secrets import load_fernet, mask, redact
+from .store import DeploymentRecord, LockRecord, StackRecord, Store
+from .swarm import Swarm, connect
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 10
+DEAD_AFTER = timedelta(seconds=90)  # a runner on another host that stopped heartbeating
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: a Slack user ID or `cli:<login>`, and whether they are an admin."""
+
+    id: str
+    source: str  # cli, slack, scheduler
+    admin: bool = False
+
+
+@dataclass
+class JobHandle:
+    deployment: DeploymentRecord
+    future: Future
+
+    def wait(self, timeout: float | None = None) -> DeploymentRecord:
+        return self.future.result(timeout)
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    role: str
+    running: int
+    desired: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class StackStatus:
+    stack: StackRecord
+    urls: list[str]
+    deployments: list[DeploymentRecord]
+    services: list[ServiceState]
+    env_keys: list[str]
+
+
+def runner_id() -> str:
+    """host:pid:start-time; the start time tells a reused pid apart."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid())}"
+
+
+def _process_start(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "?"
+
+
+def runner_is_dead(runner: str | None, heartbeat: datetime | None, now: datetime) -> bool:
+    if not runner:
+        return heartbeat is None or now - heartbeat > DEAD_AFTER
+    host, _, rest = runner.partition(":")
+    pid, _, started = rest.partition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return _process_start(int(pid)) != started  # "?" (gone) never equals a real start time
+    return heartbeat is None or now - heartbeat > DEAD_AFTER
+
+
+class Engine:
+    def __init__(self, settings: Settings, *, docker_host: str | None = None) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(settings.db_url, load_fernet(
+            settings.secret_key.get_secret_value() if settings.secret_key else None, settings.data_dir
+        ))
+        self.runner = runner_id()
+        self._docker_host = docker_host
+        self._swarm: Swarm | None = None
+        self._swarm_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="yadockeri-job")
+        self._stop = threading.Event()
+        self._heartbeat = threading.Thread(target=self._beat, name="yadockeri-heartbeat", daemon=True)
+
+    # Life cycle -------------------------------------------------------------------------------
+    def start(self) -> list[DeploymentRecord]:
+        """Sync apps, make the example repo, mark deployments of dead runners interrupted."""
+        if "hello" in self.settings.apps and self.settings.apps["hello"].repo.startswith(str(self.settings.data_dir)):
+            ensure_example_repo(self.settings.apps["hello"].repo)
+        self.store.sync_apps(self.settings.apps)
+        interrupted = self.recover()
+        if not self._heartbeat.is_alive():
+            self._heartbeat.start()
+        return interrupted
+
+    def recover(self) -> list[DeploymentRecord]:
+        now = utcnow()
+        interrupted = self.store.recover_interrupted(lambda runner, beat: runner_is_dead(runner, beat, now))
+        for deployment in interrupted:
+            self._settle_stack_state(deployment.stack)
+            self.store.add_event(actor=deployment.requested_by, source=deployment.source, action=deployment.kind,
+                                 stack=deployment.stack, result="interrupted", detail=f"deployment #{deployment.id}")
+        return interrupted
+
+    def close(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=False)
+        self.store.close()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                self.store.heartbeat(self.runner)
+            except Exception:  # the database may be briefly unavailable; try again next beat
+                log.exception("heartbeat failed")
+
+    @property
+    def swarm(self) -> Swarm:
+        with self._swarm_lock:
+            if self._swarm is None:
+                self._swarm = Swarm(connect(self._docker_host))
+            return self._swarm
+
+    def check_docker(self) -> None:
+        """Fail now, with a clear message, if Docker is unreachable (before recording anything)."""
+        try:
+            self.swarm.client.ping()
+        except DockerUnavailable:
+            raise
+        except Exception as error:
+            with self._swarm_lock:
+                self._swarm = None
+            raise DockerUnavailable(f"cannot reach the Docker daemon: {error}") from None
+
+    # Mutations --------------------------------------------------------------------------------
+    def deploy(self, stack: str, branch: str, actor: Actor, *, app: str | None = None,
+               reporter: Reporter | None = None) -> JobHandle:
+        existing = self.store.get_stack(stack)
+        if existing is not None:
+            if app and app != existing.app:
+                raise YadockeriError(f"stack `{stack}` runs app `{existing.app}`; destroy it first to use `{app}`")
+            if branch != existing.branch:
+                self._require_owner(existing, actor, f"move `{stack}` to another branch")
+            app_name = existing.app
+        else:
+            app_name = self.settings.app(app)[0]
+        self.check_docker()
+        if existing is None:
+            self._refuse_foreign_stack(stack)
+        return self._submit(stack, app_name, branch, "deploy", actor, reporter, create=True)
+
+    def redeploy(self, stack: str, actor: Actor, *, reporter: Reporter | None = None) -> JobHandle:
+        record = self.store.require_stack(stack)
+        self.check_docker()
+        return self._submit(stack, record.app, record.branch, "redeploy", actor, reporter)
+
+    def destroy(self, stack: str, actor: Actor, *, reporter: Reporter | None = None) -> JobHandle:
+        record = self.store.require_stack(stack)
+        self._require_owner(record, actor, f"destroy `{stack}`")
+        self.check_docker()
+        return self._submit(stack, record.app, record.branch, "destroy", actor, reporter)
+
+    def change_env(self, stack: str, set_values: dict[str, str], unset: list[str], actor: Actor, *,
+                   reporter: Reporter | None = None) -> tuple[list[str], JobHandle | None]:
+        """Store the change now; roll it out (no rebuild) in a job. Returns the changed keys."""
+        record = self.store.require_stack(stack)
+        self._require_owner(record, actor, f"change the env of `{stack}`")
+        missing = [key for key in unset if key not in self.store.get_env(stack) and key not in set_values]
+        if missing:
+            raise NotFound(f"`{stack}` has no env var {', '.join(missing)}")
+        self.check_docker()
+        changed = self.store.change_env(stack, set_values, unset, actor.id)
+        self.store.add_event(actor=actor.id, source=actor.source, action="env", stack=stack, result="ok",
+                             detail="changed " + ", ".join(changed) if changed else "no change")
+        if not changed:
+            return [], None
+        return changed, self._submit(stack, record.app, record.branch, "env", actor, reporter)
+
+    def _submit(self, stack: str, app: str, branch: str, kind: str, actor: Actor, reporter: Reporter | None,
+                *, create: bool = False) -> JobHandle:
+        deployment, created = self.store.create_deployment(
+            stack=stack, app=app, branch=branch, kind=kind, actor=actor.id, source=actor.source, create=create,
+        )
+        self.store.claim_deployment(deployment.id, self.runner)
+        self.store.add_event(actor=actor.id, source=actor.source, action=kind, stack=stack, result="queued",
+                             detail=f"deployment #{deployment.id}" + (" (new stack)" if created else ""))
+        guard = ReporterGuard(reporter)
+        guard.queued(deployment)
+        future = self._pool.submit(self._run, deployment, guard, created)
+        return JobHandle(deployment, future)
+
+    # Running a job ----------------------------------------------------------------------------
+    def _run(self, deployment: DeploymentRecord, reporter: Reporter, created: bool) -> DeploymentRecord:
+        self._wait_turn(deployment, reporter)
+        try:
+            if not self.store.start_deployment(deployment.id, self.runner):
+                return self.store.get_deployment(deployment.id)  # interrupted meanwhile: nothing to do
+            reporter.started(self.store.get_deployment(deployment.id))
+            return self._execute(deployment, reporter, created)
+        finally:
+            self.store.unlock(deployment.stack, deployment.id)
+
+    def _wait_turn(self, deployment: DeploymentRecord, reporter: Reporter) -> None:
+        said: tuple[int, str] | None = None
+        while True:
+            holder = self.store.try_lock(deployment.stack, deployment.id, deployment.requested_by, self.runner)
+            if holder is None:
+                return
+            if self._holder_is_dead(holder):
+                self.recover()
+                continue
+            if said != (holder.deployment_id, holder.holder):
+                said = (holder.deployment_id, holder.holder)
+                reporter.waiting(deployment, holder)
+            time.sleep(self.settings.poll_interval)
+
+    def _holder_is_dead(self, holder: LockRecord) -> bool:
+        if not holder.runner or holder.runner == self.runner:
+            return False
+        return runner_is_dead(holder.runner, None, utcnow()) and holder.runner.split(":")[0] == socket.gethostname()
+
+    def _execute(self, deployment: DeploymentRecord, reporter: Reporter, created: bool) -> DeploymentRecord:
+        stack = self.store.require_stack(deployment.stack)
+        job = self._job(deployment, stack, reporter)
+        state, error, bad_branch = "succeeded", None, False
+        try:
+            if deployment.kind != "destroy":
+                self.store.set_stack_state(stack.name, "deploying")
+            if deployment.kind in ("deploy", "redeploy"):
+                pipeline.run_deploy(job)
+            elif deployment.kind == "env":
+                pipeline.run_env(job)
+            elif deployment.kind == "destroy":
+                self.store.set_stack_state(stack.name, "destroying")
+                pipeline.run_destroy(job)
+        except YadockeriError as failure:
+            state, error = "failed", job.log.redact(str(failure))
+            bad_branch = isinstance(failure, BranchNotFound)
+        except Exception as failure:  # a bug: record it, say it plainly, keep the worker alive
+            log.exception("deployment #%s crashed", deployment.id)
+            state, error = "failed", job.log.redact(f"internal error: {type(failure).__name__}: {failure}")
+        finally:
+            job.log.close()
+        if error and stack.commit is None:
+            pipeline.stop_failed_new_services(job)
+        return self._finish(job, state, error, forget=created and bad_branch)
+
+    def _finish(self, job: pipeline.Job, state: str, error: str | None, *, forget: bool) -> DeploymentRecord:
+        deployment = job.deployment
+        self.store.finish_deployment(deployment.id, state, error=error, log_tail=job.log.tail())
+        final = self.store.get_deployment(deployment.id)
+        if deployment.kind == "destroy" and state == "succeeded":
+            self.store.mark_destroyed(deployment.stack)
+        elif state == "succeeded":
+            self.store.update_stack(deployment.stack, state="running", last_activity_at=utcnow())
+        elif forget:
+            self.store.forget_stack(deployment.stack)  # a wrong branch creates no stack
+        else:
+            self._settle_stack_state(deployment.stack)
+        self.store.add_event(actor=deployment.requested_by, source=deployment.source, action=deployment.kind,
+                             stack=deployment.stack, result="ok" if state == "succeeded" else state,
+                             detail=(error or "")[:500] or None)
+        urls = self.settings.stack_urls(deployment.stack) if state == "succeeded" and deployment.kind != "destroy" else []
+        job.reporter.finished(final, urls)
+        return final
+
+    def _settle_stack_state(self, stack: str) -> None:
+        """After a failure: running if an earlier deploy still serves, else failed."""
+        record = self.store.get_stack(stack)
+        if record is None:
+            return
+        if record.state == "destroying":
+            self.store.set_stack_state(stack, "failed")
+            return
+        previous = [d for d in self.store.deployments(stack, limit=50) if d.state == "succeeded" and d.kind != "destroy"]
+        self.store.set_stack_state(stack, "running" if previous and record.commit else "failed")
+
+    def _job(self, deployment: DeploymentRecord, stack: StackRecord, reporter: Reporter) -> pipeline.Job:
+        app = self.settings.apps.get(stack.app)
+        if app is None:
+            raise NotFound(f"stack `{stack.name}` runs app `{stack.app}`, which is no longer configured")
+        secrets = list(self.store.get_env(stack.name).values())
+        if self.settings.git_token:
+            secrets.append(self.settings.git_token.get_secret_value())
+        return pipeline.Job(
+            settings=self.settings, store=self.store, swarm=self.swarm, mirror=self.mirror(stack.app), reporter=reporter,
+            deployment=deployment, stack=stack, app_name=stack.app, app=app,
+            log=pipeline.DeploymentLog(self.settings.data_dir / "logs" / f"{deployment.id}.log", deployment.id, reporter, secrets),
+        )
+
+    def mirror(self, app: str) -> Mirror:
+        config = self.settings.apps[app]
+        token = self.settings.git_token.get_secret_value() if self.settings.git_token else None
+        ssh_key = self.settings.git_ssh_key.get_secret_value() if self.settings.git_ssh_key else None
+        return Mirror(config.repo, self.settings.data_dir / "git" / f"{app}.git", token=token, ssh_key=ssh_key)
+
+    # Reads ------------------------------------------------------------------------------------
+    def list_stacks(self) -> list[StackRecord]:
+        return self.store.list_stacks()
+
+    def status(self, stack: str) -> StackStatus:
+        record = self.store.require_stack(stack)
+        services = []
+        try:
+            for service in self.swarm.services(**{"yadockeri.stack": stack}):
+                services.append(self._service_state(service))
+        except DockerUnavailable:
+            pass  # status still says what the database knows
+        return StackStatus(
+            stack=record, urls=self.settings.stack_urls(stack), deployments=self.store.deployments(stack, limit=5),
+            services=sorted(services, key=lambda s: (s.role, s.name)), env_keys=sorted(self.store.get_env(stack)),
+        )
+
+    def _service_state(self, service: dict) -> ServiceState:
+        spec = service["Spec"]
+        tasks = [t for t in self.swarm.tasks(spec["Name"]) if t["DesiredState"] == "running"]
+        running = sum(1 for t in tasks if t["Status"]["State"] == "running")
+        desired = spec.get("Mode", {}).get("Replicated", {}).get("Replicas", len(tasks))
+        errors = [t["Status"].get("Err") for t in self.swarm.tasks(spec["Name"]) if t["Status"].get("Err")]
+        return ServiceState(spec["Name"], spec.get("Labels", {}).get("yadockeri.role", "?"), running, desired,
+                            errors[-1] if errors and running < desired else None)
+
+    def env(self, stack: str) -> dict[str, str]:
+        """The stack's env vars, masked: values are never shown whole."""
+        self.store.require_stack(stack)
+        return {key: mask(value) for key, value in self.store.get_env(stack).items()}
+
+    def logs(self, stack: str, process: str = "web", tail: int = 100) -> list[str]:
+        record = self.store.require_stack(stack)
+        name = specs.service_name(stack, process)
+        if self.swarm.service(name) is None:
+            known = sorted(s["Spec"]["Labels"].get("yadockeri.process", "") for s in
+                           self.swarm.services(**{"yadockeri.stack": stack, "yadockeri.role": "process"}))
+            raise NotFound(f"stack `{stack}` has no process `{process}` (processes: {', '.join(known) or 'none running'})")
+        secrets = list(self.store.get_env(record.name).values())
+        return [redact(line, secrets) for line in self.swarm.service_logs(name, tail=tail, timestamps=True)]
+
+    def deployment(self, deployment_id: int) -> DeploymentRecord:
+        return self.store.get_deployment(deployment_id)
+
+    # Access -----------------------------------------------------------------------------------
+    def _require_owner(self, stack: StackRecord, actor: Actor, doing: str) -> None:
+        if actor.admin or actor.id == stack.owner:
+            return
+        self.store.add_event(actor=actor.id, source=actor.source, action=doing.split()[0], stack=stack.name,
+                             result="refused", detail="not owner or admin")
+        raise PermissionDenied(f"only the owner of `{stack.name}` (<{stack.owner}>) or an admin may {doing}")
+
+    def _refuse_foreign_stack(self, stack: str) -> None:
+        """A Docker stack of that name that yadockeri did not make is not ours to touch."""
+        foreign = [s for s in self.swarm.services(**{specs.NAMESPACE_LABEL: stack})
+                   if s["Spec"].get("Labels", {}).get("yadockeri.stack") != stack]
+        if foreign:
+            raise YadockeriError(f"a Docker stack named `{stack}` already exists and is not yadockeri's; pick another name")

@@ -1,0 +1,392 @@
+"""What a deployment does, step by step. One Job per deployment, run by a worker thread that
+holds the stack's lock (engine.py). Every step is recorded with its start and end.
+
+deploy:  fetch -> spec -> (build || middleware) -> release -> processes -> wait
+env:     processes -> wait          (new env, same image: no rebuild)
+destroy: services -> networks, volumes, images
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from . import specs
+from .appspec import AppSpec, parse_appspec, parse_memory
+from .compose import PreparedCompose, prepare_compose
+from .config import AppConfig, Settings
+from .errors import DeployFailed, ReleaseFailed, SpecError, YadockeriError
+from .gitrepo import Mirror
+from .progress import Reporter
+from .secrets import redact
+from .store import DeploymentRecord, StackRecord, Store
+from .swarm import Swarm
+
+LOG_TAIL_LINES = 200
+FAILED_TASK_STATES = ("failed", "rejected")
+ROLLBACK_STATES = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
+
+
+class DeploymentLog:
+    """A deployment's output: redacted, kept whole in a file and as a tail in the database."""
+
+    def __init__(self, path: Path, deployment_id: int, reporter: Reporter, secrets: list[str]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+        self._id = deployment_id
+        self._reporter = reporter
+        self._secrets = secrets
+        self._tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+
+    def __call__(self, line: str) -> None:
+        line = redact(line.rstrip("\n"), self._secrets)
+        self._tail.append(line)
+        self._file.write(line + "\n")
+        self._file.flush()
+        self._reporter.log(self._id, line)
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    def tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        return "\n".join(list(self._tail)[-lines:])
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass
+class StepHandle:
+    detail: str | None = None
+    skipped: bool = False
+
+    def skip(self, detail: str) -> None:
+        self.skipped, self.detail = True, detail
+
+
+@dataclass
+class Job:
+    """One deployment being run: everything its steps need."""
+
+    settings: Settings
+    store: Store
+    swarm: Swarm
+    mirror: Mirror
+    reporter: Reporter
+    deployment: DeploymentRecord
+    stack: StackRecord
+    app_name: str
+    app: AppConfig
+    log: DeploymentLog
+    created_services: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.stack.name
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[StepHandle]:
+        handle = StepHandle()
+        step_id = self.store.start_step(self.deployment.id, name)
+        self.reporter.step(self.deployment.id, name, "running", None, None)
+        started = time.monotonic()
+        try:
+            yield handle
+        except BaseException as error:
+            detail = self.log.redact(str(error).splitlines()[0] if str(error) else type(error).__name__)[:500]
+            self.store.end_step(step_id, "failed", detail)
+            self.reporter.step(self.deployment.id, name, "failed", time.monotonic() - started, detail)
+            raise
+        state = "skipped" if handle.skipped else "ok"
+        self.store.end_step(step_id, state, handle.detail)
+        self.reporter.step(self.deployment.id, name, state, time.monotonic() - started, handle.detail)
+
+
+# Deploy -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Release:
+    """What a deploy resolved: the commit, its spec and middleware, and the image to run."""
+
+    commit: str
+    spec: AppSpec
+    compose: PreparedCompose | None
+    image: str
+
+
+def run_deploy(job: Job) -> Release:
+    branch = job.deployment.branch
+    with job.step("fetch") as s:
+        commit = job.mirror.fetch(branch)
+        info = job.mirror.describe(commit)
+        s.detail = f"{branch} at {info.short}: {info.subject}"[:200]
+    with job.step("spec") as s:
+        spec, compose = read_spec(job, commit)
+        s.detail = f"processes: {', '.join(spec.processes)}" + (f"; middleware: {', '.join(compose.services)}" if compose else "")
+    release = Release(commit, spec, compose, specs.image_tag(job.app_name, commit, job.settings.registry))
+    job.store.set_deployment(job.deployment.id, commit=commit, image=release.image)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"mw-{job.name}") as pool:
+        # Middleware starts while the image builds: it needs nothing from the build.
+        middleware = pool.submit(start_middleware, job, compose)
+        build_image(job, release)
+        middleware.result()
+    if spec.release and job.stack.image != release.image:
+        run_release(job, release)
+    roll_out(job, release)
+    job.store.update_stack(
+        job.name, branch=branch, commit=commit, image=release.image,
+        middleware_hash=compose.digest if compose else None,
+    )
+    return release
+
+
+def read_spec(job: Job, commit: str) -> tuple[AppSpec, PreparedCompose | None]:
+    spec = parse_appspec(job.mirror.read_file(commit, ".yadockeri.yml"))
+    if "release" in spec.processes:
+        raise SpecError(".yadockeri.yml: a process cannot be named `release` (the release command has that role)")
+    if not spec.services:
+        return spec, None
+    text = job.mirror.read_file(commit, spec.services)
+    if text is None:
+        raise SpecError(f".yadockeri.yml names services file `{spec.services}`, which is not in the commit")
+    compose = prepare_compose(
+        text, stack=job.name, process_names=set(spec.processes), endpoint_mode=job.settings.endpoint_mode,
+        labels=specs.stack_labels(job.name, job.app_name, "middleware"), source=spec.services,
+    )
+    for warning in compose.warnings:
+        job.log(f"note: {warning}")
+    return spec, compose
+
+
+def build_image(job: Job, release: Release) -> None:
+    with job.step("build") as s:
+        if job.swarm.image_exists(release.image):
+            s.skip(f"image for {release.commit[:12]} exists; reused")
+            return
+        context = job.mirror.archive(release.commit, release.spec.build.context)
+        labels = {"yadockeri.app": job.app_name, "yadockeri.commit": release.commit}
+        job.swarm.build(context, tag=release.image, dockerfile=release.spec.build.dockerfile, labels=labels, log_line=job.log)
+        if job.settings.registry:
+            job.swarm.push(release.image, job.log)
+        s.detail = release.image
+
+
+def start_middleware(job: Job, compose: PreparedCompose | None) -> None:
+    with job.step("middleware") as s:
+        job.swarm.ensure_network(specs.network_name(job.name), specs.stack_labels(job.name, job.app_name, "network"))
+        current = {svc["Spec"]["Name"] for svc in job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "middleware"})}
+        wanted = {f"{job.name}_{name}" for name in (compose.services if compose else [])}
+        for stale in sorted(current - wanted):  # `docker stack deploy` without --prune leaves them
+            job.swarm.remove_service(stale)
+        if compose is None or not compose.services:
+            s.skip("no middleware")
+            return
+        if compose.digest == job.stack.middleware_hash and wanted <= current:
+            s.skip("middleware unchanged")
+            return
+        output = job.swarm.stack_deploy(job.name, compose.yaml, with_registry_auth=bool(job.settings.registry))
+        for line in output.splitlines():
+            job.log(line)
+        s.detail = ", ".join(compose.services)
+
+
+def run_release(job: Job, release: Release) -> None:
+    with job.step("release") as s:
+        env = stack_env(job, release)
+        spec = specs.release_job_spec(
+            stack=job.name, app=job.app_name, image=release.image, command=release.spec.release or "",
+            env=env, deployment_id=job.deployment.id,
+        )
+        name = spec["name"]
+        job.swarm.create_job(spec)
+        try:
+            state, error = _wait_job(job, name)
+            lines = [job.log.redact(line) for line in job.swarm.service_logs(name, tail=200)]
+            for line in lines:
+                job.log(f"release: {line}")
+        finally:
+            job.swarm.remove_service(name)
+        if state != "complete":
+            tail = "\n".join(lines[-20:])
+            raise ReleaseFailed(f"the release command failed ({error or state}); nothing was updated\n{tail}")
+        s.detail = release.spec.release
+
+
+def _wait_job(job: Job, name: str) -> tuple[str, str | None]:
+    deadline = time.monotonic() + job.settings.release_timeout
+    while time.monotonic() < deadline:
+        for task in job.swarm.tasks(name):
+            state = task["Status"]["State"]
+            if state in ("complete", "failed", "rejected", "orphaned", "shutdown"):
+                return state, task["Status"].get("Err")
+        time.sleep(job.settings.poll_interval)
+    return "timeout", f"did not finish within {job.settings.release_timeout}s"
+
+
+def stack_env(job: Job, release: Release) -> dict[str, str]:
+    return specs.process_env(
+        spec_env=dict(release.spec.env), stack_env=job.store.get_env(job.name), stack=job.name,
+        branch=job.deployment.branch, commit=release.commit, url=job.settings.stack_url(job.name),
+    )
+
+
+# Roll out ---------------------------------------------------------------------------------------
+def process_specs(job: Job, release: Release) -> list[dict]:
+    env = stack_env(job, release)
+    default_memory = parse_memory(job.settings.default_memory)
+    result = []
+    for process, definition in release.spec.processes.items():
+        cpus, memory = release.spec.resources_for(process, job.settings.default_cpus, default_memory)
+        result.append(specs.process_service_spec(specs.ProcessInput(
+            stack=job.name, app=job.app_name, process=process, image=release.image, command=definition.command,
+            env=env, cpus=cpus, memory_bytes=memory, router_network=job.settings.router_network,
+            endpoint_mode=job.settings.endpoint_mode, update_monitor_s=job.settings.update_monitor,
+        )))
+    return result
+
+
+def roll_out(job: Job, release: Release) -> None:
+    """Apply every process service (rolling, start-first) and wait until the web answers."""
+    wanted = process_specs(job, release)
+    with job.step("processes") as s:
+        results = {}
+        for spec in wanted:
+            results[spec["name"]] = job.swarm.apply_service(spec)
+            if results[spec["name"]] == "created":
+                job.created_services.append(spec["name"])
+        names = {spec["name"] for spec in wanted}
+        for service in job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "process"}):
+            if service["Spec"]["Name"] not in names:
+                job.swarm.remove_service(service["Spec"]["Name"])
+                results[service["Spec"]["Name"]] = "removed"
+        if all(r == "unchanged" for r in results.values()):
+            s.skip("no process changed")
+        else:
+            s.detail = ", ".join(f"{name.split('_', 1)[1]} {what}" for name, what in sorted(results.items()))
+    with job.step("wait") as s:
+        deadline = time.monotonic() + job.settings.deploy_timeout
+        for spec in wanted:
+            wait_converged(job, spec, deadline)
+        for service in job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "middleware"}):
+            wait_running(job, service["Spec"]["Name"], deadline)
+        s.detail = wait_http(job, deadline)
+
+
+def wait_converged(job: Job, spec: dict, deadline: float) -> None:
+    name, want_hash = spec["name"], spec["labels"][specs.HASH_LABEL]
+    replicas = spec["mode"]["Replicated"]["Replicas"]
+    while True:
+        service = job.swarm.service(name)
+        if service is None:
+            raise DeployFailed(f"service {name} disappeared during the deploy")
+        update = service.get("UpdateStatus") or {}
+        tasks = [t for t in job.swarm.tasks(name) if t["Spec"]["ContainerSpec"].get("Labels", {}).get(specs.HASH_LABEL) == want_hash]
+        if update.get("State") in ROLLBACK_STATES:
+            raise process_failure(job, name, tasks, f"was rolled back: {update.get('Message', 'the new version failed')}")
+        running = [t for t in tasks if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
+        if len(running) >= replicas and update.get("State") in (None, "completed"):
+            return
+        failed = [t for t in tasks if t["Status"]["State"] in FAILED_TASK_STATES]
+        if not update and len(failed) >= 2:  # a new service keeps crashing: no need to wait for the timeout
+            raise process_failure(job, name, failed, "keeps exiting")
+        if time.monotonic() > deadline:
+            raise process_failure(job, name, tasks, f"did not start within {job.settings.deploy_timeout}s")
+        time.sleep(job.settings.poll_interval)
+
+
+def wait_running(job: Job, name: str, deadline: float) -> None:
+    while True:
+        tasks = job.swarm.tasks(name)
+        if any(t["Status"]["State"] == "running" and t["DesiredState"] == "running" for t in tasks):
+            return
+        if time.monotonic() > deadline:
+            raise process_failure(job, name, tasks, f"did not start within {job.settings.deploy_timeout}s")
+        time.sleep(job.settings.poll_interval)
+
+
+def process_failure(job: Job, service: str, tasks: list[dict], what: str) -> DeployFailed:
+    errors = [t["Status"].get("Err") for t in sorted(tasks, key=lambda t: t.get("UpdatedAt", "")) if t["Status"].get("Err")]
+    logs = [job.log.redact(line) for line in job.swarm.service_logs(service, tail=20)]
+    for line in logs:
+        job.log(f"{service}: {line}")
+    reason = f" ({errors[-1]})" if errors else ""
+    tail = "\n".join(logs[-20:])
+    return DeployFailed(f"{service} {what}{reason}" + (f"\nlast log lines:\n{tail}" if tail else ""))
+
+
+def wait_http(job: Job, deadline: float) -> str:
+    """Ask the router for the stack until the web process itself answers."""
+    url = job.settings.router_check_url + "/"
+    host = f"{job.name}.{job.settings.domains[0]}"
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            response = requests.get(url, headers={"Host": host}, timeout=5, allow_redirects=False)
+            if "X-Yadockeri-Page" not in response.headers:
+                return f"web answered {response.status_code} through the router"
+            last = f"router says {response.headers['X-Yadockeri-Page']}"
+        except requests.RequestException as error:
+            last = f"router not reachable at {url}: {type(error).__name__}"
+        time.sleep(job.settings.poll_interval)
+    raise DeployFailed(f"the web process did not answer through the router within {job.settings.deploy_timeout}s ({last})")
+
+
+def stop_failed_new_services(job: Job) -> None:
+    """A first deploy that failed leaves no crash loop behind: scale what it created to 0."""
+    for name in job.created_services:
+        try:
+            job.swarm.scale(name, 0)
+        except YadockeriError:
+            pass
+
+
+# Env and destroy ---------------------------------------------------------------------------------
+def run_env(job: Job) -> bool:
+    """Apply the stack's env to its processes (same image). False if it was never deployed."""
+    stack = job.stack
+    if not stack.commit or not stack.image:
+        with job.step("processes") as s:
+            s.skip("not deployed yet: the env applies at the first deploy")
+        return False
+    with job.step("spec") as s:
+        spec, compose = read_spec(job, stack.commit)
+        s.detail = f"{stack.branch} at {stack.commit[:12]}"
+    roll_out(job, Release(stack.commit, spec, compose, stack.image))
+    return True
+
+
+def run_destroy(job: Job) -> None:
+    name = job.name
+    with job.step("services") as s:
+        services = job.swarm.services(**{"yadockeri.stack": name})
+        for service in services:
+            job.swarm.remove_service(service["ID"])
+        wait_gone(job, name)
+        s.detail = f"{len(services)} removed"
+    with job.step("cleanup") as s:
+        networks = job.swarm.remove_networks(**{"yadockeri.stack": name})
+        volumes = job.swarm.remove_volumes(**{"yadockeri.stack": name})
+        images = unused_images(job)
+        for image in images:
+            job.swarm.remove_image(image)
+        s.detail = f"{len(networks)} networks, {len(volumes)} volumes, {len(images)} images removed"
+
+
+def wait_gone(job: Job, name: str, timeout: float = 120) -> None:
+    """Containers of removed services linger a moment; networks and volumes wait for them."""
+    deadline = time.monotonic() + timeout
+    while job.swarm.containers(**{"yadockeri.stack": name}):
+        if time.monotonic() > deadline:
+            raise YadockeriError(f"containers of stack {name} did not stop within {timeout:.0f}s")
+        time.sleep(job.settings.poll_interval)
+
+
+def unused_images(job: Job) -> list[str]:
+    """The stack's images that no other stack runs or is about to run."""
+    return sorted(job.store.images_of(job.name) - job.store.images_in_use(except_stack=job.name))

@@ -1,0 +1,151 @@
+"""Service specs as pure functions: plain values in, the kwargs of the docker SDK's low-level
+`APIClient.create_service` / `update_service` out. swarm.py is the one place that sends them.
+
+Tested by equality; docker.types objects are dicts, so a spec compares equal to a plain dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from docker.types import (
+    ContainerSpec,
+    EndpointSpec,
+    NetworkAttachmentConfig,
+    Resources,
+    RestartPolicy,
+    RollbackConfig,
+    ServiceMode,
+    TaskTemplate,
+    UpdateConfig,
+)
+
+from .router import web_alias
+
+WEB_PORT = 8080
+NAMESPACE_LABEL = "com.docker.stack.namespace"  # makes `docker stack ps/rm STACK` see our services too
+HASH_LABEL = "yadockeri.spec-hash"
+NANO = 1_000_000_000
+
+
+def service_name(stack: str, process: str) -> str:
+    return f"{stack}_{process}"
+
+
+def release_job_name(stack: str) -> str:
+    return f"{stack}__release"  # `__` cannot be a process name, so it never collides
+
+
+def network_name(stack: str) -> str:
+    return f"{stack}_default"
+
+
+def stack_labels(stack: str, app: str, role: str) -> dict[str, str]:
+    """Labels on every Docker object of a stack: how destroy and the reaper find them."""
+    return {NAMESPACE_LABEL: stack, "yadockeri.stack": stack, "yadockeri.app": app, "yadockeri.role": role}
+
+
+def image_tag(app: str, commit: str, registry: str | None) -> str:
+    name = f"yadockeri/{app}:{commit}"
+    return f"{registry.rstrip('/')}/{name}" if registry else name
+
+
+def process_env(
+    *, spec_env: dict[str, str], stack_env: dict[str, str], stack: str, branch: str, commit: str, url: str
+) -> dict[str, str]:
+    """PORT, then the app's defaults, then the stack's own values; PORT always wins."""
+    env = {"YADOCKERI_STACK": stack, "YADOCKERI_BRANCH": branch, "YADOCKERI_COMMIT": commit, "YADOCKERI_URL": url}
+    env.update(spec_env)
+    env.update(stack_env)
+    env["PORT"] = str(WEB_PORT)
+    return env
+
+
+@dataclass(frozen=True)
+class ProcessInput:
+    """Everything a process service depends on."""
+
+    stack: str
+    app: str
+    process: str
+    image: str
+    command: str | None
+    env: dict[str, str]
+    cpus: float
+    memory_bytes: int
+    router_network: str
+    endpoint_mode: str = "dnsrr"
+    update_monitor_s: int = 5
+    replicas: int = 1
+
+
+def process_service_spec(p: ProcessInput) -> dict:
+    """A process as a swarm service: on the stack's network; web also on the router network."""
+    labels = stack_labels(p.stack, p.app, "process") | {"yadockeri.process": p.process}
+    networks = [NetworkAttachmentConfig(network_name(p.stack), aliases=[p.process])]
+    if p.process == "web":
+        networks.append(NetworkAttachmentConfig(p.router_network, aliases=[web_alias(p.stack)]))
+    container = ContainerSpec(
+        image=p.image,
+        # Like Heroku, a Procfile command runs in the image's shell (so $PORT expands). It comes
+        # from the app's repository, never from a Slack or command-line user.
+        command=["/bin/sh", "-c", p.command] if p.command else None,
+        env=[f"{k}={v}" for k, v in sorted(p.env.items())],
+        labels=labels,
+        stop_grace_period=10 * NANO,
+    )
+    template = TaskTemplate(
+        container_spec=container,
+        resources=Resources(cpu_limit=int(p.cpus * NANO), mem_limit=p.memory_bytes),
+        restart_policy=RestartPolicy(condition="any", delay=2 * NANO, max_attempts=0),
+        networks=networks,
+    )
+    spec = {
+        "name": service_name(p.stack, p.process),
+        "task_template": template,
+        "mode": ServiceMode("replicated", replicas=p.replicas),
+        "endpoint_spec": EndpointSpec(mode=p.endpoint_mode),
+        # start-first: the old task serves until the new one runs; a new one that dies within
+        # the monitor window makes swarm roll back to the old spec.
+        "update_config": UpdateConfig(
+            parallelism=1, order="start-first", failure_action="rollback", monitor=p.update_monitor_s * NANO
+        ),
+        "rollback_config": RollbackConfig(parallelism=1, order="start-first"),
+        "labels": labels,
+    }
+    return with_hash(spec)
+
+
+def release_job_spec(*, stack: str, app: str, image: str, command: str, env: dict[str, str], deployment_id: int) -> dict:
+    """The release command as a swarm replicated job: runs once, to completion, never restarts."""
+    labels = stack_labels(stack, app, "release") | {"yadockeri.deployment": str(deployment_id)}
+    template = TaskTemplate(
+        container_spec=ContainerSpec(
+            image=image, command=["/bin/sh", "-c", command], env=[f"{k}={v}" for k, v in sorted(env.items())],
+            labels=labels,
+        ),
+        restart_policy=RestartPolicy(condition="none"),
+        networks=[NetworkAttachmentConfig(network_name(stack))],
+    )
+    return {
+        "name": release_job_name(stack),
+        "task_template": template,
+        "mode": ServiceMode("replicated-job"),
+        "labels": labels,
+    }
+
+
+def with_hash(spec: dict) -> dict:
+    """Label the spec with a hash of itself, so an unchanged spec is never sent again."""
+    digest = spec_hash(spec)
+    spec = dict(spec)
+    spec["labels"] = {**spec["labels"], HASH_LABEL: digest}
+    container = spec["task_template"]["ContainerSpec"]
+    container["Labels"] = {**container.get("Labels", {}), HASH_LABEL: digest}  # tasks carry it too
+    return spec
+
+
+def spec_hash(spec: dict) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]

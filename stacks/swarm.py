@@ -1,0 +1,282 @@
+"""The thin layer over the Docker engine: the only module (with router.py's few calls) that
+talks to Docker, and the one place the docker CLI runs (`docker stack deploy`).
+
+Specs come in as plain dicts built by specs.py; Docker's errors go out as YadockeriErrors.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from .errors import BuildFailed, DockerUnavailable, SpecError, YadockeriError
+from .specs import HASH_LABEL, NAMESPACE_LABEL
+
+log = logging.getLogger(__name__)
+
+DOCKER_TIMEOUT = 600  # builds and pushes stream for a long time
+
+
+@contextmanager
+def docker_errors(doing: str) -> Iterator[None]:
+    """Translate Docker's exceptions into messages a user can act on."""
+    try:
+        yield
+    except YadockeriError:
+        raise
+    except (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionError) as error:
+        raise DockerUnavailable(f"cannot reach the Docker daemon while {doing}: {_reason(error)}") from None
+    except docker.errors.APIError as error:
+        raise YadockeriError(f"Docker refused {doing}: {error.explanation or error}") from None
+    except docker.errors.DockerException as error:
+        raise DockerUnavailable(f"Docker failed while {doing}: {error}") from None
+
+
+def connect(docker_host: str | None = None) -> docker.DockerClient:
+    """A client for the engine yadockeri manages; it must be a swarm manager."""
+    host = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        client = docker.DockerClient(base_url=host, timeout=DOCKER_TIMEOUT)
+        info = client.info()
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as error:
+        raise DockerUnavailable(
+            f"cannot reach the Docker daemon at {host} ({_reason(error)}); is dockerd running? "
+            "scripts/setup.sh starts it"
+        ) from None
+    swarm = info.get("Swarm") or {}
+    if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+        raise DockerUnavailable(
+            f"the Docker engine at {host} is not a swarm manager; run `docker swarm init` (scripts/setup.sh does)"
+        )
+    return client
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error)
+    for marker in ("FileNotFoundError", "Connection refused", "No such file or directory", "Permission denied"):
+        if marker in text:
+            return marker.replace("FileNotFoundError", "no such socket")
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+class Swarm:
+    """Operations on one swarm, by name and label."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+        self.api = client.api
+
+    # Services ---------------------------------------------------------------------------------
+    def service(self, name: str) -> dict | None:
+        with docker_errors(f"looking up service {name}"):
+            try:
+                return self.api.inspect_service(name)
+            except docker.errors.NotFound:
+                return None
+
+    def services(self, **labels: str) -> list[dict]:
+        with docker_errors("listing services"):
+            return self.api.services(filters={"label": _label_filters(labels)})
+
+    def apply_service(self, spec: dict) -> str:
+        """Create the service, or update it if its spec hash changed. Returns what happened."""
+        name = spec["name"]
+        current = self.service(name)
+        with docker_errors(f"creating or updating service {name}"):
+            if current is None:
+                self.api.create_service(**spec)
+                return "created"
+            if current["Spec"].get("Labels", {}).get(HASH_LABEL) == spec["labels"].get(HASH_LABEL):
+                return "unchanged"
+            self.api.update_service(current["ID"], current["Version"]["Index"], **spec)
+            return "updated"
+
+    def create_job(self, spec: dict) -> str:
+        with docker_errors(f"starting job {spec['name']}"):
+            self.remove_service(spec["name"])  # a job left behind by a killed run
+            return self.api.create_service(**spec)["ID"]
+
+    def scale(self, name: str, replicas: int) -> bool:
+        """Set a replicated service's replica count; False if the service does not exist."""
+        current = self.service(name)
+        if current is None:
+            return False
+        spec = current["Spec"]
+        if spec.get("Mode", {}).get("Replicated", {}).get("Replicas") == replicas:
+            return True
+        with docker_errors(f"scaling {name}"):
+            self.api.update_service(
+                current["ID"], current["Version"]["Index"], task_template=spec["TaskTemplate"], name=spec["Name"],
+                labels=spec.get("Labels"), mode={"Replicated": {"Replicas": replicas}},
+                update_config=spec.get("UpdateConfig"), rollback_config=spec.get("RollbackConfig"),
+                endpoint_spec=spec.get("EndpointSpec"),
+            )
+        return True
+
+    def remove_service(self, name: str) -> bool:
+        with docker_errors(f"removing service {name}"):
+            try:
+                self.api.remove_service(name)
+                return True
+            except docker.errors.NotFound:
+                return False
+
+    def tasks(self, service: str) -> list[dict]:
+        with docker_errors(f"listing tasks of {service}"):
+            return self.api.tasks(filters={"service": service})
+
+    def service_logs(self, service: str, tail: int = 100, timestamps: bool = False) -> list[str]:
+        with docker_errors(f"reading logs of {service}"):
+            try:
+                raw = self.api.service_logs(
+                    service, stdout=True, stderr=True, tail=tail, timestamps=timestamps, follow=False
+                )
+            except docker.errors.NotFound:
+                return []
+        data = b"".join(raw) if not isinstance(raw, bytes) else raw
+        return data.decode("utf-8", "replace").splitlines()
+
+    # Networks, volumes, configs -----------------------------------------------------------------
+    def ensure_network(self, name: str, labels: dict[str, str]) -> None:
+        with docker_errors(f"creating network {name}"):
+            if self.api.networks(names=[name]):
+                return
+            try:
+                self.api.create_network(name, driver="overlay", labels=labels, check_duplicate=True)
+            except docker.errors.APIError as error:
+                if "already exists" not in str(error):
+                    raise
+
+    def remove_networks(self, **labels: str) -> list[str]:
+        """Remove networks by label; retried while their last tasks leave them."""
+        removed = []
+        with docker_errors("removing networks"):
+            for network in self.api.networks(filters={"label": _label_filters(labels)}):
+                if _retry(lambda: self.api.remove_network(network["Id"])):
+                    removed.append(network["Name"])
+        return removed
+
+    def remove_volumes(self, **labels: str) -> list[str]:
+        removed = []
+        with docker_errors("removing volumes"):
+            for volume in self.api.volumes(filters={"label": _label_filters(labels)}).get("Volumes") or []:
+                if _retry(lambda: self.api.remove_volume(volume["Name"])):
+                    removed.append(volume["Name"])
+        return removed
+
+    def containers(self, **labels: str) -> list[dict]:
+        with docker_errors("listing containers"):
+            return self.api.containers(all=True, filters={"label": _label_filters(labels)})
+
+    # Images -----------------------------------------------------------------------------------
+    def image_exists(self, ref: str) -> bool:
+        with docker_errors(f"looking up image {ref}"):
+            try:
+                self.api.inspect_image(ref)
+                return True
+            except docker.errors.ImageNotFound:
+                return False
+
+    def build(self, context_tar: bytes, *, tag: str, dockerfile: str, labels: dict[str, str],
+              log_line: Callable[[str], None]) -> None:
+        """docker build of a tar context; output goes to log_line, failure ends with its last lines."""
+        lines: list[str] = []
+
+        def out(text: str) -> None:
+            for line in text.rstrip("\n").splitlines():
+                lines.append(line)
+                log_line(line)
+
+        with docker_errors(f"building {tag}"):
+            stream = self.api.build(
+                fileobj=io.BytesIO(context_tar), custom_context=True, tag=tag, dockerfile=dockerfile,
+                labels=labels, rm=True, forcerm=True, decode=True, pull=False,
+            )
+            for chunk in stream:
+                if "stream" in chunk:
+                    out(chunk["stream"])
+                if "error" in chunk:
+                    out(chunk["error"])
+                    tail = "\n".join(lines[-15:])
+                    raise BuildFailed(f"docker build failed: {chunk['error'].strip()}\n{tail}")
+        if not self.image_exists(tag):
+            raise BuildFailed("docker build ended without an image:\n" + "\n".join(lines[-15:]))
+
+    def push(self, ref: str, log_line: Callable[[str], None]) -> None:
+        with docker_errors(f"pushing {ref}"):
+            for chunk in self.api.push(ref, stream=True, decode=True):
+                if "error" in chunk:
+                    raise YadockeriError(f"pushing {ref} failed: {chunk['error']}")
+                if chunk.get("status") and chunk.get("id") is None:
+                    log_line(chunk["status"])
+
+    def remove_image(self, ref: str) -> bool:
+        with docker_errors(f"removing image {ref}"):
+            try:
+                self.api.remove_image(ref, noprune=False)
+                return True
+            except docker.errors.ImageNotFound:
+                return False
+            except docker.errors.APIError as error:
+                if error.status_code == 409:  # still used by a container that is going away
+                    return _retry(lambda: self.api.remove_image(ref), attempts=10)
+                raise
+
+    # The docker CLI, for middleware ---------------------------------------------------------------
+    def stack_deploy(self, stack: str, compose_yaml: str, *, with_registry_auth: bool) -> str:
+        """`docker stack deploy` of a checked compose file. Never --prune: that would remove the
+        process services, which carry the stack's namespace label too."""
+        cli = shutil.which("docker", path="/usr/bin:/usr/local/bin") or "docker"
+        args = [cli, "stack", "deploy", "--compose-file", "-", "--resolve-image", "never"]
+        if with_registry_auth:
+            args.append("--with-registry-auth")
+        args += ["--", stack]
+        # A minimal environment: the CLI interpolates ${VARS} in the file from its own environment,
+        # and yadockeri's holds secrets (compose.py also escapes every `$`).
+        env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": os.environ.get("HOME", "/root")}
+        env.update({k: v for k, v in os.environ.items() if k in ("DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")})
+        try:
+            result = subprocess.run(args, input=compose_yaml, capture_output=True, text=True, env=env, timeout=300, check=False)
+        except FileNotFoundError:
+            raise DockerUnavailable("the docker CLI is not installed (needed for `docker stack deploy`)") from None
+        except subprocess.TimeoutExpired:
+            raise YadockeriError(f"`docker stack deploy {stack}` did not finish within 300 s") from None
+        output = (result.stdout + result.stderr).strip()
+        if result.returncode != 0:
+            if "Cannot connect to the Docker daemon" in output:
+                raise DockerUnavailable(f"cannot reach the Docker daemon: {output.splitlines()[-1]}")
+            raise SpecError(f"docker stack deploy refused the middleware: {output.splitlines()[-1] if output else result.returncode}")
+        return output
+
+    def stack_services(self, stack: str) -> list[dict]:
+        return self.services(**{NAMESPACE_LABEL: stack, "yadockeri.stack": stack})
+
+
+def _label_filters(labels: dict[str, str]) -> list[str]:
+    return [f"{key}={value}" for key, value in labels.items()]
+
+
+def _retry(action: Callable[[], Any], attempts: int = 30, delay: float = 0.5) -> bool:
+    """Retry an action that fails while swarm tears down tasks (network/volume/image in use)."""
+    for attempt in range(attempts):
+        try:
+            action()
+            return True
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.APIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(delay)
+    return False

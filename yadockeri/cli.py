@@ -1,0 +1,214 @@
+"""`yadockeri`: the command line. Same words as the Slack command (one parser), plus the verbs
+that run yadockeri itself (router, up, bot, reaper, install, uninstall)."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from stacks.commands import Command, parse, usage
+from stacks.config import Settings, load_settings
+from stacks.engine import Actor, Engine
+from stacks.errors import UsageError, YadockeriError
+from stacks.names import format_duration
+from stacks.store import DeploymentRecord
+
+from .terminal import TerminalReporter
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    words = sys.argv[1:] if argv is None else argv
+    try:
+        command = parse(words, origin="cli")
+    except UsageError as error:
+        print(f"yadockeri: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if command.verb in ("", "help"):
+        print(usage("cli", command.topic))
+        return EXIT_OK
+    try:
+        settings = load_settings()
+        return run(command, settings)
+    except YadockeriError as error:
+        print(f"yadockeri: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("\nyadockeri: stopped; a deployment it was running will be marked interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # never a stack trace on the terminal: a line, and the trace in a file
+        return _internal_error(error)
+
+
+def actor() -> Actor:
+    # Whoever can run this can use the Docker socket, so is an admin of yadockeri too.
+    return Actor(id=f"cli:{getpass.getuser()}", source="cli", admin=True)
+
+
+def run(command: Command, settings: Settings) -> int:
+    handler = HANDLERS.get(command.verb)
+    if handler is None:
+        raise YadockeriError(f"`{command.verb}` is not available in this version yet")
+    engine = Engine(settings)
+    try:
+        interrupted = engine.start()
+        for deployment in interrupted:
+            print(f"note: deployment #{deployment.id} ({deployment.kind} {deployment.stack}) was interrupted "
+                  "when its yadockeri process stopped; it is marked so", file=sys.stderr)
+        return handler(engine, command)
+    finally:
+        engine.close()
+
+
+def _finish(final: DeploymentRecord) -> int:
+    return EXIT_OK if final.state == "succeeded" else EXIT_FAILED
+
+
+def do_deploy(engine: Engine, command: Command) -> int:
+    handle = engine.deploy(command.stack or "", command.branch or "", actor(), app=command.app, reporter=TerminalReporter())
+    return _finish(handle.wait())
+
+
+def do_redeploy(engine: Engine, command: Command) -> int:
+    return _finish(engine.redeploy(command.stack or "", actor(), reporter=TerminalReporter()).wait())
+
+
+def do_destroy(engine: Engine, command: Command) -> int:
+    stack = engine.store.require_stack(command.stack or "")
+    if not command.yes:
+        if not sys.stdin.isatty():
+            raise YadockeriError(f"destroying `{stack.name}` removes everything of it; add --yes to confirm")
+        answer = input(f"Destroy stack {stack.name} ({stack.app} at {stack.branch}) and all its data? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not destroyed")
+            return EXIT_FAILED
+    return _finish(engine.destroy(stack.name, actor(), reporter=TerminalReporter()).wait())
+
+
+def do_env(engine: Engine, command: Command) -> int:
+    stack = command.stack or ""
+    if not command.changes_env:
+        values = engine.env(stack)
+        if not values:
+            print(f"{stack} has no env vars of its own")
+        for key, masked in values.items():
+            print(f"{key}={masked}")
+        return EXIT_OK
+    changed, handle = engine.change_env(stack, dict(command.env_set), list(command.env_unset), actor(),
+                                        reporter=TerminalReporter(show_log=False))
+    if not changed:
+        print("nothing changed")
+        return EXIT_OK
+    print(f"changed: {', '.join(changed)}")
+    return _finish(handle.wait()) if handle else EXIT_OK
+
+
+def do_list(engine: Engine, command: Command) -> int:
+    stacks = engine.list_stacks()
+    if not stacks:
+        print("no stacks yet: `yadockeri deploy NAME BRANCH` makes one")
+        return EXIT_OK
+    rows = [("STACK", "STATE", "APP", "BRANCH", "COMMIT", "OWNER", "LAST ACTIVITY", "URL")]
+    for s in stacks:
+        rows.append((s.name, s.state, s.app, s.branch, (s.commit or "-")[:12], s.owner, _ago(s.last_activity_at),
+                     engine.settings.stack_url(s.name)))
+    _table(rows)
+    return EXIT_OK
+
+
+def do_status(engine: Engine, command: Command) -> int:
+    status = engine.status(command.stack or "")
+    s = status.stack
+    print(f"{s.name}: {s.state}  ({s.app} {s.branch} at {(s.commit or '-')[:12]}, owner {s.owner})")
+    print(f"  url: {' '.join(status.urls)}")
+    print(f"  last activity: {_ago(s.last_activity_at)}; created {_ago(s.created_at)}")
+    for service in status.services:
+        error = f"  error: {service.error}" if service.error else ""
+        print(f"  {service.role:<10} {service.name:<40} {service.running}/{service.desired} running{error}")
+    if status.env_keys:
+        print(f"  env: {', '.join(status.env_keys)}")
+    for d in status.deployments:
+        took = f" in {(d.finished_at - d.started_at).total_seconds():.1f}s" if d.finished_at and d.started_at else ""
+        print(f"  #{d.id} {d.kind} {d.state}{took} by {d.requested_by} {_ago(d.created_at)}"
+              + (f": {d.error.splitlines()[0]}" if d.error else ""))
+    return EXIT_OK
+
+
+def do_logs(engine: Engine, command: Command) -> int:
+    for line in engine.logs(command.stack or "", command.process or "web"):
+        print(line)
+    return EXIT_OK
+
+
+def do_router(engine: Engine, command: Command) -> int:
+    from stacks.router import ensure_router
+
+    ensure_router(engine.swarm.client, engine.settings)
+    print(f"router `{engine.settings.router_service}` is up on port {engine.settings.router_port}"
+          f" for *.{', *.'.join(engine.settings.domains)}")
+    return EXIT_OK
+
+
+def do_up(engine: Engine, command: Command) -> int:
+    do_router(engine, command)
+    app, config = engine.settings.app(None)
+    print(f"ready. Deploy the {app} app ({config.repo}, branch {config.branch}) with:\n"
+          f"  .venv/bin/yadockeri deploy demo {config.branch}\n"
+          f"then open {engine.settings.stack_url('demo')}")
+    return EXIT_OK
+
+
+HANDLERS: dict[str, Callable[[Engine, Command], int]] = {
+    "deploy": do_deploy,
+    "redeploy": do_redeploy,
+    "destroy": do_destroy,
+    "env": do_env,
+    "list": do_list,
+    "status": do_status,
+    "logs": do_logs,
+    "router": do_router,
+    "up": do_up,
+}
+
+
+def _ago(moment: datetime | None) -> str:
+    if moment is None:
+        return "never"
+    seconds = max(0, int((datetime.now(timezone.utc) - moment).total_seconds()))
+    return "just now" if seconds < 5 else f"{format_duration(_round(seconds))} ago"
+
+
+def _round(seconds: int) -> int:
+    for size in (86400, 3600, 60):
+        if seconds >= size:
+            return seconds // size * size
+    return seconds
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _internal_error(error: Exception) -> int:
+    try:
+        path = load_settings().data_dir / "logs" / "errors.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            handle.write(f"--- {datetime.now(timezone.utc).isoformat()}\n{traceback.format_exc()}\n")
+        where = f" (details in {path})"
+    except Exception:
+        where = ""
+    print(f"yadockeri: internal error: {type(error).__name__}: {error}{where}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
