@@ -82,7 +82,7 @@ def tokenize(text: str) -> list[str]:
     try:
         return shlex.split(text)
     except ValueError as error:
-        raise UsageError(f"cannot read that command: {error} (check the quotes)") from None
+        raise UsageError(f"cannot read that command: {error} (check the quotes)\n{usage('slack')}") from None
 
 
 def parse(words: list[str] | str, origin: Origin = "cli") -> Command:

@@ -72,7 +72,7 @@ def check_branch(branch: str) -> str:
         raise InvalidName("a branch is needed, like `main` or `feature-x`")
     if branch.startswith("-"):
         raise InvalidName(f"branch `{_short(branch)}` is not allowed: it cannot start with `-`")
-    if len(branch) > 200 or any(ch.isspace() or ord(ch) < 32 for ch in branch):
+    if len(branch) > 200 or branch == "@" or any(ch.isspace() or ord(ch) < 32 for ch in branch):
         raise InvalidName(f"branch `{_short(branch)}` is not a valid branch name")
     # git itself is the authority on ref names; it never sees a shell, and `--branch` plus the
     # leading-dash check above mean the argument is read as a name.
@@ -105,8 +105,12 @@ def parse_duration(text: str | int | float) -> int:
 def format_duration(seconds: float) -> str:
     seconds = int(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
+        if seconds >= size:
+            if seconds % size == 0:
+                return f"{seconds // size}{unit}"
+            break
+    if seconds >= 86400:
+        return f"{seconds // 86400}d{(seconds % 86400) // 3600}h"
     if seconds >= 3600:
         return f"{seconds // 3600}h{(seconds % 3600) // 60}m"
     if seconds >= 60:

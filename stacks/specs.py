@@ -105,7 +105,7 @@ def process_service_spec(p: ProcessInput) -> dict:
     spec = {
         "name": service_name(p.stack, p.process),
         "task_template": template,
-        "mode": ServiceMode("replicated", replicas=p.replicas),
+        "mode": {"Replicated": {"Replicas": p.replicas}},  # ServiceMode would spell it "replicated"
         "endpoint_spec": EndpointSpec(mode=p.endpoint_mode),
         # start-first: the old task serves until the new one runs; a new one that dies within
         # the monitor window makes swarm roll back to the old spec.
