@@ -1,0 +1,350 @@
+""".yadockeri.yml -> AppSpec, validated.
+
+The file comes from a branch anyone can push, so every key is checked: unknown keys are
+refused (a typo must not be silently ignored), names go through `stacks.names`, and paths
+must stay inside the repository. Every problem becomes a `SpecError` whose message names
+the file and the key path, e.g. `.yadockeri.yml: processes.worker.command must be a string`.
+
+Paths (`build.dockerfile`, `build.context`, `services`) are kept as written, normalized
+(`./Dockerfile` -> `Dockerfile`); all of them are relative to the repository root.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from .errors import InvalidName, SpecError
+from .names import check_env_key, check_process_name
+
+SOURCE = ".yadockeri.yml"
+MAX_TEXT = 256 * 1024  # a spec is a few lines; anything this big is a mistake or an attack
+MAX_CPUS = 64.0
+
+
+# ---------------------------------------------------------------------------------------
+# YAML loading (shared with stacks.compose)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parse YAML text; a syntax problem becomes a SpecError naming the file and the line."""
+    if len(text) > MAX_TEXT:
+        raise SpecError(f"{source}: the file is larger than {MAX_TEXT // 1024} KiB")
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        raise SpecError(f"{source}: invalid YAML {_yaml_where(error)}: {_yaml_problem(error)}") from None
+    except yaml.YAMLError as error:
+        raise SpecError(f"{source}: invalid YAML: {error}") from None
+
+
+def _yaml_where(error: yaml.MarkedYAMLError) -> str:
+    # PyYAML counts lines from 0; editors count from 1.
+    mark = error.problem_mark or error.context_mark
+    if mark is None:
+        return ""
+    return f"at line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _yaml_problem(error: yaml.MarkedYAMLError) -> str:
+    parts = [part for part in (error.context, error.problem) if part]
+    return ", ".join(parts) or "not understood"
+
+
+# ---------------------------------------------------------------------------------------
+# Memory sizes
+
+_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$", re.IGNORECASE)
+_UNIT = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_memory(text: str | int) -> int:
+    """`512m`, `1g`, `256k`, `1.5g` -> bytes (binary units, as Docker reads them).
+
+    A plain integer (or a string of digits) is bytes. Raises SpecError for anything else
+    and for zero.
+    """
+    if isinstance(text, bool) or not isinstance(text, (int, str)):
+        raise SpecError(f"memory `{text!r}` is not understood: write it like 512m or 1g")
+    if isinstance(text, int):
+        size = text
+    else:
+        match = _MEMORY.match(text.strip())
+        if not match:
+            raise SpecError(f"memory `{_short(text)}` is not understood: write it like 512m or 1g")
+        size = int(float(match.group(1)) * _UNIT[match.group(2).lower()])
+    if size <= 0:
+        raise SpecError(f"memory `{_short(str(text))}` must be more than zero")
+    return size
+
+
+# ---------------------------------------------------------------------------------------
+# Field validators. Each raises PydanticCustomError("spec", ...) with a predicate phrase
+# ("must be ...") that `_describe` puts after the key path.
+
+
+def _fail(phrase: str) -> PydanticCustomError:
+    return PydanticCustomError("spec", phrase)
+
+
+def _relative_path(value: str) -> str:
+    """A path inside the repository: no absolute paths, no `..`, no NUL."""
+    if not value or not value.strip():
+        raise _fail("must not be empty")
+    if "\0" in value:
+        raise _fail("must not contain a NUL character")
+    if value.startswith("/"):
+        raise _fail("must be a path relative to the repository root, not an absolute path")
+    if ".." in value.split("/"):
+        raise _fail("must stay inside the repository (no `..`)")
+    return posixpath.normpath(value)
+
+
+def _command(value: str) -> str:
+    if not value.strip():
+        raise _fail("must not be empty (leave the key out instead)")
+    if "\0" in value:
+        raise _fail("must not contain a NUL character")
+    return value
+
+
+def _env_value(value: Any) -> Any:
+    """YAML reads `3`, `1.5`, `true` as numbers and booleans; env values are strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as YAML wrote it, not Python's `True`
+    if isinstance(value, (int, float)):
+        return str(value)
+    if value is None:
+        raise _fail('has no value; write "" for an empty string')
+    if not isinstance(value, str):
+        raise _fail("must be a string, a number or a boolean")
+    if "\0" in value:
+        raise _fail("must not contain a NUL character")
+    return value
+
+
+def _name_check(check: Any) -> Any:
+    """Wrap a `stacks.names` check so that its InvalidName reads as a spec error."""
+
+    def validate(value: str) -> str:
+        try:
+            return check(value)
+        except InvalidName as error:
+            raise PydanticCustomError("spec_name", "{reason}", {"reason": str(error)}) from None
+
+    return validate
+
+
+def _cpus(value: Any) -> Any:
+    # A quoted "0.5" is what compose files usually say; accept it too.
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail("must be a number of CPUs, like 0.5 or 2")
+    return value
+
+
+def _cpus_range(value: float) -> float:
+    if math.isnan(value) or not 0 < value <= MAX_CPUS:
+        raise _fail(f"must be more than 0 and at most {MAX_CPUS:g}")
+    return value
+
+
+def _memory(value: Any) -> int:
+    if value is None:
+        return value
+    try:
+        return parse_memory(value)
+    except SpecError as error:
+        raise PydanticCustomError("spec_name", "{reason}", {"reason": str(error)}) from None
+
+
+def _none_is_empty(value: Any) -> Any:
+    """`key:` with nothing after it reads as null in YAML; treat it as an empty mapping."""
+    return {} if value is None else value
+
+
+RelativePath = Annotated[str, AfterValidator(_relative_path)]
+Command = Annotated[str, AfterValidator(_command)]
+EnvKey = Annotated[str, AfterValidator(_name_check(check_env_key))]
+EnvValue = Annotated[str, BeforeValidator(_env_value)]
+ProcessName = Annotated[str, AfterValidator(_name_check(check_process_name))]
+Cpus = Annotated[float, BeforeValidator(_cpus), AfterValidator(_cpus_range)]
+MemoryBytes = Annotated[int | None, BeforeValidator(_memory)]
+
+
+# ---------------------------------------------------------------------------------------
+# Models
+
+
+class _Frozen(BaseModel):
+    # strict: YAML `command: 123` is a mistake, not a string; forbid: typos are caught.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class BuildSpec(_Frozen):
+    dockerfile: RelativePath = "Dockerfile"
+    context: RelativePath = "."
+
+
+class ProcessSpec(_Frozen):
+    command: Command | None = None  # None: the image's CMD
+
+
+class Resources(_Frozen):
+    cpus: Cpus | None = None
+    memory_bytes: MemoryBytes = Field(None, alias="memory")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+def _default_processes() -> dict[str, ProcessSpec]:
+    return {"web": ProcessSpec()}
+
+
+class AppSpec(_Frozen):
+    build: Annotated[BuildSpec, BeforeValidator(_none_is_empty)] = Field(default_factory=BuildSpec)
+    processes: Annotated[
+        dict[ProcessName, Annotated[ProcessSpec, BeforeValidator(_none_is_empty)]],
+        BeforeValidator(lambda v: _default_processes() if v is None else v),
+    ] = Field(default_factory=_default_processes)
+    services: RelativePath | None = None
+    env: Annotated[dict[EnvKey, EnvValue], BeforeValidator(_none_is_empty)] = Field(default_factory=dict)
+    release: Command | None = None
+    resources: Annotated[
+        dict[ProcessName, Annotated[Resources, BeforeValidator(_none_is_empty)]],
+        BeforeValidator(_none_is_empty),
+    ] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _web_exists(self) -> "AppSpec":
+        # The router sends HTTP to the web process; an app without one cannot be reached.
+        if "web" not in self.processes:
+            raise PydanticCustomError(
+                "spec_web", "processes must include `web`, the process that answers HTTP on $PORT"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _resources_name_processes(self) -> "AppSpec":
+        for name in self.resources:
+            if name not in self.processes:
+                known = ", ".join(self.process_names)
+                raise PydanticCustomError(
+                    "spec_resources",
+                    "resources.{name} names no process (the processes are: {known})",
+                    {"name": name, "known": known},
+                )
+        return self
+
+    @property
+    def process_names(self) -> tuple[str, ...]:
+        """web first, then the others in the order the file lists them."""
+        return ("web",) + tuple(name for name in self.processes if name != "web")
+
+    def resources_for(self, process: str, default_cpus: float, default_memory_bytes: int) -> tuple[float, int]:
+        """(cpus, memory bytes) for a process: its own limits, else the defaults.
+
+        A name without an entry (also one that is not a process, like a release task)
+        gets the defaults.
+        """
+        own = self.resources.get(process)
+        cpus = own.cpus if own is not None and own.cpus is not None else default_cpus
+        memory = own.memory_bytes if own is not None and own.memory_bytes is not None else default_memory_bytes
+        return float(cpus), int(memory)
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing
+
+
+def parse_appspec(text: str | None, source: str = SOURCE) -> AppSpec:
+    """Text of .yadockeri.yml (None when the file is absent) -> a validated AppSpec."""
+    if text is None:
+        return AppSpec()
+    data = load_yaml(text, source)
+    if data is None:  # an empty file (or only comments) means defaults
+        return AppSpec()
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: the top level must be a mapping of keys (build, processes, ...)")
+    try:
+        return AppSpec.model_validate(data)
+    except ValidationError as error:
+        raise SpecError(_describe(error, source)) from None
+
+
+_PHRASES = {
+    "string_type": "must be a string",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "int_type": "must be a whole number",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "finite_number": "must be a finite number",
+}
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    """The first problem of a ValidationError as one sentence naming the key path."""
+    first = error.errors(include_url=False)[0]
+    loc = [str(part) for part in first["loc"]]
+    kind = first["type"]
+    is_key = bool(loc) and loc[-1] == "[key]"
+    if is_key:  # a bad key of a mapping: pydantic puts the key before `[key]`
+        loc = loc[:-1]
+    path = ".".join(_alias(loc))
+    if is_key and kind == "string_type":
+        return f"{source}: {path}: the name must be a string"
+    if kind == "extra_forbidden":
+        return f"{source}: {path} is not a known key{_known_keys(loc[:-1])}"
+    if kind in ("spec_web", "spec_resources"):
+        return f"{source}: {first['msg']}"
+    if kind == "spec_name":
+        return f"{source}: {path}: {first['msg']}"
+    phrase = first["msg"] if kind == "spec" else _PHRASES.get(kind, f"is invalid ({first['msg']})")
+    return f"{source}: {path} {phrase}" if path else f"{source}: {phrase}"
+
+
+def _alias(loc: list[str]) -> list[str]:
+    # The model field is memory_bytes; the file says memory.
+    if len(loc) == 3 and loc[0] == "resources" and loc[2] == "memory_bytes":
+        return [loc[0], loc[1], "memory"]
+    return loc
+
+
+def _known_keys(parent: list[str]) -> str:
+    """The keys allowed where an unknown one was found, to help with typos."""
+    if not parent:
+        keys = list(AppSpec.model_fields)
+    elif parent[0] == "build":
+        keys = list(BuildSpec.model_fields)
+    elif parent[0] == "processes":
+        keys = list(ProcessSpec.model_fields)
+    elif parent[0] == "resources":
+        keys = ["cpus", "memory"]
+    else:
+        return ""
+    return f" (known keys: {', '.join(keys)})"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = text.replace("`", "'").replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
