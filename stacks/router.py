@@ -1,0 +1,578 @@
+"""The router: nginx as a global swarm service in front of every stack's web process.
+
+`<stack>.<domain>` and `<anything>.<stack>.<domain>` are proxied to
+`http://<stack>.yadockeri-web:8080`, a DNS alias that only yadockeri gives a stack's web
+service on the router network (`web_alias`). Nothing else on that network has such a name,
+and the router is on no other network, so whatever the Host header says the router reaches
+stack web processes and nothing else: the service names, `tasks.*` names and IP addresses of
+other services never become an upstream, because only the validated stack label of the Host
+header goes into the upstream name.
+
+nginx looks the name up at request time through Docker's embedded DNS (valid 1 s), so stacks
+come and go without a reload, and a rolling update of a web service (dnsrr: the name resolves
+to the task IPs) is followed within about a second.
+
+Pages the router answers itself carry `X-Yadockeri-Page: <kind>` (`unknown-stack`,
+`no-such-host`, `health`); the same header from an app is removed, so the header always means
+the router answered. The access log is one `yadockeri-access {json}` line per request on the
+router's stdout.
+
+Pure functions render the nginx.conf and the service spec; the functions that call Docker are
+small and translate docker errors into `stacks.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+from docker.types import (
+    ConfigReference,
+    ContainerSpec,
+    EndpointSpec,
+    NetworkAttachmentConfig,
+    RestartPolicy,
+    RollbackConfig,
+    ServiceMode,
+    TaskTemplate,
+    UpdateConfig,
+)
+
+from .config import ROUTER_DIR, Settings
+from .errors import ConfigError, DockerUnavailable
+
+ALIAS_SUFFIX = "yadockeri-web"
+WEB_PORT = 8080
+ROLE_LABEL = "yadockeri.role"
+SPEC_HASH_LABEL = "yadockeri.spec-hash"
+PAGE_HEADER = "X-Yadockeri-Page"
+ACCESS_LOG_PREFIX = "yadockeri-access "
+HEALTH_PATH = "/_router/health"
+ROUTER_IMAGE_REPO = "yadockeri/router"
+
+# A stack name as a DNS label: the same rule as stacks.names.check_stack_name.
+STACK_LABEL_RE = r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?"
+_DOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
+_NS = 1_000_000_000
+
+
+def web_alias(stack: str) -> str:
+    """The DNS alias that only yadockeri gives a stack's web service on the router network."""
+    return f"{stack}.{ALIAS_SUFFIX}"
+
+
+# nginx.conf ------------------------------------------------------------------------------------
+
+
+def _normal_domains(domains: list[str]) -> list[str]:
+    result: list[str] = []
+    for domain in domains:
+        name = domain.strip().lower().rstrip(".")
+        if not _DOMAIN_RE.match(name):
+            raise ConfigError(f"router domain {domain!r} is not a host name")
+        if name not in result:
+            result.append(name)
+    if not result:
+        raise ConfigError("the router needs at least one domain")
+    # Most specific first: with `y.example.com` and `dev.y.example.com`, `a.dev.y.example.com`
+    # is stack `a` of the second, not stack `dev` of the first (nginx tries regexes in order).
+    return sorted(result, key=lambda d: (-d.count("."), -len(d), d))
+
+
+def host_regex(domain: str, *, capture: bool) -> str:
+    """PCRE matching `<stack>.<domain>` and `<anything>.<stack>.<domain>` (lowercase, no port)."""
+    escaped = domain.replace(".", r"\.")  # a checked host name: only dots are special
+    label = f"(?<stack_label>{STACK_LABEL_RE})" if capture else STACK_LABEL_RE
+    return rf"~^(?:.+\.)?{label}\.{escaped}$"
+
+
+_UNKNOWN_STACK_PAGE = (
+    "<!doctype html><html lang=en><head><meta charset=utf-8><title>No stack named $stack</title></head>"
+    "<body><h1>No stack named $stack here</h1>"
+    "<p>No stack named <b>$stack</b> here (or its web process is not answering right now). "
+    "Deploy one with <code>/yadockeri deploy $stack &lt;branch&gt;</code> in Slack or "
+    "<code>yadockeri deploy $stack &lt;branch&gt;</code>.</p>"
+    "<p><small>yadockeri router</small></p></body></html>\n"
+)
+_NO_SUCH_HOST_PAGE = (
+    "<!doctype html><html lang=en><head><meta charset=utf-8><title>Not found</title></head>"
+    "<body><h1>Not found</h1><p>This router serves review stacks at "
+    "<code>&lt;stack&gt;.&lt;domain&gt;</code>; this host name is not one of them.</p>"
+    "<p><small>yadockeri router</small></p></body></html>\n"
+)
+
+
+def _nginx_string(text: str) -> str:
+    """A double-quoted nginx string; `$name` stays a variable reference, a newline is `\\n`.
+    Backslashes are kept as they are (nginx keeps `\\.` in a regex), only `\\n`, `\\t`,
+    `\\r`, `\\\\` and `\\"` mean something in its quoted strings."""
+    if "\\" in text.replace("\\.", ""):
+        raise ValueError(f"unexpected backslash in {text!r}")
+    return '"' + text.replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def render_nginx_conf(domains: list[str], *, web_port: int = WEB_PORT) -> str:
+    """The router's whole nginx.conf for these domains. Pure; never needs a reload for stacks."""
+    names = _normal_domains(list(domains))
+    map_lines = "\n".join(
+        f"        {_nginx_string(host_regex(d, capture=True))} $stack_label;" for d in names
+    )
+    server_names = "\n".join(f"        {_nginx_string(host_regex(d, capture=False))}" for d in names)
+    return f"""\
+# The yadockeri router. Generated by stacks.router.render_nginx_conf; do not edit by hand.
+# Domains: {", ".join(names)}
+# <stack>.<domain> and <anything>.<stack>.<domain> go to http://<stack>.{ALIAS_SUFFIX}:{web_port},
+# the alias only a stack's web service has on the router network. Nothing else is reachable.
+
+user nginx;
+worker_processes auto;
+error_log stderr warn;
+
+events {{
+    worker_connections 4096;
+}}
+
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    server_tokens off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65s;
+    client_max_body_size 100m;
+
+    # Docker's embedded DNS, asked at request time (proxy_pass with a variable): stacks come and
+    # go without a reload, and after a rolling update the new task IPs are used within 1 s.
+    # Unknown names must fail fast: a short resolver_timeout instead of the 30 s default.
+    resolver 127.0.0.11 valid=1s ipv6=off;
+    resolver_timeout 2s;
+
+    # One JSON object per line on stdout; yadockeri follows these to see activity per stack.
+    log_format yadockeri escape=json
+        'yadockeri-access {{"time":$msec,"stack":"$stack","status":$status,'
+        '"upstream_status":"$upstream_status","upstream_addr":"$upstream_addr",'
+        '"request_time":$request_time,"upstream_response_time":"$upstream_response_time",'
+        '"method":"$request_method","host":"$host","uri":"$uri","bytes_sent":$body_bytes_sent,'
+        '"remote_addr":"$remote_addr","page":"$sent_http_x_yadockeri_page"}}';
+    access_log /dev/stdout yadockeri;
+
+    # $host is the Host header lowercased, without port and trailing dot. Only the stack label
+    # it yields ever becomes part of an upstream name. Most specific domain first.
+    map $host $stack {{
+        default "";
+{map_lines}
+    }}
+
+    # A TLS terminator in front may say the original scheme; anything else is not trusted.
+    map $http_x_forwarded_proto $forwarded_proto {{
+        default $scheme;
+        http http;
+        https https;
+    }}
+    map $forwarded_proto $default_port {{
+        default 80;
+        https 443;
+    }}
+    map $http_host $host_port {{
+        default $default_port;
+        "~:(?<host_port_digits>[0-9]{{1,5}})$" $host_port_digits;
+    }}
+    map $http_x_forwarded_port $forwarded_port {{
+        default $host_port;
+        "~^[0-9]{{1,5}}$" $http_x_forwarded_port;
+    }}
+    map $http_upgrade $connection_upgrade {{
+        default upgrade;
+        "" close;
+    }}
+
+    # Any host that is not <...>.<stack>.<domain>: IP literals, localhost, service names...
+    server {{
+        listen 80 default_server;
+        server_name _;
+
+        location = {HEALTH_PATH} {{
+            access_log off;
+            default_type text/plain;
+            add_header {PAGE_HEADER} health always;
+            add_header Cache-Control no-store always;
+            return 200 "ok";
+        }}
+
+        location / {{
+            default_type text/html;
+            charset utf-8;
+            add_header {PAGE_HEADER} no-such-host always;
+            add_header Cache-Control no-store always;
+            return 404 {_nginx_string(_NO_SUCH_HOST_PAGE)};
+        }}
+    }}
+
+    # Stacks: the same regexes as the map above, so $stack is never empty here.
+    server {{
+        listen 80;
+        server_name
+{server_names};
+
+        location / {{
+            proxy_pass http://$stack.{ALIAS_SUFFIX}:{web_port};
+
+            proxy_http_version 1.1;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $forwarded_proto;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Forwarded-Port $forwarded_port;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Proxy "";
+            proxy_redirect off;
+            # Only the router may say it answered.
+            proxy_hide_header {PAGE_HEADER};
+
+            # dnsrr: the name resolves to the task IPs. A dead task (rolling update) costs at
+            # most the connect timeout before the next address is tried.
+            proxy_connect_timeout 2s;
+            proxy_next_upstream error timeout;
+            proxy_next_upstream_timeout 10s;
+            proxy_send_timeout 300s;
+            proxy_read_timeout 300s;
+
+            # nginx's own 502/504 (name not found, nothing answering); an app's 502 passes.
+            proxy_intercept_errors off;
+            error_page 502 504 = @nostack;
+        }}
+
+        location @nostack {{
+            default_type text/html;
+            charset utf-8;
+            add_header {PAGE_HEADER} unknown-stack always;
+            add_header Cache-Control no-store always;
+            # $stack matched the label regex: safe to echo.
+            return 404 {_nginx_string(_UNKNOWN_STACK_PAGE)};
+        }}
+    }}
+}}
+"""
+
+
+# The service spec ---------------------------------------------------------------------------
+
+
+def config_name_for(settings: Settings, conf: str) -> str:
+    return f"{settings.router_service}-nginx-{hashlib.sha256(conf.encode()).hexdigest()[:12]}"
+
+
+def _config_name_re(settings: Settings) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(settings.router_service)}-nginx-[0-9a-f]{{12}}$")
+
+
+def _spec_hash(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def router_service_spec(settings: Settings, *, image: str, config_name: str, config_id: str) -> dict[str, Any]:
+    """kwargs for `APIClient.create_service` / `update_service`. Pure.
+
+    Host-mode publishing (no ingress mesh, no IPVS needed) on a global service; stop-first
+    updates because a new task cannot bind the host port while the old one holds it.
+    """
+    spec: dict[str, Any] = {
+        "name": settings.router_service,
+        "task_template": TaskTemplate(
+            container_spec=ContainerSpec(
+                image=image,
+                configs=[ConfigReference(config_id, config_name, filename="/etc/nginx/nginx.conf")],
+                stop_grace_period=5 * _NS,
+                labels={ROLE_LABEL: "router"},
+            ),
+            restart_policy=RestartPolicy(condition="any", delay=1 * _NS),
+            networks=[NetworkAttachmentConfig(settings.router_network)],
+        ),
+        "mode": ServiceMode("global"),
+        "endpoint_spec": EndpointSpec(
+            mode="dnsrr",
+            ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": settings.router_port, "PublishMode": "host"}],
+        ),
+        "update_config": UpdateConfig(parallelism=1, order="stop-first", failure_action="rollback", monitor=5 * _NS),
+        "rollback_config": RollbackConfig(parallelism=1, order="stop-first", failure_action="pause"),
+        "labels": {ROLE_LABEL: "router"},
+    }
+    spec["labels"] = {ROLE_LABEL: "router", SPEC_HASH_LABEL: _spec_hash(spec)}
+    return spec
+
+
+# Docker -------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _docker_errors(what: str) -> Iterator[None]:
+    """Translate docker SDK errors into errors a user can act on."""
+    try:
+        yield
+    except docker.errors.APIError as error:
+        explanation = str(error.explanation or error)
+        if error.status_code == 503 or ("swarm" in explanation.lower() and "manager" in explanation.lower()):
+            raise DockerUnavailable(
+                f"{what}: Docker is not a swarm manager here ({explanation}); "
+                "run `docker swarm init` or point DOCKER_HOST at a manager"
+            ) from None
+        raise ConfigError(f"{what}: Docker refused: {explanation}") from None
+    except (docker.errors.DockerException, requests.exceptions.ConnectionError) as error:
+        raise DockerUnavailable(f"{what}: cannot reach the Docker daemon ({error})") from None
+
+
+def _find_network(client: docker.DockerClient, name: str) -> dict[str, Any] | None:
+    found = [n for n in client.api.networks(names=[name]) if n.get("Name") == name]
+    if len(found) > 1:
+        raise ConfigError(f"several Docker networks are named {name}; remove the extra ones")
+    return found[0] if found else None
+
+
+def _ensure_network(client: docker.DockerClient, settings: Settings) -> None:
+    name = settings.router_network
+    network = _find_network(client, name)
+    if network is None:
+        client.api.create_network(
+            name, driver="overlay", attachable=False, labels={ROLE_LABEL: "router"}, scope="swarm"
+        )
+        return
+    if network.get("Driver") != "overlay" or network.get("Scope") != "swarm":
+        raise ConfigError(
+            f"network {name} exists but is not a swarm overlay network; remove it or set YADOCKERI_ROUTER_NETWORK"
+        )
+    if network.get("Attachable"):
+        raise ConfigError(
+            f"network {name} is attachable, so any container could claim a stack's name on it; "
+            "remove it (yadockeri recreates it) or set YADOCKERI_ROUTER_NETWORK"
+        )
+
+
+def router_dir_hash(base_image: str, router_dir: Path = ROUTER_DIR) -> str:
+    """Content hash of the router build context and base image: the router image's tag."""
+    digest = hashlib.sha256(f"base={base_image}\n".encode())
+    for path in sorted(p for p in router_dir.rglob("*") if p.is_file()):
+        relative = path.relative_to(router_dir).as_posix()
+        if any(part.startswith(".") or part == "__pycache__" for part in relative.split("/")):
+            continue
+        digest.update(f"{relative}\n{len(path.read_bytes())}\n".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _have_image(client: docker.DockerClient, ref: str) -> bool:
+    try:
+        client.images.get(ref)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def _try_pull(client: docker.DockerClient, ref: str) -> str | None:
+    """None when pulled, else why not."""
+    try:
+        client.images.pull(ref)
+        return None
+    except docker.errors.DockerException as error:
+        return str(getattr(error, "explanation", None) or error)
+
+
+def _router_image(client: docker.DockerClient, settings: Settings) -> str:
+    if settings.router_image:
+        ref = settings.router_image
+        if not _have_image(client, ref):
+            why = _try_pull(client, ref)
+            if why is not None:
+                raise ConfigError(
+                    f"YADOCKERI_ROUTER_IMAGE={ref} is not a local image and cannot be pulled ({why})"
+                )
+        return ref
+    base = settings.router_base_image
+    tag = f"{ROUTER_IMAGE_REPO}:{router_dir_hash(base)}"
+    if _have_image(client, tag):
+        return tag
+    if not _have_image(client, base):
+        why = _try_pull(client, base)
+        if why is not None:
+            raise ConfigError(
+                f"the router's base image {base} is not here and cannot be pulled ({why}); "
+                "set YADOCKERI_ROUTER_BASE_IMAGE to a local nginx image, or run scripts/offline-images.sh "
+                "and set YADOCKERI_ROUTER_BASE_IMAGE=yadockeri/nginx-base:local"
+            )
+    try:
+        client.images.build(
+            path=str(ROUTER_DIR), buildargs={"BASE_IMAGE": base}, tag=tag, rm=True, forcerm=True, pull=False
+        )
+    except docker.errors.BuildError as error:
+        lines = [str(chunk.get("stream") or chunk.get("error") or "").rstrip() for chunk in error.build_log]
+        tail = "\n".join(line for line in lines if line)[-1500:]
+        raise ConfigError(f"the router image could not be built from {ROUTER_DIR}: {error.msg}\n{tail}") from None
+    return tag
+
+
+def _ensure_config(client: docker.DockerClient, settings: Settings, conf: str) -> tuple[str, str]:
+    name = config_name_for(settings, conf)
+    for config in client.api.configs(filters={"name": name}):
+        if config["Spec"]["Name"] == name:
+            return name, config["ID"]
+    try:
+        created = client.api.create_config(name, conf.encode(), labels={ROLE_LABEL: "router"})
+    except docker.errors.APIError as error:
+        if error.status_code != 409:  # created meanwhile by another yadockeri: use it
+            raise
+        for config in client.api.configs(filters={"name": name}):
+            if config["Spec"]["Name"] == name:
+                return name, config["ID"]
+        raise
+    return name, created["ID"]
+
+
+def _find_service(client: docker.DockerClient, name: str) -> dict[str, Any] | None:
+    try:
+        return client.api.inspect_service(name)
+    except docker.errors.NotFound:
+        return None
+
+
+def _ensure_service(client: docker.DockerClient, spec: dict[str, Any]) -> bool:
+    """Create the service, or update it when its spec hash differs. True when changed."""
+    current = _find_service(client, spec["name"])
+    if current is None:
+        client.api.create_service(**spec)
+        return True
+    if current["Spec"].get("Labels", {}).get(SPEC_HASH_LABEL) == spec["labels"][SPEC_HASH_LABEL]:
+        return False
+    client.api.update_service(current["ID"], current["Version"]["Index"], **spec)
+    return True
+
+
+def _remove_stale_configs(client: docker.DockerClient, settings: Settings, keep: str) -> None:
+    pattern = _config_name_re(settings)
+    for config in client.api.configs(filters={"name": f"{settings.router_service}-nginx-"}):
+        name = config["Spec"]["Name"]
+        if name != keep and pattern.match(name):
+            with contextlib.suppress(docker.errors.APIError):  # still used by a task, or gone: later
+                client.api.remove_config(config["ID"])
+
+
+def _task_problem(client: docker.DockerClient, service: str) -> str:
+    """The newest task error of a service, to say why the router does not answer."""
+    try:
+        tasks = client.api.tasks(filters={"service": service})
+    except docker.errors.DockerException:
+        return ""
+    tasks.sort(key=lambda t: t.get("Status", {}).get("Timestamp", ""), reverse=True)
+    for task in tasks:
+        status = task.get("Status", {})
+        if status.get("Err"):
+            return f"; its task says: {status['Err']} ({status.get('State')})"
+    if tasks:
+        status = tasks[0].get("Status", {})
+        return f"; its newest task is {status.get('State')}: {status.get('Message', '')}"
+    return "; it has no task yet"
+
+
+def _rolled_out(client: docker.DockerClient, spec: dict[str, Any]) -> bool:
+    """Every task meant to run has the wanted spec and runs (no old task answers in its place)."""
+    wanted = spec["task_template"]["ContainerSpec"]
+    tasks = client.api.tasks(filters={"service": spec["name"], "desired-state": "running"})
+    if not tasks:
+        return False
+    for task in tasks:
+        have = task.get("Spec", {}).get("ContainerSpec", {})
+        have_configs = [c.get("ConfigID") for c in have.get("Configs") or []]
+        if have.get("Image") != wanted["Image"] or have_configs != [c["ConfigID"] for c in wanted["Configs"]]:
+            return False
+        if task.get("Status", {}).get("State") != "running":
+            return False
+    return True
+
+
+def _health_ok(url: str) -> bool:
+    try:
+        response = requests.get(url, timeout=2)
+    except requests.RequestException:
+        return False
+    return response.status_code == 200 and response.headers.get(PAGE_HEADER) == "health"
+
+
+def _wait_until_healthy(
+    client: docker.DockerClient, settings: Settings, spec: dict[str, Any], timeout: float = 30.0
+) -> None:
+    url = settings.router_check_url + HEALTH_PATH
+    deadline = time.monotonic() + timeout
+    while True:
+        with _docker_errors("waiting for the router"):
+            rolled_out = _rolled_out(client, spec)
+        if rolled_out and _health_ok(url):
+            return
+        if time.monotonic() >= deadline:
+            problem = _task_problem(client, spec["name"])
+            raise ConfigError(
+                f"the router service {spec['name']} did not answer {url} within {timeout:.0f}s{problem}. "
+                f"Is port {settings.router_port} free on every node (YADOCKERI_ROUTER_PORT), and does "
+                "YADOCKERI_ROUTER_URL reach it?"
+            )
+        time.sleep(0.1)
+
+
+def ensure_router(client: docker.DockerClient, settings: Settings, *, timeout: float = 30.0) -> None:
+    """Make the router network, image, config and service what `settings` say. Idempotent:
+    when nothing changed, nothing is written (the service's version stays the same)."""
+    with _docker_errors("setting up the router"):
+        image = _router_image(client, settings)  # first: a wrong image setting creates nothing
+        _ensure_network(client, settings)
+        conf = render_nginx_conf(settings.domains)
+        config_name, config_id = _ensure_config(client, settings, conf)
+        spec = router_service_spec(settings, image=image, config_name=config_name, config_id=config_id)
+        _ensure_service(client, spec)
+    _wait_until_healthy(client, settings, spec, timeout=timeout)
+    with _docker_errors("removing old router configs"):
+        _remove_stale_configs(client, settings, keep=config_name)
+
+
+def remove_router(client: docker.DockerClient, settings: Settings, *, timeout: float = 60.0) -> None:
+    """Remove the router service, its configs and its network. Idempotent."""
+    with _docker_errors("removing the router"):
+        with contextlib.suppress(docker.errors.NotFound):
+            client.api.remove_service(settings.router_service)
+        pattern = _config_name_re(settings)
+        for config in client.api.configs(filters={"name": f"{settings.router_service}-nginx-"}):
+            if pattern.match(config["Spec"]["Name"]):
+                with contextlib.suppress(docker.errors.NotFound):
+                    client.api.remove_config(config["ID"])
+    deadline = time.monotonic() + timeout
+    removed = False
+    while True:
+        with _docker_errors("removing the router network"):
+            network = _find_network(client, settings.router_network)
+            if network is None:
+                return
+            if not removed:
+                try:
+                    client.api.remove_network(network["Id"])
+                    removed = True
+                except docker.errors.NotFound:
+                    removed = True
+                except docker.errors.APIError as error:
+                    # "in use by task": the service's tasks are going away.
+                    if time.monotonic() >= deadline:
+                        raise ConfigError(
+                            f"network {settings.router_network} is still in use after {timeout:.0f}s "
+                            f"(are stacks still attached to it?): {error.explanation}"
+                        ) from None
+        # Once the manager has removed it, this node drops its copy when the router's containers
+        # have stopped; wait for that too, so that an install right after finds no leftovers.
+        if removed and time.monotonic() >= deadline:
+            return
+        time.sleep(0.2)
