@@ -95,6 +95,7 @@ def process_service_spec(p: ProcessInput) -> dict:
         env=[f"{k}={v}" for k, v in sorted(p.env.items())],
         labels=labels,
         stop_grace_period=10 * NANO,
+        init=True,  # PID 1 that forwards SIGTERM: an app's server stops at once, not after the grace period
     )
     template = TaskTemplate(
         container_spec=container,
@@ -124,7 +125,7 @@ def release_job_spec(*, stack: str, app: str, image: str, command: str, env: dic
     template = TaskTemplate(
         container_spec=ContainerSpec(
             image=image, command=["/bin/sh", "-c", command], env=[f"{k}={v}" for k, v in sorted(env.items())],
-            labels=labels,
+            labels=labels, init=True,
         ),
         restart_policy=RestartPolicy(condition="none"),
         networks=[NetworkAttachmentConfig(network_name(stack))],

@@ -33,6 +33,7 @@ def test_web_process_spec() -> None:
                 "Env": ["A=1", "PORT=8080"],
                 "Labels": {**labels, specs.HASH_LABEL: digest},
                 "StopGracePeriod": 10 * NANO,
+                "Init": True,
             },
             "Resources": {"Limits": {"NanoCPUs": NANO // 2, "MemoryBytes": 256 * 1024 * 1024}},
             "RestartPolicy": {"Condition": "any", "Delay": 2 * NANO, "MaxAttempts": 0, "Window": 0},

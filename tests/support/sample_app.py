@@ -16,7 +16,8 @@ echo "branch=$YADOCKERI_BRANCH"
 echo "host=$HTTP_HOST"
 # A secret's digest, never the secret: tests check the app sees the value without printing it.
 if [ -n "$SECRET_TOKEN" ]; then echo "secret_sha256=$(printf %s "$SECRET_TOKEN" | sha256sum | cut -d' ' -f1)"; fi
-if [ -n "$MIDDLEWARE_URL" ]; then echo "middleware=$(wget -q -T 3 -O - "$MIDDLEWARE_URL" 2>&1)"; fi
+# busybox-static 1.35 wget crashes with -T, so `timeout` bounds it instead.
+if [ -n "$MIDDLEWARE_URL" ]; then echo "middleware=$(timeout 5 wget -q -O - "$MIDDLEWARE_URL" 2>&1)"; fi
 if [ -f /data/released ]; then echo "released=yes"; fi
 """
 

@@ -1,0 +1,70 @@
+"""Small helpers shared by the tests that deploy for real."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+from stacks.config import Settings
+from stacks.engine import Actor, Engine
+from stacks.progress import Reporter
+from stacks.store import DeploymentRecord
+
+ADMIN = Actor(id="cli:test", source="cli", admin=True)
+DEPLOY_WAIT = 240
+
+
+def through_router(settings: Settings, stack: str, *, domain: str | None = None, path: str = "/",
+                   host: str | None = None) -> requests.Response:
+    """A request to the test router, as a browser asking for <stack>.<domain> would send it."""
+    return requests.get(settings.router_check_url + path, headers={"Host": host or f"{stack}.{domain or settings.domains[0]}"},
+                        timeout=15)
+
+
+def page(settings: Settings, stack: str, **kwargs: str) -> dict[str, str]:
+    """The sample app's page as key=value pairs."""
+    response = through_router(settings, stack, **kwargs)
+    assert response.status_code == 200, (response.status_code, response.text[:300])
+    return dict(line.split("=", 1) for line in response.text.splitlines() if "=" in line)
+
+
+def deploy(engine: Engine, stack: str, branch: str = "main", *, actor: Actor = ADMIN,
+           reporter: Reporter | None = None) -> DeploymentRecord:
+    return engine.deploy(stack, branch, actor, reporter=reporter).wait(DEPLOY_WAIT)
+
+
+def redeploy(engine: Engine, stack: str, *, actor: Actor = ADMIN, reporter: Reporter | None = None) -> DeploymentRecord:
+    return engine.redeploy(stack, actor, reporter=reporter).wait(DEPLOY_WAIT)
+
+
+def succeeded(record: DeploymentRecord) -> DeploymentRecord:
+    assert record.state == "succeeded", f"{record.kind} #{record.id} {record.state}: {record.error}\n{record.log_tail}"
+    return record
+
+
+def steps(record: DeploymentRecord) -> dict[str, str]:
+    return {step.name: step.state for step in record.steps}
+
+
+def run_cli(args: list[str], env: dict[str, str], *, timeout: float = 300, input_text: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "yadockeri", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, input=input_text)
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 60, interval: float = 0.2) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def files_containing(folder: Path, needle: str) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
