@@ -475,6 +475,8 @@ def _rewrite_service(
     _drop_ports(name, service, warnings)
     _drop_container_name(name, service, warnings)
     _join_default_network(service)
+    # An init as PID 1 forwards SIGTERM, so a destroy does not wait out every grace period.
+    service.setdefault("init", True)
     deploy = dict(service.get("deploy") or {})
     _set_endpoint_mode(name, deploy, endpoint_mode, warnings)
     deploy["labels"] = _merged_labels(deploy.get("labels"), labels, f"service {name}: deploy label", warnings)

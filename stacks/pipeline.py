@@ -193,6 +193,10 @@ def start_middleware(job: Job, compose: PreparedCompose | None) -> None:
         output = job.swarm.stack_deploy(job.name, compose.yaml, with_registry_auth=bool(job.settings.registry))
         for line in output.splitlines():
             job.log(line)
+        # The release command (a migration, say) needs its database running.
+        deadline = time.monotonic() + job.settings.deploy_timeout
+        for service in sorted(wanted):
+            wait_running(job, service, deadline)
         s.detail = ", ".join(compose.services)
 
 
@@ -212,6 +216,7 @@ def run_release(job: Job, release: Release) -> None:
                 job.log(f"release: {line}")
         finally:
             job.swarm.remove_service(name)
+            job.swarm.remove_containers(**{"com.docker.swarm.service.name": name})  # swarm keeps a job's
         if state != "complete":
             tail = "\n".join(lines[-20:])
             raise ReleaseFailed(f"the release command failed ({error or state}); nothing was updated\n{tail}")
@@ -379,9 +384,11 @@ def run_destroy(job: Job) -> None:
 
 
 def wait_gone(job: Job, name: str, timeout: float = 120) -> None:
-    """Containers of removed services linger a moment; networks and volumes wait for them."""
+    """Containers of removed services linger a moment; networks and volumes wait for them.
+    Exited ones (a finished job's) swarm does not always remove: remove those ourselves."""
     deadline = time.monotonic() + timeout
     while job.swarm.containers(**{"yadockeri.stack": name}):
+        job.swarm.remove_containers(exited_only=True, **{"yadockeri.stack": name})
         if time.monotonic() > deadline:
             raise YadockeriError(f"containers of stack {name} did not stop within {timeout:.0f}s")
         time.sleep(job.settings.poll_interval)

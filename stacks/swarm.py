@@ -179,6 +179,21 @@ class Swarm:
         with docker_errors("listing containers"):
             return self.api.containers(all=True, filters={"label": _label_filters(labels)})
 
+    def remove_containers(self, *, exited_only: bool = False, **labels: str) -> int:
+        """Remove this node's containers with these labels (stopped ones only if exited_only)."""
+        filters: dict[str, object] = {"label": _label_filters(labels)}
+        if exited_only:
+            filters["status"] = ["exited", "created", "dead"]
+        removed = 0
+        with docker_errors("removing containers"):
+            for container in self.api.containers(all=True, filters=filters):
+                try:
+                    self.api.remove_container(container["Id"], force=True)
+                    removed += 1
+                except docker.errors.NotFound:
+                    pass
+        return removed
+
     # Images -----------------------------------------------------------------------------------
     def image_exists(self, ref: str) -> bool:
         with docker_errors(f"looking up image {ref}"):

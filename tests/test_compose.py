@@ -86,10 +86,12 @@ def test_full_rewrite():
                 "networks": ["back", "default"],
                 "volumes": ["pgdata:/var/lib/postgresql/data"],
                 "deploy": {"endpoint_mode": "dnsrr", "labels": LABELS},
+                "init": True,
             },
             "cache": {
                 "image": "memcached:1.6",
                 "labels": LABELS,
+                "init": True,
                 "deploy": {"replicas": 1, "endpoint_mode": "dnsrr", "labels": {"owner": "akira", **LABELS}},
             },
         },
@@ -736,3 +738,9 @@ def test_prepared_compose_is_frozen():
     prepared = prep("")
     with pytest.raises(AttributeError):
         prepared.yaml = "x"  # type: ignore[misc]
+
+
+def test_services_get_an_init_unless_they_say_otherwise():
+    # PID 1 without an init ignores SIGTERM, and every destroy would wait out the grace period.
+    assert db(prep(service(""))).get("init") is True
+    assert db(prep(service("init: false"))).get("init") is False
