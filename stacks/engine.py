@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,6 +50,18 @@ class JobHandle:
 
     def wait(self, timeout: float | None = None) -> DeploymentRecord:
         return self.future.result(timeout)
+
+
+@dataclass(frozen=True)
+class StackEvent:
+    """Something a front end may announce: created, failed, destroyed, interrupted (and, with the
+    scheduler, slept, woke, warned, reaped). `deployment` is set when one caused it."""
+
+    kind: str
+    stack: str
+    actor: str
+    detail: str | None = None
+    deployment: DeploymentRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,18 @@ class Engine:
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="yadockeri-job")
         self._stop = threading.Event()
         self._heartbeat = threading.Thread(target=self._beat, name="yadockeri-heartbeat", daemon=True)
+        self._listeners: list[Callable[[StackEvent], None]] = []
+
+    def add_listener(self, listener: Callable[[StackEvent], None]) -> None:
+        """Call listener for every StackEvent (from worker threads; it must be quick and not raise)."""
+        self._listeners.append(listener)
+
+    def emit(self, event: StackEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a front end's failure to announce never breaks the engine
+                log.exception("stack event listener failed on %s", event.kind)
 
     # Life cycle -------------------------------------------------------------------------------
     def start(self) -> list[DeploymentRecord]:
@@ -125,6 +150,7 @@ class Engine:
             self._settle_stack_state(deployment.stack)
             self.store.add_event(actor=deployment.requested_by, source=deployment.source, action=deployment.kind,
                                  stack=deployment.stack, result="interrupted", detail=f"deployment #{deployment.id}")
+            self.emit(StackEvent("interrupted", deployment.stack, deployment.requested_by, deployment.error, deployment))
         return interrupted
 
     def close(self) -> None:
@@ -287,7 +313,16 @@ class Engine:
                              detail=(error or "")[:500] or None)
         urls = self.settings.stack_urls(deployment.stack) if state == "succeeded" and deployment.kind != "destroy" else []
         job.reporter.finished(final, urls)
+        self._announce(final, job.stack, forget)
         return final
+
+    def _announce(self, final: DeploymentRecord, stack: StackRecord, forgotten: bool) -> None:
+        if final.state == "failed" and not forgotten:
+            self.emit(StackEvent("failed", final.stack, final.requested_by, final.error, final))
+        elif final.state == "succeeded" and final.kind == "destroy":
+            self.emit(StackEvent("destroyed", final.stack, final.requested_by, None, final))
+        elif final.state == "succeeded" and stack.commit is None and final.kind == "deploy":
+            self.emit(StackEvent("created", final.stack, final.requested_by, self.settings.stack_url(final.stack), final))
 
     def _settle_stack_state(self, stack: str) -> None:
         """After a failure: running if an earlier deploy still serves, else failed."""
@@ -362,6 +397,16 @@ class Engine:
 
     def deployment(self, deployment_id: int) -> DeploymentRecord:
         return self.store.get_deployment(deployment_id)
+
+    def stack(self, name: str) -> StackRecord:
+        return self.store.require_stack(name)
+
+    # Where front ends show a stack's story (opaque to the engine) -----------------------------
+    def set_thread(self, stack: str, thread: str) -> None:
+        self.store.update_stack(stack, thread=thread)
+
+    def set_deployment_message(self, deployment_id: int, message: str) -> None:
+        self.store.set_deployment(deployment_id, message=message)
 
     # Access -----------------------------------------------------------------------------------
     def _require_owner(self, stack: StackRecord, actor: Actor, doing: str) -> None:
