@@ -8,8 +8,10 @@ destroy: services -> networks, volumes, images
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
+from datetime import datetime, timezone
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -30,6 +32,7 @@ from .store import DeploymentRecord, StackRecord, Store
 from .swarm import Swarm
 
 LOG_TAIL_LINES = 200
+SETTLE_SECONDS = 1.5
 FAILED_TASK_STATES = ("failed", "rejected")
 ROLLBACK_STATES = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
 
@@ -280,7 +283,8 @@ def roll_out(job: Job, release: Release) -> None:
             wait_converged(job, spec, deadline)
         for service in job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "middleware"}):
             wait_running(job, service["Spec"]["Name"], deadline)
-        s.detail = wait_http(job, deadline)
+        web = next((spec for spec in wanted if spec["name"] == specs.service_name(job.name, "web")), None)
+        s.detail = wait_http(job, deadline, web)
 
 
 def wait_converged(job: Job, spec: dict, deadline: float) -> None:
@@ -294,7 +298,11 @@ def wait_converged(job: Job, spec: dict, deadline: float) -> None:
         tasks = [t for t in job.swarm.tasks(name) if t["Spec"]["ContainerSpec"].get("Labels", {}).get(specs.HASH_LABEL) == want_hash]
         if update.get("State") in ROLLBACK_STATES:
             raise process_failure(job, name, tasks, f"was rolled back: {update.get('Message', 'the new version failed')}")
-        running = [t for t in tasks if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
+        # A new task must stay up a moment: a process that exits at once is "running" briefly too.
+        # (An update is watched by swarm itself for the monitor period before it says completed.)
+        settle = 0 if update else SETTLE_SECONDS
+        running = [t for t in tasks if t["Status"]["State"] == "running" and t["DesiredState"] == "running"
+                   and _seconds_in_state(t) >= settle]
         if len(running) >= replicas and update.get("State") in (None, "completed"):
             return
         failed = [t for t in tasks if t["Status"]["State"] in FAILED_TASK_STATES]
@@ -303,6 +311,16 @@ def wait_converged(job: Job, spec: dict, deadline: float) -> None:
         if time.monotonic() > deadline:
             raise process_failure(job, name, tasks, f"did not start within {job.settings.deploy_timeout}s")
         time.sleep(job.settings.poll_interval)
+
+
+def _seconds_in_state(task: dict) -> float:
+    """How long a task has been in its current state (Docker gives nanosecond RFC 3339 times)."""
+    stamp = re.sub(r"(\.\d{6})\d*", r"\1", task["Status"].get("Timestamp", "")).replace("Z", "+00:00")
+    try:
+        since = datetime.fromisoformat(stamp)
+    except ValueError:
+        return 0.0
+    return (datetime.now(timezone.utc) - since).total_seconds()
 
 
 def wait_running(job: Job, name: str, deadline: float) -> None:
@@ -325,12 +343,14 @@ def process_failure(job: Job, service: str, tasks: list[dict], what: str) -> Dep
     return DeployFailed(f"{service} {what}{reason}" + (f"\nlast log lines:\n{tail}" if tail else ""))
 
 
-def wait_http(job: Job, deadline: float) -> str:
-    """Ask the router for the stack until the web process itself answers."""
+def wait_http(job: Job, deadline: float, web: dict | None) -> str:
+    """Ask the router for the stack until the web process itself answers (or keeps crashing)."""
     url = job.settings.router_check_url + "/"
     host = f"{job.name}.{job.settings.domains[0]}"
     last = "no answer"
     while time.monotonic() < deadline:
+        if web is not None:
+            _raise_if_crashing(job, web)
         try:
             response = requests.get(url, headers={"Host": host}, timeout=5, allow_redirects=False)
             if "X-Yadockeri-Page" not in response.headers:
@@ -340,6 +360,14 @@ def wait_http(job: Job, deadline: float) -> str:
             last = f"router not reachable at {url}: {type(error).__name__}"
         time.sleep(job.settings.poll_interval)
     raise DeployFailed(f"the web process did not answer through the router within {job.settings.deploy_timeout}s ({last})")
+
+
+def _raise_if_crashing(job: Job, spec: dict) -> None:
+    want_hash = spec["labels"][specs.HASH_LABEL]
+    failed = [t for t in job.swarm.tasks(spec["name"]) if t["Status"]["State"] in FAILED_TASK_STATES
+              and t["Spec"]["ContainerSpec"].get("Labels", {}).get(specs.HASH_LABEL) == want_hash]
+    if len(failed) >= 2:
+        raise process_failure(job, spec["name"], failed, "keeps exiting")
 
 
 def stop_failed_new_services(job: Job) -> None:
