@@ -30,7 +30,7 @@ CMD ["httpd", "-f", "-v", "-p", "8080", "-h", "/www"]
 
 SPEC = """\
 processes:
-  web: {command: "exec httpd -f -v -p $PORT -h /www"}
+  web: {command: "echo web-started-$YADOCKERI_STACK; exec httpd -f -v -p $PORT -h /www"}
 env:
   GREETING: from-spec
 """
