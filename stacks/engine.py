@@ -120,6 +120,7 @@ class Engine:
         self._stop = threading.Event()
         self._heartbeat = threading.Thread(target=self._beat, name="yadockeri-heartbeat", daemon=True)
         self._listeners: list[Callable[[StackEvent], None]] = []
+        self.interrupted_at_start: list[DeploymentRecord] = []  # for a front end that starts after start()
 
     def add_listener(self, listener: Callable[[StackEvent], None]) -> None:
         """Call listener for every StackEvent (from worker threads; it must be quick and not raise)."""
@@ -139,6 +140,7 @@ class Engine:
             ensure_example_repo(self.settings.apps["hello"].repo)
         self.store.sync_apps(self.settings.apps)
         interrupted = self.recover()
+        self.interrupted_at_start.extend(interrupted)
         if not self._heartbeat.is_alive():
             self._heartbeat.start()
         return interrupted
