@@ -164,6 +164,12 @@ def do_up(engine: Engine, command: Command) -> int:
     return EXIT_OK
 
 
+def do_bot(engine: Engine, command: Command) -> int:
+    from bot.main import run_bot  # Slack is only imported when the bot runs
+
+    return run_bot(engine)
+
+
 HANDLERS: dict[str, Callable[[Engine, Command], int]] = {
     "deploy": do_deploy,
     "redeploy": do_redeploy,
@@ -174,6 +180,7 @@ HANDLERS: dict[str, Callable[[Engine, Command], int]] = {
     "logs": do_logs,
     "router": do_router,
     "up": do_up,
+    "bot": do_bot,
 }
 
 

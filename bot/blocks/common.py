@@ -1,0 +1,84 @@
+"""Pieces shared by messages, modals and the App Home."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from ..text import clip, code
+
+SECTION_MAX = 3000
+CONTEXT_MAX = 3000
+
+# action_ids of the buttons every stack shows (messages, ephemeral answers, App Home)
+OPEN, REDEPLOY, ENV, LOGS, DESTROY, STATUS = "open", "redeploy", "env", "logs", "destroy", "status"
+
+
+def section(text: str, **fields: object) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_MAX)), **fields)
+
+
+def context(*texts: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(t, CONTEXT_MAX)) for t in texts if t][:10])
+
+
+def destroy_confirm(stack: str) -> ConfirmObject:
+    return ConfirmObject(
+        title=clip(f"Destroy {stack}?", 100),
+        text=f"Every service, volume and env var of {code(stack)} goes away. This cannot be undone.",
+        confirm="Destroy",
+        deny="Cancel",
+        style="danger",
+    )
+
+
+def destroy_button(stack: str) -> ButtonElement:
+    return ButtonElement(text="Destroy", action_id=DESTROY, value=stack, style="danger",
+                         confirm=destroy_confirm(stack))
+
+
+def stack_buttons(stack: str, url: str | None, *, destroy: bool = True) -> list[ButtonElement]:
+    """Open (a link), Redeploy, Env, Logs, Destroy (asks first)."""
+    buttons = []
+    if url:
+        buttons.append(ButtonElement(text="Open", action_id=OPEN, url=url, value=stack))
+    buttons += [
+        ButtonElement(text="Redeploy", action_id=REDEPLOY, value=stack),
+        ButtonElement(text="Env", action_id=ENV, value=stack),
+        ButtonElement(text="Logs", action_id=LOGS, value=stack),
+    ]
+    if destroy:
+        buttons.append(destroy_button(stack))
+    return buttons
+
+
+def stack_actions(stack: str, url: str | None, *, destroy: bool = True) -> ActionsBlock:
+    return ActionsBlock(block_id=f"stack:{stack}", elements=stack_buttons(stack, url, destroy=destroy))
+
+
+def pager(action_prefix: str, page: int, pages: int) -> list[Block]:
+    """Previous / Next buttons (value: the page to show), or nothing when one page is enough."""
+    if pages <= 1:
+        return []
+    buttons = []
+    if page > 0:
+        buttons.append(ButtonElement(text="Previous", action_id=f"{action_prefix}_prev", value=str(page - 1)))
+    if page < pages - 1:
+        buttons.append(ButtonElement(text="Next", action_id=f"{action_prefix}_next", value=str(page + 1)))
+    return [ActionsBlock(block_id=f"{action_prefix}_pager", elements=buttons),
+            context(f"page {page + 1} of {pages}")]
+
+
+def pages_of(count: int, size: int) -> int:
+    return max(1, -(-count // size))
+
+
+def as_dicts(blocks: list[Block]) -> list[dict]:
+    return [block.to_dict() for block in blocks]

@@ -1,0 +1,170 @@
+"""A deployment's one message (updated in place), its details in the thread, and notices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from slack_sdk.models.blocks import Block
+
+from ..text import clip, clock, code, code_block, duration, esc, first_line, link, who
+from .common import context, section, stack_actions
+
+MARKS = {"ok": "✓", "skipped": "·", "failed": "✗", "running": "⟳"}
+KIND_WORDS = {"deploy": "deploy", "redeploy": "redeploy", "env": "env change", "destroy": "destroy"}
+TAIL_LINES_SHOWN = 25
+
+
+@dataclass
+class StepLine:
+    name: str
+    state: str  # running, ok, skipped, failed
+    seconds: float | None = None
+    detail: str | None = None
+
+
+@dataclass
+class Progress:
+    """What the message of one deployment shows; the Slack reporter keeps it current."""
+
+    deployment_id: int
+    stack: str
+    kind: str
+    branch: str
+    requested_by: str
+    state: str = "queued"  # queued, waiting, running, succeeded, failed, interrupted
+    elapsed: float = 0.0
+    steps: list[StepLine] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    commit: str | None = None
+    error: str | None = None
+    holder_deployment: int | None = None
+    holder: str | None = None
+    holder_since: datetime | None = None
+    changed_keys: list[str] | None = None
+
+    @property
+    def current_step(self) -> StepLine | None:
+        running = [s for s in self.steps if s.state == "running"]
+        return running[-1] if running else None
+
+    @property
+    def failed_step(self) -> StepLine | None:
+        failed = [s for s in self.steps if s.state == "failed"]
+        return failed[0] if failed else None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("succeeded", "failed", "interrupted")
+
+
+def _what(p: Progress) -> str:
+    words = f"*{KIND_WORDS.get(p.kind, p.kind)}* of {code(p.stack)}"
+    if p.kind in ("deploy", "redeploy"):
+        words += f" from {code(p.branch)}"
+    return words
+
+
+def _headline(p: Progress) -> str:
+    if p.state == "queued":
+        return f":hourglass_flowing_sand: {_what(p)} is queued"
+    if p.state == "waiting":
+        holder = f"deployment #{p.holder_deployment}" if p.holder_deployment else "another deployment"
+        since = f" since {clock(p.holder_since)}" if p.holder_since else ""
+        return (f":hourglass_flowing_sand: {_what(p)} waits: {code(p.stack)} is busy with {holder} of "
+                f"{who(p.holder)}{since}. This one runs next in line.")
+    if p.state == "running":
+        step = p.current_step
+        doing = f"step *{esc(step.name)}*" if step else "starting"
+        return f":gear: {_what(p)}: {doing} · {duration(p.elapsed)}"
+    if p.state == "succeeded":
+        if p.kind == "destroy":
+            return f":wastebasket: {code(p.stack)} was destroyed · took {duration(p.elapsed)}"
+        at = f" at {code(p.commit[:12])}" if p.commit else ""
+        where = " ".join(link(u) for u in p.urls) or code(p.stack)
+        text = f":white_check_mark: {code(p.stack)} is up: {where} · {code(p.branch)}{at} · took {duration(p.elapsed)}"
+        if p.kind == "env":
+            text = (f":white_check_mark: env of {code(p.stack)} applied without a rebuild: {where} · "
+                    f"took {duration(p.elapsed)}")
+        return text
+    if p.state == "interrupted":
+        return (f":warning: {_what(p)} was interrupted: yadockeri restarted while it ran. "
+                f"`/yadockeri redeploy {esc(p.stack)}` deploys it again.")
+    failed = p.failed_step
+    at = f" at step *{esc(failed.name)}*" if failed else ""
+    reason = first_line(p.error, 500)
+    return f":x: {_what(p)} failed{at}: {esc(reason) or 'no reason given'}"
+
+
+def _steps_summary(p: Progress) -> str:
+    parts = []
+    for step in p.steps:
+        took = f" {duration(step.seconds)}" if step.seconds is not None and step.state != "running" else ""
+        parts.append(f"{MARKS.get(step.state, '?')} {esc(step.name)}{took}")
+    return "  ".join(parts)
+
+
+def progress_message(p: Progress) -> tuple[str, list[Block]]:
+    """(fallback text, blocks) of a deployment's message at this moment."""
+    headline = _headline(p)
+    blocks: list[Block] = [section(headline)]
+    if p.changed_keys:
+        blocks.append(section("changed: " + ", ".join(code(k) for k in p.changed_keys[:50])
+                              + (" …" if len(p.changed_keys) > 50 else "")))
+    facts = [f"#{p.deployment_id} · {esc(KIND_WORDS.get(p.kind, p.kind))} by {who(p.requested_by)}"]
+    if p.steps:
+        facts.append(_steps_summary(p))
+    if p.state == "failed":
+        facts.append("details and the log tail are in the thread")
+    blocks.append(context(*facts))
+    if p.finished and not (p.kind == "destroy" and p.state == "succeeded"):
+        url = p.urls[0] if p.state == "succeeded" and p.urls else None
+        blocks.append(stack_actions(p.stack, url))
+    return _plain(headline), blocks
+
+
+def details_message(p: Progress, log_tail: str | None, *, tail_attached: bool) -> tuple[str, list[Block]]:
+    """The thread reply when a deployment ends: each step with its time, and a failure's log tail."""
+    lines = []
+    for step in p.steps:
+        took = f" {duration(step.seconds)}" if step.seconds is not None else ""
+        detail = f" — {esc(clip(step.detail, 200))}" if step.detail else ""
+        lines.append(f"{MARKS.get(step.state, '?')} {esc(step.name)}{took}{detail}")
+    title = f"Deployment #{p.deployment_id}: {_what(p)} {esc(p.state)} after {duration(p.elapsed)}"
+    blocks: list[Block] = [section(title + ("\n" + "\n".join(lines) if lines else ""))]
+    if p.state != "succeeded" and p.error:
+        blocks.append(section("*Error*\n" + code_block(p.error, 2000)))
+    if p.state != "succeeded" and log_tail:
+        shown = "\n".join(log_tail.splitlines()[-TAIL_LINES_SHOWN:])
+        note = " (the whole tail is attached below)" if tail_attached else ""
+        blocks.append(section(f"*Last lines of the log*{note}\n" + code_block(shown)))
+    return _plain(title), blocks
+
+
+def notice_line(kind: str, stack: str, actor: str, detail: str | None, deployment_id: int | None) -> str:
+    """One short line for the notify channel."""
+    number = f" #{deployment_id}" if deployment_id else ""
+    if kind == "created":
+        where = f": {link(detail)}" if detail and detail.startswith("http") else ""
+        return f":new: {who(actor)} created {code(stack)}{where}"
+    if kind == "destroyed":
+        return f":wastebasket: {who(actor)} destroyed {code(stack)}"
+    if kind == "failed":
+        return f":x: {code(stack)}: deployment{number} by {who(actor)} failed: {esc(first_line(detail, 200))}"
+    if kind == "interrupted":
+        return f":warning: {code(stack)}: deployment{number} by {who(actor)} was interrupted by a restart of yadockeri"
+    return f":information_source: {code(stack)}: {esc(kind)}" + (f": {esc(first_line(detail, 200))}" if detail else "")
+
+
+def interrupted_note(stack: str, kind: str, deployment_id: int, actor: str) -> str:
+    return (f":warning: deployment #{deployment_id} ({esc(KIND_WORDS.get(kind, kind))} of {code(stack)} by {who(actor)}) "
+            f"was interrupted: yadockeri restarted while it ran. `/yadockeri redeploy {esc(stack)}` deploys it again.")
+
+
+def env_note(stack: str, actor: str, keys: list[str]) -> str:
+    return f":key: {who(actor)} changed env of {code(stack)}: " + ", ".join(code(k) for k in keys)
+
+
+def _plain(mrkdwn: str) -> str:
+    """A notification-friendly fallback text (emoji codes and markup are fine there)."""
+    return clip(mrkdwn, 3000)

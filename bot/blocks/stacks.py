@@ -1,0 +1,109 @@
+"""Answers about stacks: list (paginated), status, logs, the destroy prompt."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
+
+from stacks.engine import StackStatus
+from stacks.store import StackRecord
+
+from ..text import ago, code, code_block, duration, esc, first_line, link, who
+from .common import STATUS, context, destroy_button, pager, pages_of, section, stack_actions
+
+LIST_PAGE = 40  # 1 + 40 + pager (2) + 1 <= 50 blocks of a message
+LOGS_INLINE_MAX = 2900
+STATE_MARKS = {"running": ":large_green_circle:", "deploying": ":large_blue_circle:", "failed": ":red_circle:",
+               "sleeping": ":zzz:", "warned": ":warning:", "destroying": ":wastebasket:"}
+
+
+def stack_line(stack: StackRecord, url: str, now: datetime | None = None) -> str:
+    mark = STATE_MARKS.get(stack.state, ":white_circle:")
+    commit = f" at {code(stack.commit[:12])}" if stack.commit else ""
+    return (f"{mark} *{link(url, stack.name)}* · {esc(stack.state)}\n"
+            f"{code(stack.branch)}{commit} · {code(stack.app)} · owner {who(stack.owner)} · "
+            f"last activity {ago(stack.last_activity_at, now)}")
+
+
+def list_message(stacks: list[StackRecord], urls: dict[str, str], page: int = 0,
+                 now: datetime | None = None) -> tuple[str, list[Block]]:
+    if not stacks:
+        text = "No stacks yet: `/yadockeri deploy NAME BRANCH` makes one."
+        return text, [section(text)]
+    pages = pages_of(len(stacks), LIST_PAGE)
+    page = min(max(page, 0), pages - 1)
+    shown = stacks[page * LIST_PAGE:(page + 1) * LIST_PAGE]
+    text = f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''}"
+    blocks: list[Block] = [section(f"*{text}*")]
+    for stack in shown:
+        blocks.append(section(stack_line(stack, urls[stack.name], now),
+                              accessory=ButtonElement(text="Status", action_id=STATUS, value=stack.name)))
+    blocks += pager("list_page", page, pages)
+    return text, blocks
+
+
+def status_message(status: StackStatus, now: datetime | None = None) -> tuple[str, list[Block]]:
+    s = status.stack
+    url = status.urls[0] if status.urls else None
+    name = link(url, s.name) if url else code(s.name)
+    commit = f" at {code(s.commit[:12])}" if s.commit else ""
+    head = (f"{STATE_MARKS.get(s.state, ':white_circle:')} *{name}* is *{esc(s.state)}*: app {code(s.app)}, "
+            f"branch {code(s.branch)}{commit}, owner {who(s.owner)}")
+    blocks: list[Block] = [section(head)]
+    facts = [f"created {ago(s.created_at, now)}", f"last activity {ago(s.last_activity_at, now)}"]
+    if len(status.urls) > 1:
+        facts.append("also " + " ".join(link(u) for u in status.urls[1:]))
+    blocks.append(context(" · ".join(facts)))
+    if status.services:
+        lines = []
+        for svc in status.services:
+            error = f" — {esc(first_line(svc.error, 200))}" if svc.error else ""
+            lines.append(f"{code(svc.name)} {esc(svc.role)} {svc.running}/{svc.desired} running{error}")
+        blocks.append(section("*Services*\n" + "\n".join(lines)))
+    if status.deployments:
+        lines = []
+        for d in status.deployments:
+            took = f" in {duration((d.finished_at - d.started_at).total_seconds())}" \
+                if d.finished_at and d.started_at else ""
+            error = f": {esc(first_line(d.error, 150))}" if d.error else ""
+            lines.append(f"#{d.id} {esc(d.kind)} *{esc(d.state)}*{took} by {who(d.requested_by)} "
+                         f"{ago(d.created_at, now)}{error}")
+        blocks.append(section("*Last deployments*\n" + "\n".join(lines)))
+    if status.env_keys:
+        blocks.append(section("*Env vars* (values are secret): " + ", ".join(code(k) for k in status.env_keys)))
+    blocks.append(DividerBlock())
+    blocks.append(stack_actions(s.name, url if s.state == "running" else None))
+    return f"{s.name} is {s.state}", blocks
+
+
+def logs_fit(lines: list[str]) -> bool:
+    return len(code_block("\n".join(lines), 100_000)) <= LOGS_INLINE_MAX
+
+
+def logs_message(stack: str, process: str, lines: list[str]) -> tuple[str, list[Block]]:
+    """Logs short enough to show inline (see logs_fit); longer ones go to a file."""
+    text = f"Last {len(lines)} log lines of {stack} {process}"
+    if not lines:
+        return text, [section(f"{code(stack)} {code(process)} has no log lines yet.")]
+    return text, [section(f"*Logs of* {code(stack)} {code(process)} (last {len(lines)} lines)"),
+                  section(code_block("\n".join(lines), LOGS_INLINE_MAX))]
+
+
+def logs_file_message(stack: str, process: str, count: int, permalink: str | None) -> tuple[str, list[Block]]:
+    where = link(permalink, "the log file") if permalink else "a file in the stack's thread"
+    text = f"The last {count} log lines of {stack} {process} are in {where}."
+    return text, [section(f"The last {count} log lines of {code(stack)} {code(process)} are in {where}.")]
+
+
+def destroy_prompt(stack: StackRecord) -> tuple[str, list[Block]]:
+    text = f"Destroy {stack.name}?"
+    return text, [
+        section(f":warning: Destroy {code(stack.name)} ({code(stack.app)} at {code(stack.branch)}, owner "
+                f"{who(stack.owner)})? Every service, volume and env var of it goes away."),
+        ActionsBlock(block_id=f"destroy:{stack.name}", elements=[destroy_button(stack.name)]),
+    ]
+
+
+def plain_message(text: str) -> tuple[str, list[Block]]:
+    return text, [section(text)]

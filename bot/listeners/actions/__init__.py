@@ -1,0 +1,24 @@
+import re
+
+from slack_bolt import App
+
+from ...blocks.common import DESTROY, ENV, LOGS, OPEN, REDEPLOY, STATUS
+from .destroy_button import destroy_button
+from .env_button import env_button
+from .home_page import home_page
+from .list_page import list_page
+from .logs_button import logs_button
+from .open_button import open_button
+from .redeploy_button import redeploy_button
+from .status_button import status_button
+
+
+def register(app: App) -> None:
+    app.action(OPEN)(open_button)
+    app.action(REDEPLOY)(redeploy_button)
+    app.action(ENV)(env_button)
+    app.action(LOGS)(logs_button)
+    app.action(DESTROY)(destroy_button)
+    app.action(STATUS)(status_button)
+    app.action(re.compile(r"^list_page_(prev|next)$"))(list_page)
+    app.action(re.compile(r"^home_page_(prev|next)$"))(home_page)

@@ -1,0 +1,159 @@
+"""What the bot does for a request, once it is acked: each calls one engine function and
+renders its answer. They run in the bot's pool (`Bot.submit`), except the ones that open a
+modal, which must use their trigger_id at once (it lives 3 s) and only read the database.
+
+Engine errors (YadockeriError) raised here are answered to the asker by `Bot.submit`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from .asker import Asker
+from .blocks.home import home_view, restricted_home_view
+from .blocks.modals import deploy_modal, env_modal, message_modal
+from .blocks.stacks import (
+    destroy_prompt,
+    list_message,
+    logs_file_message,
+    logs_fit,
+    logs_message,
+    status_message,
+)
+from .progress import SlackReporter
+from .runtime import Bot
+from .text import code
+
+log = logging.getLogger(__name__)
+
+LOG_LINES = 100
+
+
+def _where(reporter: SlackReporter) -> str:
+    post = reporter.post
+    if post is None:
+        return "here when it is done"
+    return f"in <#{post.channel}>"
+
+
+# Mutations ------------------------------------------------------------------------------------
+def deploy(bot: Bot, asker: Asker, stack: str, branch: str, app: str | None) -> None:
+    reporter = SlackReporter(bot, asker)
+    bot.engine.deploy(stack, branch, bot.actor(asker.user), app=app, reporter=reporter)
+    if asker.shows_answers_in_view:
+        asker.tell(f":rocket: Deploying {code(stack)} from {code(branch)}: follow it {_where(reporter)}.",
+                   title="Deploy")
+
+
+def redeploy(bot: Bot, asker: Asker, stack: str) -> None:
+    reporter = SlackReporter(bot, asker)
+    bot.engine.redeploy(stack, bot.actor(asker.user), reporter=reporter)
+    if asker.shows_answers_in_view:
+        asker.tell(f":rocket: Redeploying {code(stack)}: follow it {_where(reporter)}.", title="Redeploy")
+
+
+def destroy(bot: Bot, asker: Asker, stack: str) -> None:
+    reporter = SlackReporter(bot, asker)
+    bot.engine.destroy(stack, bot.actor(asker.user), reporter=reporter)
+    if asker.shows_answers_in_view:
+        asker.tell(f":wastebasket: Destroying {code(stack)}: follow it {_where(reporter)}.", title="Destroy")
+
+
+def change_env(bot: Bot, asker: Asker, stack: str, set_values: dict[str, str], unset: list[str]) -> None:
+    reporter = SlackReporter(bot, asker)
+    changed, _ = bot.engine.change_env(stack, set_values, unset, bot.actor(asker.user), reporter=reporter)
+    if not changed:
+        asker.tell(f"Nothing changed in the env of {code(stack)}: the values were already so.", title="Env vars")
+        return
+    reporter.set_changed_keys(changed)
+    keys = ", ".join(code(k) for k in changed)
+    asker.tell(f":key: Changed {keys} of {code(stack)}. They apply without a rebuild; "
+               f"follow the rollout {_where(reporter)}.", title="Env vars")
+
+
+# Reads ----------------------------------------------------------------------------------------
+def show_list(bot: Bot, asker: Asker, page: int = 0, replace: bool = False) -> None:
+    stacks = bot.engine.list_stacks()
+    urls = {s.name: bot.settings.stack_url(s.name) for s in stacks}
+    text, blocks = list_message(stacks, urls, page)
+    asker.tell(text, blocks, replace=replace, title="Stacks")
+
+
+def show_status(bot: Bot, asker: Asker, stack: str) -> None:
+    text, blocks = status_message(bot.engine.status(stack))
+    asker.tell(text, blocks, title="Status")
+
+
+def show_logs(bot: Bot, asker: Asker, stack: str, process: str) -> None:
+    lines = bot.engine.logs(stack, process, tail=LOG_LINES)
+    if logs_fit(lines):
+        text, blocks = logs_message(stack, process, lines)
+        asker.tell(text, blocks, title="Logs")
+        return
+    thread = bot.thread_of(stack)
+    channel = thread.channel if thread else asker.channel
+    permalink = None
+    if channel is not None:
+        try:
+            answer = bot.client.files_upload_v2(
+                channel=channel, thread_ts=thread.ts if thread else None, content="\n".join(lines) + "\n",
+                filename=f"{stack}-{process}.log", title=f"{stack} {process}: last {len(lines)} log lines",
+                initial_comment=f"Last {len(lines)} log lines of {code(stack)} {code(process)}, as asked by <@{asker.user}>",
+            )
+            file = answer.get("file") or (answer.get("files") or [{}])[0]
+            permalink = file.get("permalink") or ""
+        except Exception as error:  # not in that channel, say: show what fits instead
+            log.info("could not upload logs of %s: %s", stack, error)
+    if permalink is None:
+        shown: list[str] = []
+        for line in reversed(lines):
+            if not logs_fit([line, *shown]):
+                break
+            shown.insert(0, line)
+        text, blocks = logs_message(stack, process, shown)
+        asker.tell(text, blocks, title="Logs")
+        return
+    text, blocks = logs_file_message(stack, process, len(lines), permalink or None)
+    asker.tell(text, blocks, title="Logs")
+
+
+def confirm_destroy(bot: Bot, asker: Asker, stack: str) -> None:
+    text, blocks = destroy_prompt(bot.engine.stack(stack))
+    asker.tell(text, blocks, title="Destroy")
+
+
+def publish_home(bot: Bot, asker: Asker, page: int = 0) -> None:
+    if not bot.channel_allowed(None):
+        bot.client.views_publish(user_id=asker.user, view=restricted_home_view(sorted(bot.settings.channel_ids)))
+        return
+    stacks = bot.engine.list_stacks()
+    urls = {s.name: bot.settings.stack_url(s.name) for s in stacks}
+    view = home_view(stacks, urls, page, datetime.now(timezone.utc))
+    bot.client.views_publish(user_id=asker.user, view=view)
+
+
+# Modals (run in the listener: the trigger_id must be used within 3 s) ------------------------
+def open_env_modal(bot: Bot, asker: Asker, stack: str, trigger_id: str, *, push: bool = False) -> None:
+    masked = bot.engine.env(stack)  # the database only; values come masked
+    view = env_modal(stack, masked, channel=asker.channel or "")
+    (bot.client.views_push if push else bot.client.views_open)(trigger_id=trigger_id, view=view)
+
+
+def open_deploy_modal(bot: Bot, asker: Asker, trigger_id: str) -> None:
+    apps = {name: app.branch for name, app in bot.settings.apps.items()}
+    default = next((name for name, app in bot.settings.apps.items() if app.default), None) or \
+        (next(iter(apps)) if len(apps) == 1 else None)
+    bot.client.views_open(trigger_id=trigger_id, view=deploy_modal(apps, default, asker.channel or ""))
+
+
+def working_modal(bot: Bot, trigger_id: str, title: str, text: str, *, push: bool = False) -> str | None:
+    """Open a modal that says what is being done; its id lets the answer replace it."""
+    try:
+        opened = (bot.client.views_push if push else bot.client.views_open)(
+            trigger_id=trigger_id, view=message_modal(title, text))
+        return opened["view"]["id"]
+    except Exception as error:
+        log.info("could not open a modal: %s", error)
+        return None
+

@@ -1,0 +1,184 @@
+"""The Slack rendering of a deployment's progress: the engine's Reporter for Slack.
+
+One message per deployment, posted in the stack's thread (or, for a stack without one, in the
+channel it was asked from, where it becomes the stack's thread), updated in place through the
+outbox. When the deployment ends, a reply in the thread gives each step with its time and, for
+a failure, the log tail (the whole tail attached as a file when it is long).
+
+The engine calls these methods from its threads; they only change what the message should show
+and nudge the outbox, so they are quick and never wait for Slack.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from stacks.progress import Reporter
+from stacks.store import DeploymentRecord, LockRecord
+
+from .asker import Asker
+from .blocks.common import as_dicts
+from .blocks.deployment import TAIL_LINES_SHOWN, Progress, StepLine, details_message, progress_message
+from .outbox import MessageRef, Post
+from .text import code, esc
+
+if TYPE_CHECKING:
+    from .runtime import Bot
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 10.0  # how often the elapsed time moves while no step changes
+
+
+class SlackReporter(Reporter):
+    def __init__(self, bot: "Bot", asker: Asker) -> None:
+        self.bot = bot
+        self.asker = asker
+        self._lock = threading.Lock()
+        self._t0 = time.monotonic()
+        self._progress: Progress | None = None
+        self._changed_keys: list[str] | None = None
+        self.post: Post | None = None
+        self.details: Post | None = None
+        self._tell_at_end = False
+        self.finished_event = threading.Event()
+
+    # What the message shows -------------------------------------------------------------------
+    def render(self) -> tuple[str, list[dict]]:
+        with self._lock:
+            progress = copy.deepcopy(self._progress)
+            if progress is None:
+                return "…", []
+            if not progress.finished:
+                progress.elapsed = time.monotonic() - self._t0
+        text, blocks = progress_message(progress)
+        return text, as_dicts(blocks)
+
+    @property
+    def progress(self) -> Progress | None:
+        with self._lock:
+            return copy.deepcopy(self._progress)
+
+    def _touch(self, *, final: bool = False) -> None:
+        if self.post is not None:
+            self.post.touch(final=final)
+
+    def set_changed_keys(self, keys: list[str]) -> None:
+        """The env keys a change touched (never values): shown in the message of its rollout."""
+        with self._lock:
+            self._changed_keys = list(keys)
+            if self._progress is not None:
+                self._progress.changed_keys = list(keys)
+        self._touch()
+
+    # Reporter ---------------------------------------------------------------------------------
+    def queued(self, deployment: DeploymentRecord) -> None:
+        with self._lock:
+            self._t0 = time.monotonic()
+            self._progress = Progress(deployment.id, deployment.stack, deployment.kind, deployment.branch,
+                                      deployment.requested_by, changed_keys=self._changed_keys)
+        thread = self.bot.thread_of(deployment.stack)
+        notify = self.bot.settings.notify_channel
+        if thread is not None:
+            channel, thread_ts = thread.channel, thread.ts
+        elif self.asker.channel is not None:
+            channel, thread_ts = self.asker.channel, None
+        elif notify:
+            channel, thread_ts = notify, None
+        else:
+            self._tell_at_end = True
+            return
+        fallback = notify if notify and notify != channel else None
+        self.post = self.bot.outbox.post(channel, self.render, thread_ts=thread_ts, fallback=fallback,
+                                         on_posted=self._posted, on_failed=self._cannot_post,
+                                         refresh_every=REFRESH_SECONDS)
+
+    def waiting(self, deployment: DeploymentRecord, holder: LockRecord) -> None:
+        with self._lock:
+            if self._progress is None:
+                return
+            self._progress.state = "waiting"
+            self._progress.holder_deployment = holder.deployment_id or None
+            self._progress.holder = holder.holder
+            self._progress.holder_since = holder.acquired_at
+        self._touch()
+
+    def started(self, deployment: DeploymentRecord) -> None:
+        with self._lock:
+            if self._progress is None:
+                return
+            self._progress.state = "running"
+        self._touch()
+
+    def step(self, deployment_id: int, name: str, state: str, seconds: float | None, detail: str | None) -> None:
+        with self._lock:
+            if self._progress is None:
+                return
+            steps = self._progress.steps
+            if state == "running":
+                steps.append(StepLine(name, "running"))
+            else:
+                line = next((s for s in reversed(steps) if s.name == name and s.state == "running"), None)
+                if line is None:
+                    steps.append(StepLine(name, state, seconds, detail))
+                else:
+                    line.state, line.seconds, line.detail = state, seconds, detail
+        self._touch()
+
+    def finished(self, deployment: DeploymentRecord, urls: list[str]) -> None:
+        with self._lock:
+            if self._progress is None:
+                return
+            p = self._progress
+            p.state = deployment.state if deployment.state in ("succeeded", "failed", "interrupted") else "failed"
+            p.elapsed = time.monotonic() - self._t0
+            p.urls, p.commit, p.error = list(urls), deployment.commit, deployment.error
+            p.branch = deployment.branch
+            final = copy.deepcopy(p)
+        self._touch(final=True)
+        tail = deployment.log_tail or ""
+        attach = final.state != "succeeded" and len(tail.splitlines()) > TAIL_LINES_SHOWN
+        if self.post is not None:
+            text, blocks = details_message(final, tail, tail_attached=attach)
+            self.details = self.bot.outbox.post(self.post.channel, lambda: (text, as_dicts(blocks)),
+                                                parent=self.post, final=True)
+            if attach:
+                self.bot.outbox.attach(self.post, tail.encode(), f"{final.stack}-{final.deployment_id}.log",
+                                       f"log tail of deployment #{final.deployment_id} ({final.stack})")
+        with self._lock:
+            self.finished_event.set()
+            tell = self._tell_at_end
+        if tell or self.asker.shows_answers_in_view:
+            self.asker.tell(progress_message(final)[0])
+
+    # Where the message went -------------------------------------------------------------------
+    def _posted(self, ref: MessageRef, top_level: bool) -> None:
+        with self._lock:
+            progress = self._progress
+        if progress is None:
+            return
+        self.bot.engine.set_deployment_message(progress.deployment_id, str(ref))
+        if top_level and progress.kind != "destroy":
+            self.bot.engine.set_thread(progress.stack, str(ref))
+
+    def _cannot_post(self, error: str, redirected: str | None) -> None:
+        with self._lock:
+            stack = self._progress.stack if self._progress else "the stack"
+        why = "I am not in this channel" if error in ("not_in_channel", "channel_not_found") else \
+            f"Slack says `{esc(error)}`"
+        if redirected:
+            self.asker.tell(f":information_source: I cannot post here ({why}; invite me with `/invite @yadockeri`). "
+                            f"The progress of {code(stack)} is in <#{redirected}>.")
+        else:
+            with self._lock:
+                self._tell_at_end = True
+                ended = self.finished_event.is_set()
+                final = copy.deepcopy(self._progress)
+            self.asker.tell(f":information_source: I cannot post here ({why}; invite me with `/invite @yadockeri`). "
+                            f"I will tell you here when {code(stack)} is done.")
+            if ended and final is not None and not self.asker.shows_answers_in_view:
+                self.asker.tell(progress_message(final)[0])  # it ended before Slack said no

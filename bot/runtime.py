@@ -1,0 +1,147 @@
+"""The bot's state: the engine, the Slack clients, the outbox, and a bounded pool for slow work.
+
+Listeners run in Bolt's small listener pool and must return quickly: they parse, ack, and hand
+anything that touches Docker or may take long to `Bot.submit`, which runs it in the bot's own
+bounded pool (the engine then runs the docker work in its own workers).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from stacks.config import Settings
+from stacks.engine import Actor, Engine, StackEvent
+from stacks.errors import ConfigError, YadockeriError
+from stacks.store import DeploymentRecord
+
+from .asker import Asker
+from .blocks.deployment import interrupted_note, notice_line
+from .outbox import MessageRef, Outbox
+from .text import error_text
+
+log = logging.getLogger(__name__)
+
+WORKERS = 8
+MAX_PENDING = 500
+BUSY = ":hourglass: yadockeri is very busy right now; try again in a minute."
+
+
+def make_client(settings: Settings, *, retries: bool = True, timeout: int = 15) -> WebClient:
+    """A Web API client for the bot token; SLACK_API_URL, when set, is the API's base URL."""
+    if settings.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set: the bot needs its xoxb- token")
+    kwargs: dict = {"token": settings.slack_bot_token.get_secret_value(), "timeout": timeout}
+    if settings.slack_api_url:
+        kwargs["base_url"] = settings.slack_api_url.rstrip("/") + "/"
+    kwargs["retry_handlers"] = [ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(max_retry_count=2)] \
+        if retries else []
+    return WebClient(**kwargs)
+
+
+class Bot:
+    def __init__(self, engine: Engine, settings: Settings | None = None, *, workers: int = WORKERS,
+                 max_pending: int = MAX_PENDING) -> None:
+        self.engine = engine
+        self.settings = settings or engine.settings
+        self.client = make_client(self.settings)  # answers, views, files: 429s retried after Retry-After
+        self.outbox = Outbox(make_client(self.settings, retries=False), upload_client=self.client)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="yadockeri-bot")
+        self._slots = threading.BoundedSemaphore(max_pending)
+        self._started = False
+
+    # Life cycle -------------------------------------------------------------------------------
+    def start(self, interrupted: Iterable[DeploymentRecord] = ()) -> None:
+        """Start posting, listen to the engine's stack events, and say which deployments a
+        restart interrupted (engine.start() returned them) in their stacks' threads."""
+        if self._started:
+            return
+        self._started = True
+        self.outbox.start()
+        self.engine.add_listener(self.on_event)
+        for deployment in interrupted:
+            self.on_event(StackEvent("interrupted", deployment.stack, deployment.requested_by,
+                                     deployment.error, deployment))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
+        self.outbox.stop()
+
+    # Access -----------------------------------------------------------------------------------
+    def actor(self, user_id: str) -> Actor:
+        return Actor(id=user_id, source="slack", admin=user_id in self.settings.admin_ids)
+
+    def channel_allowed(self, channel_id: str | None) -> bool:
+        """YADOCKERI_CHANNELS empty: everywhere. Else only there (never the App Home)."""
+        allowed = self.settings.channel_ids
+        return not allowed or (channel_id is not None and channel_id in allowed)
+
+    def refusal(self) -> str:
+        where = ", ".join(f"<#{c}>" for c in sorted(self.settings.channel_ids))
+        return f":no_entry: yadockeri works in {where} only: use `/yadockeri` there."
+
+    # Work -------------------------------------------------------------------------------------
+    def submit(self, asker: Asker, function: Callable[..., None], *args: object) -> bool:
+        """Run function(self, asker, *args) in the bot's pool; engine errors become answers."""
+        if not self._slots.acquire(blocking=False):
+            asker.tell(BUSY)
+            return False
+        try:
+            self._pool.submit(self._guarded, asker, function, args)
+        except RuntimeError:  # shutting down
+            self._slots.release()
+            asker.tell(BUSY)
+            return False
+        return True
+
+    def _guarded(self, asker: Asker, function: Callable[..., None], args: tuple) -> None:
+        try:
+            function(self, asker, *args)
+        except YadockeriError as error:
+            asker.tell(f":warning: {error_text(error)}")
+        except Exception as error:  # a bug: a line for the user, the trace in the bot's log
+            log.exception("%s failed", getattr(function, "__name__", function))
+            asker.tell(f":boom: internal error ({type(error).__name__}); the details are in yadockeri's log.")
+        finally:
+            self._slots.release()
+
+    # Threads ----------------------------------------------------------------------------------
+    def thread_of(self, stack: str) -> MessageRef | None:
+        try:
+            return MessageRef.parse(self.engine.stack(stack).thread)
+        except YadockeriError:
+            return None
+
+    # Stack events (called from the engine's threads: only queue things) -------------------------
+    def on_event(self, event: StackEvent) -> None:
+        deployment = event.deployment
+        notify = self.settings.notify_channel
+        if notify:
+            line = notice_line(event.kind, event.stack, event.actor, event.detail,
+                               deployment.id if deployment else None)
+            self.outbox.say(notify, line)
+        if event.kind == "interrupted" and deployment is not None:
+            self.submit(Asker(self, event.actor, None), _announce_interrupted, deployment)
+
+
+def _announce_interrupted(bot: Bot, asker: Asker, deployment: DeploymentRecord) -> None:
+    """Say so in the stack's thread, and mark the deployment's own message."""
+    from .blocks.deployment import Progress, progress_message
+    from .blocks.common import as_dicts
+
+    message = MessageRef.parse(deployment.message)
+    if message is not None:
+        progress = Progress(deployment.id, deployment.stack, deployment.kind, deployment.branch,
+                            deployment.requested_by, state="interrupted")
+        text, blocks = progress_message(progress)
+        bot.outbox.update(message, lambda: (text, as_dicts(blocks)))
+    thread = bot.thread_of(deployment.stack) or (
+        MessageRef(message.channel, message.ts) if message is not None else None)
+    if thread is not None:
+        note = interrupted_note(deployment.stack, deployment.kind, deployment.id, deployment.requested_by)
+        bot.outbox.say(thread.channel, note, thread_ts=thread.ts)

@@ -1,0 +1,222 @@
+"""The bot in HTTP mode: signed requests to the real waitress endpoint, answers through the strict
+Slack stand-in. Nothing here reaches Docker (see test_bot_swarm.py for that)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+from slack_sdk import WebClient
+
+from stacks.engine import Engine
+from stacks.models import Deployment, Event, Stack
+from stacks.store import Store
+from tests.support.slack_requests import slash_command_body
+from tests.support.slack_standin import SlackStandin
+from tests.test_bot_support import (  # noqa: F401  (fixtures)
+    CHANNEL,
+    NOTIFY,
+    OTHER,
+    OUTSIDE,
+    OWNER,
+    RunningBot,
+    dead_runner,
+    home_opened,
+    quiet_bot,
+    quiet_engine,
+    slack,
+    slack_settings,
+    start_bot,
+    texts,
+    wait_for,
+)
+
+
+def rows(store: Store) -> tuple[int, int, int]:
+    return store.count(Stack), store.count(Deployment), store.count(Event)
+
+
+def mutations(calls: list[tuple[str, tuple, dict]]) -> list[str]:
+    return [name for name, _, _ in calls if name in ("deploy", "redeploy", "destroy", "change_env")]
+
+
+# Serving ----------------------------------------------------------------------------------------
+def test_healthz_and_unknown_paths(quiet_bot: RunningBot) -> None:
+    assert requests.get(quiet_bot.url + "/healthz", timeout=5).status_code == 200
+    assert requests.get(quiet_bot.url + "/nope", timeout=5).status_code == 404
+    assert requests.get(quiet_bot.url + "/slack/events", timeout=5).status_code == 404  # Slack only POSTs
+
+
+def test_bad_signature_or_old_timestamp_gets_401_and_changes_nothing(quiet_bot: RunningBot,
+                                                                   quiet_engine: Engine) -> None:
+    before = rows(quiet_engine.store)
+    body = slash_command_body("deploy akira main", trigger_id=quiet_bot.slack.new_trigger_id())
+    assert quiet_bot.send(body, secret="not-the-signing-secret").status_code == 401
+    assert quiet_bot.send(body, timestamp=int(time.time()) - 6 * 60).status_code == 401
+    tampered = body.replace(b"akira", b"toru_")
+    answer = requests.post(quiet_bot.url + "/slack/events", data=tampered, timeout=5, headers=_signed_for(body))
+    assert answer.status_code == 401
+    unsigned = requests.post(quiet_bot.url + "/slack/events", data=body, timeout=5,
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert unsigned.status_code == 401
+    time.sleep(0.3)  # anything the bot would have done after an ack
+    assert quiet_bot.engine_calls == []
+    assert rows(quiet_engine.store) == before
+    assert quiet_bot.slack.calls("chat.postMessage") == [] and quiet_bot.slack.responses() == []
+
+
+def _signed_for(body: bytes) -> dict[str, str]:
+    from tests.support.slack_requests import signed_headers
+    from tests.test_bot_support import SECRET
+
+    return signed_headers(SECRET, body)
+
+
+# Words ------------------------------------------------------------------------------------------
+def test_wrong_words_get_a_usage_answer_and_never_reach_the_engine(quiet_bot: RunningBot,
+                                                                    quiet_engine: Engine) -> None:
+    before = rows(quiet_engine.store)
+    cases = {
+        "deploy": "deploy needs STACK BRANCH",
+        "deploy Akira main": "is not allowed",
+        "deploy akira --branch x": "does not take",
+        "deploy akira -x": "does not take",
+        "deploy akira main --app Bad!": "is not allowed",
+        "frobnicate": "unknown command",
+        "router": "only works on the yadockeri command line",
+        "bot": "only works on the yadockeri command line",
+        "env akira set lowercase-key=1": "is not allowed",
+        "logs akira web extra": "logs needs",
+        "deploy 'akira": "check the quotes",
+        "destroy akira --yes": "does not take",
+    }
+    for text, expected in cases.items():
+        answer, response_url = quiet_bot.command(text)
+        assert answer.status_code == 200, text
+        body = answer.json()
+        assert expected in body["text"], (text, body)
+        assert "/yadockeri deploy STACK BRANCH" in body["text"] or "usage" in body["text"], text
+        assert "Traceback" not in body["text"]
+    time.sleep(0.3)
+    assert mutations(quiet_bot.engine_calls) == [] and quiet_bot.engine_calls == []
+    assert rows(quiet_engine.store) == before
+
+
+def test_help_and_keep(quiet_bot: RunningBot) -> None:
+    answer, _ = quiet_bot.command("help")
+    assert "/yadockeri deploy STACK BRANCH" in answer.json()["text"]
+    assert "router" not in answer.json()["text"]  # command-line verbs are not offered in Slack
+    answer, _ = quiet_bot.command("help env")
+    assert answer.json()["text"].startswith("```usage: /yadockeri env STACK")
+    answer, _ = quiet_bot.command("keep akira --for 3d")
+    assert "`keep` is not available from Slack yet" in answer.json()["text"]
+    assert quiet_bot.engine_calls == []
+
+
+def test_list_and_status_answer_ephemerally(quiet_bot: RunningBot) -> None:
+    answer, response_url = quiet_bot.command("list")
+    assert answer.status_code == 200 and answer.text == ""  # acked at once, answered after
+    (listed,) = quiet_bot.answers(response_url)
+    assert listed["response_type"] == "ephemeral" and "No stacks yet" in listed["text"]
+    answer, response_url = quiet_bot.command("status nosuchstack")
+    (status,) = quiet_bot.answers(response_url)
+    assert status["response_type"] == "ephemeral"
+    assert "there is no stack named `nosuchstack`" in status["text"] and "Traceback" not in texts(status["blocks"])
+
+
+def test_env_of_an_unknown_stack_is_refused_without_a_modal(quiet_bot: RunningBot) -> None:
+    _, response_url = quiet_bot.command("env nosuchstack")
+    (answer,) = quiet_bot.answers(response_url)
+    assert "there is no stack named `nosuchstack`" in answer["text"]
+    assert quiet_bot.slack.calls("views.open") == []
+
+
+def test_channel_restriction_covers_commands_buttons_and_the_app_home(quiet_engine: Engine,
+                                                                     slack: SlackStandin) -> None:
+    running = start_bot(quiet_engine, slack_settings(quiet_engine.settings, slack, channels=NOTIFY), slack)
+    try:
+        answer, _ = running.command("list", channel=CHANNEL)
+        assert "works in <#C0NOTIFY> only" in answer.json()["text"]
+        answer, response_url = running.click("redeploy", "akira", channel=CHANNEL)
+        assert answer.status_code == 200
+        assert "works in <#C0NOTIFY> only" in running.answers(response_url)[0]["text"]
+        running.event(home_opened(OWNER))
+        home = wait_for(lambda: slack.home_view(OWNER), 10, "a published home")
+        assert "works in <#C0NOTIFY> only" in texts(home["blocks"]) and "redeploy" not in texts(home["blocks"])
+        answer, response_url = running.command("list", channel=NOTIFY)
+        assert "No stacks yet" in running.answers(response_url)[0]["text"]
+        assert mutations(running.engine_calls) == []
+    finally:
+        running.close()
+
+
+def test_app_home_lists_stacks_with_their_buttons(quiet_bot: RunningBot, quiet_engine: Engine) -> None:
+    for index in range(35):  # more than one page of the home tab
+        quiet_engine.store.create_deployment(stack=f"s{index:02d}", app="demo", branch="main", kind="deploy",
+                                             actor=OWNER, source="slack", create=True)
+    assert quiet_bot.event(home_opened(OWNER)).status_code == 200
+    home = wait_for(lambda: quiet_bot.slack.home_view(OWNER), 10, "a published home")
+    text = texts(home["blocks"])
+    assert "35 stacks" in text and "s00" in text and "s29" in text and "s30" not in text
+    assert len(home["blocks"]) <= 100
+    actions = [b for b in home["blocks"] if b["type"] == "actions" and b["block_id"] == "stack:s00"]
+    assert [e["action_id"] for e in actions[0]["elements"]] == ["redeploy", "env", "logs", "destroy"]
+    next_page = next(e for b in home["blocks"] if b["type"] == "actions" for e in b["elements"]
+                     if e["action_id"] == "home_page_next")
+    quiet_bot.click("home_page_next", next_page["value"], view=home)
+    wait_for(lambda: "s30" in texts(quiet_bot.slack.home_view(OWNER)["blocks"]), 10, "page 2")
+
+
+def test_deploy_form_errors_come_back_on_the_right_field(quiet_bot: RunningBot) -> None:
+    answer, _ = quiet_bot.command("")
+    assert answer.status_code == 200
+    opened = quiet_bot.slack.wait_for_call("views.open", 5)
+    assert opened.ok, opened.response
+    view = opened.response["view"]
+    assert view["callback_id"] == "deploy" and [b.get("block_id") for b in view["blocks"]][-2:] == ["stack", "branch"]
+
+    def submit(stack: str, branch: str) -> dict[str, Any]:
+        reply = quiet_bot.submit(view, {"stack": {"value": stack}, "branch": {"value": branch}})
+        assert reply.status_code == 200
+        return reply.json()
+
+    assert set(submit("Not_A_Name", "main")["errors"]) == {"stack"}
+    assert set(submit("akira", "-rf")["errors"]) == {"branch"}
+    assert set(submit("router", "a..b")["errors"]) == {"stack", "branch"}
+    assert mutations(quiet_bot.engine_calls) == []
+
+
+def test_deployments_interrupted_by_a_restart_say_so_in_their_thread(slack: SlackStandin, tmp_path) -> None:
+    from stacks.config import AppConfig, Settings
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    settings = Settings(data_dir=tmp_path / "data", apps={"demo": AppConfig(repo=str(repo))})
+    first = Engine(settings)
+    first.start()
+    client = WebClient(token=slack.bot_token, base_url=slack.base_url)
+    root = client.chat_postMessage(channel=CHANNEL, text="deploy of akira")["ts"]
+    message = client.chat_postMessage(channel=CHANNEL, text="redeploy of akira: build", thread_ts=root)["ts"]
+    deployment, _ = first.store.create_deployment(stack="akira", app="demo", branch="main", kind="redeploy",
+                                                  actor=OWNER, source="slack", create=True)
+    first.set_thread("akira", f"{CHANNEL}:{root}")
+    first.set_deployment_message(deployment.id, f"{CHANNEL}:{message}")
+    first.store.claim_deployment(deployment.id, dead_runner())  # its process died
+    first.close()
+
+    restarted = Engine(settings)
+    assert [d.id for d in restarted.start()] == [deployment.id]
+    running = start_bot(restarted, slack_settings(settings, slack), slack)
+    try:
+        note = wait_for(lambda: [m for m in slack.replies(CHANNEL, root)
+                                 if f"deployment #{deployment.id}" in m["text"] and m["ts"] != message], 10,
+                        "a note in the thread")
+        assert "interrupted" in note[0]["text"] and "/yadockeri redeploy akira" in note[0]["text"]
+        wait_for(lambda: "interrupted" in next(m for m in slack.messages(CHANNEL) if m["ts"] == message)["text"],
+                 10, "the deployment's own message marked")
+        notice = wait_for(lambda: slack.messages(NOTIFY), 10, "a notify line")
+        assert "interrupted" in notice[0]["text"] and "akira" in notice[0]["text"]
+    finally:
+        running.close()
+        restarted.close()
