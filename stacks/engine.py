@@ -198,6 +198,7 @@ class Engine:
         else:
             app_name = self.settings.app(app)[0]
         self.check_docker()
+        self._require_router()
         if existing is None:
             self._refuse_foreign_stack(stack)
         return self._submit(stack, app_name, branch, "deploy", actor, reporter, create=True)
@@ -205,6 +206,7 @@ class Engine:
     def redeploy(self, stack: str, actor: Actor, *, reporter: Reporter | None = None) -> JobHandle:
         record = self.store.require_stack(stack)
         self.check_docker()
+        self._require_router()
         return self._submit(stack, record.app, record.branch, "redeploy", actor, reporter)
 
     def destroy(self, stack: str, actor: Actor, *, reporter: Reporter | None = None) -> JobHandle:
@@ -417,6 +419,13 @@ class Engine:
         self.store.add_event(actor=actor.id, source=actor.source, action=doing.split()[0], stack=stack.name,
                              result="refused", detail="not owner or admin")
         raise PermissionDenied(f"only the owner of `{stack.name}` (<{stack.owner}>) or an admin may {doing}")
+
+    def _require_router(self) -> None:
+        if self.swarm.service(self.settings.router_service) is None:
+            raise YadockeriError(
+                f"the router (service `{self.settings.router_service}`) is not running, so no stack can be reached; "
+                "start it with `yadockeri router` (scripts/up.sh does)"
+            )
 
     def _refuse_foreign_stack(self, stack: str) -> None:
         """A Docker stack of that name that yadockeri did not make is not ours to touch."""

@@ -7,7 +7,7 @@ import pytest
 
 from stacks.config import Settings
 from stacks.engine import Actor, Engine
-from stacks.errors import DockerUnavailable, NotFound, PermissionDenied
+from stacks.errors import DockerUnavailable, NotFound, PermissionDenied, YadockeriError
 from tests.conftest import unique
 from tests.support.helpers import ADMIN, deploy, page, redeploy, steps, succeeded
 from tests.support.sample_app import DOCKERFILE, SampleRepo
@@ -146,6 +146,17 @@ def test_docker_unreachable_is_said_clearly_and_records_nothing(settings: Settin
             engine.deploy(unique("d"), "main", ADMIN)
         assert engine.list_stacks() == []
         assert engine.store.active_deployments() == []
+    finally:
+        engine.close()
+
+
+def test_no_router_is_said_before_anything_is_recorded(make_settings) -> None:  # type: ignore[no-untyped-def]
+    engine = Engine(make_settings(router_service=unique("nr")))
+    engine.start()
+    try:
+        with pytest.raises(YadockeriError, match="the router .* is not running.*yadockeri router"):
+            engine.deploy(unique("r"), "main", ADMIN)
+        assert engine.list_stacks() == []
     finally:
         engine.close()
 
