@@ -8,7 +8,9 @@ rules for us:
 - at most one call per message a second: an update waits until a second after the previous
   call on that message ended (so, by arrival time, calls of one message are >= 1 s apart);
   updates asked for meanwhile are merged, and the newest content is rendered at send time;
-- after an HTTP 429, nothing more of that method is sent before its Retry-After has passed;
+- after an HTTP 429, nothing more of that method is sent before its Retry-After has passed
+  (one call of a method is in flight at a time, so none can slip in after the 429 either:
+  Slack's own limits are far below what one call at a time allows);
 - a reply waits for the message it replies to, and goes where that message went;
 - where the bot cannot post (not in the channel, a DM), a post may fall back to another
   channel (the notify channel), and its owner is told so.
@@ -110,6 +112,7 @@ class Outbox:
         self._cond = threading.Condition()
         self._posts: list[Post] = []
         self._blocked: dict[str, float] = {}
+        self._busy: set[str] = set()  # methods with a call in flight
         self._senders = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="yadockeri-slack")
         self._thread = threading.Thread(target=self._loop, name="yadockeri-outbox", daemon=True)
         self._stopping = False
@@ -203,7 +206,10 @@ class Outbox:
                 post.dead = True
                 post.done.set()
             return math.inf
-        return max(post.not_before, self._blocked.get(self._method(post), 0.0))
+        method = self._method(post)
+        if method in self._busy:
+            return math.inf
+        return max(post.not_before, self._blocked.get(method, 0.0))
 
     def _loop(self) -> None:
         while True:
@@ -216,24 +222,33 @@ class Outbox:
                     at = self._due_at(post, now)
                     if at <= now:
                         post.in_flight = True
-                        due.append(post)
+                        self._busy.add(self._method(post))
+                        due.append((post, self._method(post)))
                     else:
                         wake = min(wake, at)
                 self._posts = [p for p in self._posts if not p.done.is_set()]
                 if not due:
                     self._cond.wait(max(0.005, wake - now))
                     continue
-            for post in due:
+            for post, method in due:
                 try:
-                    self._senders.submit(self._send, post)
+                    self._senders.submit(self._send, post, method)
                 except RuntimeError:  # shutting down
                     with self._cond:
                         post.in_flight = False
+                        self._busy.discard(method)
 
-    def _send(self, post: Post) -> None:
+    def _send(self, post: Post, method: str) -> None:
+        try:
+            self._call(post, method)
+        finally:
+            with self._cond:
+                self._busy.discard(method)
+                self._cond.notify_all()
+
+    def _call(self, post: Post, method: str) -> None:
         with self._cond:
             version = post.wanted
-            method = self._method(post)
             if post.parent is not None:
                 post.channel = post.parent.channel
                 post.thread_ts = post.parent.thread_root
@@ -269,12 +284,15 @@ class Outbox:
             post.not_before = now + self._min_interval
             post.in_flight = False
             finished = post.final and post.sent >= post.wanted
-            if finished:
-                post.done.set()
             self._cond.notify_all()
             ref, top_level = post.ref, thread_ts is None
         if posted_now and post.on_posted is not None and ref is not None:
             self._callback(post.on_posted, ref, top_level)
+        if finished:
+            with self._cond:
+                if post.sent >= post.wanted:  # nothing new was asked meanwhile
+                    post.done.set()
+                self._cond.notify_all()
 
     def _failed(self, post: Post, method: str, error: SlackApiError) -> None:
         response = error.response
@@ -297,13 +315,14 @@ class Outbox:
                 post.channel, post.thread_ts, post.parent, post.fallback = redirected, None, None, None
             else:
                 post.dead = True
-                post.done.set()
             post.in_flight = False
             self._cond.notify_all()
         if redirected is None:
             log.warning("Slack refused %s in %s: %s", method, post.channel, code)
         if post.ts is None and post.on_failed is not None:
             self._callback(post.on_failed, str(code), redirected)
+        if post.dead:
+            post.done.set()
 
     def _retry_later(self, post: Post, why: str) -> None:
         with self._cond:

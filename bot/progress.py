@@ -153,7 +153,15 @@ class SlackReporter(Reporter):
             self.finished_event.set()
             tell = self._tell_at_end
         if tell or self.asker.shows_answers_in_view:
-            self.asker.tell(progress_message(final)[0])
+            self.asker.tell(self.summary(final))
+
+    @staticmethod
+    def summary(final: Progress) -> str:
+        """The end of a deployment in one answer (a modal, an ephemeral message)."""
+        text = progress_message(final)[0]
+        if final.changed_keys:
+            text += "\nchanged: " + ", ".join(code(k) for k in final.changed_keys)
+        return text
 
     # Where the message went -------------------------------------------------------------------
     def _posted(self, ref: MessageRef, top_level: bool) -> None:
@@ -181,4 +189,4 @@ class SlackReporter(Reporter):
             self.asker.tell(f":information_source: I cannot post here ({why}; invite me with `/invite @yadockeri`). "
                             f"I will tell you here when {code(stack)} is done.")
             if ended and final is not None and not self.asker.shows_answers_in_view:
-                self.asker.tell(progress_message(final)[0])  # it ended before Slack said no
+                self.asker.tell(self.summary(final))  # it ended before Slack said no
