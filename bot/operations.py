@@ -38,26 +38,20 @@ def _where(reporter: SlackReporter) -> str:
 
 
 # Mutations ------------------------------------------------------------------------------------
+# (A modal that asked says what is being done already; the reporter tells it how it ended.)
 def deploy(bot: Bot, asker: Asker, stack: str, branch: str, app: str | None) -> None:
     reporter = SlackReporter(bot, asker)
     bot.engine.deploy(stack, branch, bot.actor(asker.user), app=app, reporter=reporter)
-    if asker.shows_answers_in_view:
-        asker.tell(f":rocket: Deploying {code(stack)} from {code(branch)}: follow it {_where(reporter)}.",
-                   title="Deploy")
 
 
 def redeploy(bot: Bot, asker: Asker, stack: str) -> None:
     reporter = SlackReporter(bot, asker)
     bot.engine.redeploy(stack, bot.actor(asker.user), reporter=reporter)
-    if asker.shows_answers_in_view:
-        asker.tell(f":rocket: Redeploying {code(stack)}: follow it {_where(reporter)}.", title="Redeploy")
 
 
 def destroy(bot: Bot, asker: Asker, stack: str) -> None:
     reporter = SlackReporter(bot, asker)
     bot.engine.destroy(stack, bot.actor(asker.user), reporter=reporter)
-    if asker.shows_answers_in_view:
-        asker.tell(f":wastebasket: Destroying {code(stack)}: follow it {_where(reporter)}.", title="Destroy")
 
 
 def change_env(bot: Bot, asker: Asker, stack: str, set_values: dict[str, str], unset: list[str]) -> None:
@@ -67,6 +61,8 @@ def change_env(bot: Bot, asker: Asker, stack: str, set_values: dict[str, str], u
         asker.tell(f"Nothing changed in the env of {code(stack)}: the values were already so.", title="Env vars")
         return
     reporter.set_changed_keys(changed)
+    if asker.shows_answers_in_view and reporter.finished_event.is_set():
+        return  # the modal shows how it ended already
     keys = ", ".join(code(k) for k in changed)
     asker.tell(f":key: Changed {keys} of {code(stack)}. They apply without a rebuild; "
                f"follow the rollout {_where(reporter)}.", title="Env vars")

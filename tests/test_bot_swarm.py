@@ -18,6 +18,7 @@ from tests.support.slack_standin import SlackStandin
 from tests.test_bot_support import (  # noqa: F401  (fixtures)
     CHANNEL,
     NOTIFY,
+    OUTSIDE,
     OTHER,
     OWNER,
     RunningBot,
@@ -206,3 +207,34 @@ def test_a_failed_deploy_says_where_and_puts_the_log_tail_in_its_thread(bot: Run
     assert b"build-line-1\n" in attached[0].content and attached[0].thread_ts == message["ts"]
     wait_for(lambda: any("failed" in m["text"] for m in bot.slack.messages(NOTIFY)), 10, "failed notice")
     assert engine.store.require_stack(stack).state == "failed"
+
+
+def test_the_deploy_form_where_the_bot_is_not_in_the_channel(bot: RunningBot, engine: Engine,
+                                                            settings: Settings) -> None:
+    slack = bot.slack
+    answer, _ = bot.command("", channel=OUTSIDE)  # /yadockeri alone: the deploy form
+    assert answer.status_code == 200
+    view = slack.wait_for_call("views.open", 5).response["view"]
+    stack = unique("m")
+    reply = bot.submit(view, {"stack": {"value": stack}, "branch": {"value": "main"}})
+    assert reply.json()["response_action"] == "update" and stack in str(reply.json()["view"])
+    url = settings.stack_url(stack)
+    # it cannot post in that channel: the deploy's message goes to the notify channel instead ...
+    message = wait_for(lambda: next((m for m in top_level(slack, NOTIFY) if "is up" in m["text"]), None),
+                       DEPLOY_WAIT, "the deploy in the notify channel")
+    assert url in message["text"] and engine.stack(stack).thread == f"{NOTIFY}:{message['ts']}"
+    # ... and the form tells the user where, then how it ended
+    wait_for(lambda: "is up" in texts(slack.view(view["id"])["blocks"]), 10, "the end in the form")
+    told = [c.params["view"] for c in slack.calls("views.update") if c.params.get("view_id") == view["id"]]
+    assert any("<#C0NOTIFY>" in texts(v["blocks"]) for v in told)
+    assert page(settings, stack)["content"] == "main-1"
+    assert slack.messages(OUTSIDE) == []
+
+
+def test_a_branch_that_does_not_exist(bot: RunningBot, engine: Engine, settings: Settings) -> None:
+    stack = unique("n")
+    bot.command(f"deploy {stack} no-such-branch")
+    message = wait_for(lambda: next((m for m in top_level(bot.slack) if "failed" in m["text"]), None),
+                       DEPLOY_WAIT, "the failure")
+    assert "no-such-branch" in message["text"] and "Traceback" not in str(message)
+    assert engine.store.get_stack(stack) is None  # a wrong branch makes no stack
