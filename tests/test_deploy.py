@@ -221,3 +221,14 @@ def assert_nothing_left(client: docker.DockerClient, stack: str) -> None:
     assert not [n for n in client.api.networks() if n["Name"].startswith(f"{stack}_")]
     assert not [v for v in client.api.volumes().get("Volumes") or [] if v["Name"].startswith(f"{stack}_")]
 
+
+
+def test_destroy_is_idempotent(engine: Engine, docker_client: docker.DockerClient) -> None:
+    """A destroy cut short (some objects gone, the stack left `destroying`) completes when run again."""
+    stack = unique("i")
+    succeeded(deploy(engine, stack))
+    docker_client.api.remove_service(f"{stack}_web")  # half removed by an earlier attempt
+    engine.store.set_stack_state(stack, "destroying")
+    succeeded(engine.destroy(stack, ADMIN).wait(240))
+    assert_nothing_left(docker_client, stack)
+    assert engine.store.get_stack(stack) is None
