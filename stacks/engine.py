@@ -26,7 +26,7 @@ from .models import utcnow
 from .progress import Reporter, ReporterGuard
 from .secrets import load_fernet, mask, redact
 from .store import DeploymentRecord, LockRecord, StackRecord, Store
-from .swarm import Swarm, connect
+from .swarm import Swarm, connect, docker_host
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class Engine:
     def swarm(self) -> Swarm:
         with self._swarm_lock:
             if self._swarm is None:
-                self._swarm = Swarm(connect(self._docker_host))
+                self._swarm = Swarm(connect(self._docker_host), docker_host(self._docker_host))
             return self._swarm
 
     def check_docker(self) -> None:

@@ -43,9 +43,13 @@ def docker_errors(doing: str) -> Iterator[None]:
         raise DockerUnavailable(f"Docker failed while {doing}: {error}") from None
 
 
-def connect(docker_host: str | None = None) -> docker.DockerClient:
+def docker_host(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def connect(docker_host_url: str | None = None) -> docker.DockerClient:
     """A client for the engine yadockeri manages; it must be a swarm manager."""
-    host = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    host = docker_host(docker_host_url)
     try:
         client = docker.DockerClient(base_url=host, timeout=DOCKER_TIMEOUT)
         info = client.info()
@@ -73,9 +77,10 @@ def _reason(error: BaseException) -> str:
 class Swarm:
     """Operations on one swarm, by name and label."""
 
-    def __init__(self, client: docker.DockerClient) -> None:
+    def __init__(self, client: docker.DockerClient, host: str | None = None) -> None:
         self.client = client
         self.api = client.api
+        self.host = host or client.api.base_url  # for the docker CLI: the same engine as the SDK
 
     # Services ---------------------------------------------------------------------------------
     def service(self, name: str) -> dict | None:
@@ -260,7 +265,8 @@ class Swarm:
         # A minimal environment: the CLI interpolates ${VARS} in the file from its own environment,
         # and yadockeri's holds secrets (compose.py also escapes every `$`).
         env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": os.environ.get("HOME", "/root")}
-        env.update({k: v for k, v in os.environ.items() if k in ("DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")})
+        env.update({k: v for k, v in os.environ.items() if k in ("DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")})
+        env["DOCKER_HOST"] = self.host
         try:
             result = subprocess.run(args, input=compose_yaml, capture_output=True, text=True, env=env, timeout=300, check=False)
         except FileNotFoundError:
