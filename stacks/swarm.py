@@ -6,11 +6,14 @@ Specs come in as plain dicts built by specs.py; Docker's errors go out as Yadock
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import logging
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -81,6 +84,7 @@ class Swarm:
         self.client = client
         self.api = client.api
         self.host = host or client.api.base_url  # for the docker CLI: the same engine as the SDK
+        self.registry_auth: tuple[str, str, str] | None = None  # (registry, username, password) after login()
 
     # Services ---------------------------------------------------------------------------------
     def service(self, name: str) -> dict | None:
@@ -267,12 +271,18 @@ class Swarm:
         env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": os.environ.get("HOME", "/root")}
         env.update({k: v for k, v in os.environ.items() if k in ("DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")})
         env["DOCKER_HOST"] = self.host
+        login = _cli_login(self.registry_auth) if with_registry_auth and self.registry_auth else None
+        if login is not None:  # the CLI sends its own login with --with-registry-auth: a throwaway config
+            env["DOCKER_CONFIG"] = login.name
         try:
             result = subprocess.run(args, input=compose_yaml, capture_output=True, text=True, env=env, timeout=300, check=False)
         except FileNotFoundError:
             raise DockerUnavailable("the docker CLI is not installed (needed for `docker stack deploy`)") from None
         except subprocess.TimeoutExpired:
             raise YadockeriError(f"`docker stack deploy {stack}` did not finish within 300 s") from None
+        finally:
+            if login is not None:
+                login.cleanup()
         output = (result.stdout + result.stderr).strip()
         if result.returncode != 0:
             if "Cannot connect to the Docker daemon" in output:
@@ -282,6 +292,34 @@ class Swarm:
 
     def stack_services(self, stack: str) -> list[dict]:
         return self.services(**{NAMESPACE_LABEL: stack, "yadockeri.stack": stack})
+
+    # Nodes and the registry (several nodes: stacks/nodes.py) ------------------------------------
+    def nodes(self) -> list[dict]:
+        with docker_errors("listing the swarm's nodes"):
+            return self.api.nodes()
+
+    def local_node_id(self) -> str:
+        """The swarm node ID of the engine yadockeri talks to (where images are built)."""
+        with docker_errors("reading the engine's swarm node"):
+            return self.api.info()["Swarm"]["NodeID"]
+
+    def login(self, registry: str, username: str, password: str) -> None:
+        """Log the SDK client in: pushes, and services created or updated, then carry the
+        credentials (X-Registry-Auth), so every node can pull from the registry."""
+        with docker_errors(f"logging in to the registry {registry}"):
+            self.api.login(username=username, password=password, registry=registry, reauth=True)
+        self.registry_auth = (registry, username, password)
+
+
+def _cli_login(auth: tuple[str, str, str]) -> tempfile.TemporaryDirectory:
+    """A DOCKER_CONFIG folder (mode 700) whose config.json holds the registry login, for one CLI call."""
+    registry, username, password = auth
+    folder = tempfile.TemporaryDirectory(prefix="yadockeri-cli-")
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    path = os.path.join(folder.name, "config.json")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w", encoding="utf-8") as handle:
+        json.dump({"auths": {registry: {"auth": token}}}, handle)
+    return folder
 
 
 def _label_filters(labels: dict[str, str]) -> list[str]:
