@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     registry_username: str | None = None
     registry_password: SecretStr | None = None
 
+    # yadockeri on the swarm it manages (`yadockeri install`, docs/install.md).
+    image: str = "yadockeri/yadockeri:latest"  # the image install runs; jobs on other nodes run it too
+    service_name: str = "yadockeri"  # the service install makes; prefix of its secrets, configs, data volume
+    bot_mode: Literal["socket", "http"] = "socket"  # http: the bot port is published in host mode
+
     secret_key: SecretStr | None = None
     git_ssh_key: SecretStr | None = None
     git_token: SecretStr | None = None
