@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 import yaml
@@ -555,6 +555,29 @@ def _has_volume_mount(service: dict[str, Any]) -> bool:
             continue
         return True
     return False
+
+
+def pin_volumes_to_node(prepared: PreparedCompose, node_id: str) -> PreparedCompose:
+    """Services that mount volumes run on node `node_id` only (`deploy.placement.constraints`
+    gains `node.id == <id>`): a volume lives on the node that made it, so a stack's data stays
+    where its first deploy put it. Other services go wherever swarm puts them."""
+    if not re.fullmatch(r"[a-z0-9]{1,64}", node_id):
+        raise ValueError(f"not a swarm node ID: {node_id!r}")
+    services = {}
+    for name, service in (prepared.data.get("services") or {}).items():
+        service = dict(service)
+        if _has_volume_mount(service):
+            deploy = dict(service.get("deploy") or {})
+            placement = dict(deploy["placement"]) if isinstance(deploy.get("placement"), dict) else {}
+            constraints = [c for c in placement.get("constraints") or [] if isinstance(c, str)]
+            wanted = f"node.id == {node_id}"
+            placement["constraints"] = constraints if wanted in constraints else [*constraints, wanted]
+            deploy["placement"] = placement
+            service["deploy"] = deploy
+        services[name] = service
+    data = {**prepared.data, "services": services}
+    text = dump_yaml(data)
+    return replace(prepared, data=data, yaml=text, digest=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 def _escape_dollars(node: Any) -> Any:
