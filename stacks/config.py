@@ -93,6 +93,19 @@ class Settings(BaseSettings):
     workers: int = 4
     poll_interval: float = 0.5
 
+    # Idle stacks (step 3): sleep to zero, warn, reap. Durations: 90s, 30m, 2h, 7d.
+    reaper_interval: Seconds = 60
+    sleep_after: Seconds = 2 * 3600
+    reap_after: Seconds = 7 * 86400
+    reap_warning: Seconds = 86400
+    activity_tracking: bool = True  # follow the router's access log (off: the router logs nothing)
+    activity_flush: float = 2.0  # seconds between batched activity writes
+    status_port: int = 8081  # the narrow endpoint the router asks about a stack it cannot reach
+    status_url: str | None = None  # how the router reaches it; default: this host on docker_gwbridge
+    image_gc_interval: Seconds = 3600
+    image_min_age: Seconds = 600  # never remove an image younger than this (a build in flight)
+    build_cache_max_age: Seconds = 7 * 86400
+
     # Slack (step 2); the usual names without prefix.
     slack_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"))
     slack_signing_secret: SecretStr | None = Field(

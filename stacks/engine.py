@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import pipeline, specs
+from .commands import KEEP_DEFAULT
 from .config import Settings
 from .errors import BranchNotFound, DockerUnavailable, NotFound, PermissionDenied, YadockeriError
 from .example import ensure_example_repo
 from .gitrepo import Mirror
+from .idle import FOREVER, Action, Schedule, Timing, decide, schedule_of
 from .models import utcnow
 from .progress import Reporter, ReporterGuard
 from .secrets import load_fernet, mask, redact
@@ -41,6 +43,9 @@ class Actor:
     id: str
     source: str  # cli, slack, scheduler
     admin: bool = False
+
+
+SCHEDULER = Actor(id="scheduler", source="scheduler", admin=True)
 
 
 @dataclass
@@ -279,7 +284,7 @@ class Engine:
         job = self._job(deployment, stack, reporter)
         state, error, bad_branch = "succeeded", None, False
         try:
-            if deployment.kind != "destroy":
+            if deployment.kind in ("deploy", "redeploy", "env"):
                 self.store.set_stack_state(stack.name, "deploying")
             if deployment.kind in ("deploy", "redeploy"):
                 pipeline.run_deploy(job)
@@ -288,6 +293,10 @@ class Engine:
             elif deployment.kind == "destroy":
                 self.store.set_stack_state(stack.name, "destroying")
                 pipeline.run_destroy(job)
+            elif deployment.kind == "sleep":
+                pipeline.run_sleep(job, Timing.of(self.settings))
+            elif deployment.kind == "wake":
+                pipeline.run_wake(job)
         except YadockeriError as failure:
             state, error = "failed", job.log.redact(str(failure))
             bad_branch = isinstance(failure, BranchNotFound)
@@ -306,8 +315,11 @@ class Engine:
         final = self.store.get_deployment(deployment.id)
         if deployment.kind == "destroy" and state == "succeeded":
             self.store.mark_destroyed(deployment.stack)
+        elif deployment.kind == "sleep" and state == "succeeded":
+            pass  # run_sleep changed the state itself, if it slept at all
         elif state == "succeeded":
-            self.store.update_stack(deployment.stack, state="running", last_activity_at=utcnow())
+            self.store.update_stack(deployment.stack, state="running", asleep=False, warned_at=None,
+                                    last_activity_at=utcnow())
         elif forget:
             self.store.forget_stack(deployment.stack)  # a wrong branch creates no stack
         else:
@@ -324,7 +336,12 @@ class Engine:
         if final.state == "failed" and not forgotten:
             self.emit(StackEvent("failed", final.stack, final.requested_by, final.error, final))
         elif final.state == "succeeded" and final.kind == "destroy":
-            self.emit(StackEvent("destroyed", final.stack, final.requested_by, None, final))
+            reaped = final.requested_by == SCHEDULER.id
+            self.emit(StackEvent("reaped" if reaped else "destroyed", final.stack, final.requested_by, None, final))
+        elif final.state == "succeeded" and final.kind in ("sleep", "wake"):
+            asleep = self.store.get_stack(final.stack)
+            if asleep is not None and asleep.asleep == (final.kind == "sleep"):
+                self.emit(StackEvent("slept" if final.kind == "sleep" else "woke", final.stack, final.requested_by, None, final))
         elif final.state == "succeeded" and stack.commit is None and final.kind == "deploy":
             self.emit(StackEvent("created", final.stack, final.requested_by, self.settings.stack_url(final.stack), final))
 
@@ -335,6 +352,9 @@ class Engine:
             return
         if record.state == "destroying":
             self.store.set_stack_state(stack, "failed")
+            return
+        if record.asleep:
+            self.store.set_stack_state(stack, "sleeping")
             return
         previous = [d for d in self.store.deployments(stack, limit=50) if d.state == "succeeded" and d.kind != "destroy"]
         self.store.set_stack_state(stack, "running" if previous and record.commit else "failed")
@@ -357,6 +377,90 @@ class Engine:
         token = self.settings.git_token.get_secret_value() if self.settings.git_token else None
         ssh_key = self.settings.git_ssh_key.get_secret_value() if self.settings.git_ssh_key else None
         return Mirror(config.repo, self.settings.data_dir / "git" / f"{app}.git", token=token, ssh_key=ssh_key)
+
+    # Idle stacks ------------------------------------------------------------------------------
+    def idle_pass(self, now: datetime | None = None) -> list[Action]:
+        """Sleep, warn, un-warn and reap what is due. Conditional updates make a second
+        scheduler (or a rerun after a crash) do nothing twice."""
+        now = now or utcnow()
+        actions = decide(self.store.list_stacks(), self.store.busy_stacks(), Timing.of(self.settings), now)
+        done = []
+        for action in actions:
+            try:
+                if self._act(action, now):
+                    done.append(action)
+            except YadockeriError as error:
+                log.warning("%s of %s failed: %s", action.kind, action.stack, error)
+        return done
+
+    def _act(self, action: Action, now: datetime) -> bool:
+        stack = self.store.get_stack(action.stack)
+        if stack is None:
+            return False
+        if action.kind == "sleep":
+            self._submit(stack.name, stack.app, stack.branch, "sleep", SCHEDULER, None)
+        elif action.kind == "warn":
+            if not self.store.warn_stack(stack.name, now):
+                return False
+            self._record(SCHEDULER, "warn", stack.name, action.reason)
+            self.emit(StackEvent("warned", stack.name, SCHEDULER.id, action.reason))
+        elif action.kind == "unwarn":
+            if not self.store.unwarn_stack(stack.name):
+                return False
+            self._record(SCHEDULER, "unwarn", stack.name, action.reason)
+        elif action.kind == "reap":
+            if not self.store.set_stack_state(stack.name, "destroying", only_from=("warned", "destroying")):
+                return False
+            self._submit(stack.name, stack.app, stack.branch, "destroy", SCHEDULER, None)
+        return True
+
+    def wake(self, stack: str, actor: Actor) -> JobHandle | None:
+        """Scale a sleeping stack back up (once, however many requests ask)."""
+        record = self.store.get_stack(stack)
+        if record is None or not record.asleep or "wake" in self.store.active_kinds(stack):
+            return None
+        return self._submit(stack, record.app, record.branch, "wake", actor, None)
+
+    def keep(self, stack: str, actor: Actor, *, seconds: int | None = None, forever: bool = False) -> datetime:
+        """Protect a stack from sleep and reap for a while (admins: forever)."""
+        record = self.store.require_stack(stack)
+        if forever and not actor.admin:
+            raise PermissionDenied("only an admin may keep a stack forever; use --for (at most 30d)")
+        until = FOREVER if forever else utcnow() + timedelta(seconds=seconds or KEEP_DEFAULT)
+        self.store.keep_stack(record.name, until)
+        self.store.unwarn_stack(record.name)
+        detail = "forever" if forever else f"until {until.isoformat(timespec='minutes')}"
+        self._record(actor, "keep", stack, detail)
+        self.emit(StackEvent("kept", stack, actor.id, detail))
+        if record.asleep:
+            self.wake(stack, actor)
+        return until
+
+    def collect_garbage(self) -> list[str]:
+        """Remove this install's images that no stack runs or is about to run (older than
+        IMAGE_MIN_AGE, so a build in flight is safe), and build cache older than its limit."""
+        in_use = self.store.images_in_use()
+        oldest = time.time() - self.settings.image_min_age
+        removed = []
+        for app in self.settings.apps:
+            for image in self.swarm.images(**{"yadockeri.app": app}):
+                tags = image.get("RepoTags") or []
+                if image.get("Created", 0) > oldest or not tags or any(tag in in_use for tag in tags):
+                    continue
+                for tag in tags:
+                    if self.swarm.remove_image(tag):
+                        removed.append(tag)
+        try:
+            self.swarm.prune_build_cache(self.settings.build_cache_max_age)
+        except YadockeriError as error:  # an engine without BuildKit's prune filters: images still went
+            log.info("build cache not pruned: %s", error)
+        return removed
+
+    def schedule(self, stack: StackRecord, now: datetime | None = None) -> Schedule:
+        return schedule_of(stack, Timing.of(self.settings), now or utcnow())
+
+    def _record(self, actor: Actor, action: str, stack: str, detail: str | None) -> None:
+        self.store.add_event(actor=actor.id, source=actor.source, action=action, stack=stack, result="ok", detail=detail)
 
     # Reads ------------------------------------------------------------------------------------
     def list_stacks(self) -> list[StackRecord]:

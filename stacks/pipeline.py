@@ -26,6 +26,8 @@ from .compose import PreparedCompose, prepare_compose
 from .config import AppConfig, Settings
 from .errors import DeployFailed, ReleaseFailed, SpecError, YadockeriError
 from .gitrepo import Mirror
+from .idle import Timing
+from .models import utcnow
 from .progress import Reporter
 from .secrets import redact
 from .store import DeploymentRecord, StackRecord, Store
@@ -392,6 +394,33 @@ def run_env(job: Job) -> bool:
         s.detail = f"{stack.branch} at {stack.commit[:12]}"
     roll_out(job, Release(stack.commit, spec, compose, stack.image))
     return True
+
+
+def run_sleep(job: Job, timing: Timing) -> None:
+    """Scale the processes to zero (middleware and data stay), unless used meanwhile."""
+    with job.step("sleep") as s:
+        stack = job.store.require_stack(job.name)  # re-read: the decision may be stale
+        if stack.state != "running" or stack.asleep:
+            s.skip(f"not slept: the stack is {stack.state}")
+            return
+        if utcnow() - stack.last_activity_at < timing.sleep_after:
+            s.skip("not slept: used since the decision")
+            return
+        processes = job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "process"})
+        for service in processes:
+            job.swarm.scale(service["Spec"]["Name"], 0)
+        job.store.update_stack(job.name, asleep=True)
+        job.store.set_stack_state(job.name, "sleeping", only_from=("running",))
+        s.detail = f"{len(processes)} processes scaled to 0"
+
+
+def run_wake(job: Job) -> None:
+    """Scale a sleeping stack's processes back up and wait until the web answers."""
+    if not job.store.require_stack(job.name).asleep:
+        with job.step("wake") as s:
+            s.skip("already awake")
+        return
+    run_env(job)  # the same release, applied again: its services come back at their scale
 
 
 def run_destroy(job: Job) -> None:

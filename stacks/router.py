@@ -120,8 +120,49 @@ def _nginx_string(text: str) -> str:
     return '"' + text.replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def render_nginx_conf(domains: list[str], *, web_port: int = WEB_PORT) -> str:
-    """The router's whole nginx.conf for these domains. Pure; never needs a reload for stacks."""
+STATUS_PATH = "/_yadockeri/stack/"
+
+
+def _nostack_location(status_upstream: str | None) -> str:
+    """What the router says when a stack's web process cannot be reached. With a status
+    upstream (yadockeri's narrow status endpoint) it asks yadockeri about that one stack
+    (sleeping: it wakes); without one, or when yadockeri does not answer, it says unknown."""
+    unknown = f"""\
+        location @unknown {{
+            default_type text/html;
+            charset utf-8;
+            add_header {PAGE_HEADER} unknown-stack always;
+            add_header Cache-Control no-store always;
+            # $stack matched the label regex: safe to echo.
+            return 404 {_nginx_string(_UNKNOWN_STACK_PAGE)};
+        }}"""
+    if status_upstream is None:
+        return unknown.replace("location @unknown", "location @nostack")
+    return f"""\
+        location @nostack {{
+            # Only the stack label goes to yadockeri: no client header, cookie, path or body.
+            proxy_pass http://{status_upstream}{STATUS_PATH}$stack;
+            proxy_method GET;
+            proxy_pass_request_headers off;
+            proxy_pass_request_body off;
+            proxy_set_header Host yadockeri-status;
+            proxy_set_header Accept $http_accept;
+            proxy_http_version 1.1;
+            proxy_connect_timeout 2s;
+            proxy_read_timeout 10s;
+            proxy_intercept_errors off;
+            error_page 502 504 = @unknown;
+        }}
+
+{unknown}"""
+
+
+def render_nginx_conf(domains: list[str], *, web_port: int = WEB_PORT, status_upstream: str | None = None,
+                      access_log: bool = True) -> str:
+    """The router's whole nginx.conf for these domains. Pure; never needs a reload for stacks.
+
+    status_upstream: host:port of yadockeri's status endpoint (see _nostack_location).
+    access_log: off when activity is not tracked."""
     names = _normal_domains(list(domains))
     map_lines = "\n".join(
         f"        {_nginx_string(host_regex(d, capture=True))} $stack_label;" for d in names
@@ -163,7 +204,7 @@ http {{
         '"request_time":$request_time,"upstream_response_time":"$upstream_response_time",'
         '"method":"$request_method","host":"$host","uri":"$uri","bytes_sent":$body_bytes_sent,'
         '"remote_addr":"$remote_addr","page":"$sent_http_x_yadockeri_page"}}';
-    access_log /dev/stdout yadockeri;
+    {"access_log /dev/stdout yadockeri;" if access_log else "access_log off;"}
 
     # $host is the Host header lowercased, without port and trailing dot. Only the stack label
     # it yields ever becomes part of an upstream name. Most specific domain first.
@@ -222,6 +263,8 @@ http {{
         listen 80;
         server_name
 {server_names};
+        # @nostack may itself fall back to @unknown when yadockeri does not answer.
+        recursive_error_pages on;
 
         location / {{
             proxy_pass http://$stack.{ALIAS_SUFFIX}:{web_port};
@@ -253,14 +296,7 @@ http {{
             error_page 502 504 = @nostack;
         }}
 
-        location @nostack {{
-            default_type text/html;
-            charset utf-8;
-            add_header {PAGE_HEADER} unknown-stack always;
-            add_header Cache-Control no-store always;
-            # $stack matched the label regex: safe to echo.
-            return 404 {_nginx_string(_UNKNOWN_STACK_PAGE)};
-        }}
+{_nostack_location(status_upstream)}
     }}
 }}
 """
@@ -526,13 +562,28 @@ def _wait_until_healthy(
         time.sleep(0.1)
 
 
+def status_upstream(client: docker.DockerClient, settings: Settings) -> str | None:
+    """host:port where the router reaches yadockeri's status endpoint: YADOCKERI_STATUS_URL,
+    else this host as the router's containers see it (the docker_gwbridge gateway): right when
+    yadockeri runs on the manager's host; `yadockeri install` sets the URL of its service."""
+    if settings.status_url:
+        return settings.status_url.split("://", 1)[-1].rstrip("/")
+    try:
+        config = client.api.inspect_network("docker_gwbridge")["IPAM"]["Config"] or []
+    except docker.errors.APIError:
+        return None
+    gateway = next((c.get("Gateway") for c in config if c.get("Gateway")), None)
+    return f"{gateway}:{settings.status_port}" if gateway else None
+
+
 def ensure_router(client: docker.DockerClient, settings: Settings, *, timeout: float = 30.0) -> None:
     """Make the router network, image, config and service what `settings` say. Idempotent:
     when nothing changed, nothing is written (the service's version stays the same)."""
     with _docker_errors("setting up the router"):
         image = _router_image(client, settings)  # first: a wrong image setting creates nothing
         _ensure_network(client, settings)
-        conf = render_nginx_conf(settings.domains)
+        conf = render_nginx_conf(settings.domains, status_upstream=status_upstream(client, settings),
+                                 access_log=settings.activity_tracking)
         config_name, config_id = _ensure_config(client, settings, conf)
         spec = router_service_spec(settings, image=image, config_name=config_name, config_id=config_id)
         _ensure_service(client, spec)

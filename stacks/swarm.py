@@ -99,14 +99,16 @@ class Swarm:
             return self.api.services(filters={"label": _label_filters(labels)})
 
     def apply_service(self, spec: dict) -> str:
-        """Create the service, or update it if its spec hash changed. Returns what happened."""
+        """Create the service, or update it if its spec hash or its scale changed (a sleeping
+        stack's processes are scaled to 0 under the same spec). Returns what happened."""
         name = spec["name"]
         current = self.service(name)
         with docker_errors(f"creating or updating service {name}"):
             if current is None:
                 self.api.create_service(**spec)
                 return "created"
-            if current["Spec"].get("Labels", {}).get(HASH_LABEL) == spec["labels"].get(HASH_LABEL):
+            same_spec = current["Spec"].get("Labels", {}).get(HASH_LABEL) == spec["labels"].get(HASH_LABEL)
+            if same_spec and _replicas(current["Spec"]) == _replicas(spec):
                 return "unchanged"
             self.api.update_service(current["ID"], current["Version"]["Index"], **spec)
             return "updated"
@@ -155,6 +157,18 @@ class Swarm:
                 return []
         data = b"".join(raw) if not isinstance(raw, bytes) else raw
         return data.decode("utf-8", "replace").splitlines()
+
+    def follow_service_logs(self, service: str, *, since: float) -> "LogStream":
+        """Follow a (non-TTY) service's stdout from `since` (seconds since the epoch), with
+        timestamps, across all its tasks and nodes. The stream can be closed from another thread."""
+        with docker_errors(f"following logs of {service}"):
+            # docker-py's service_logs() hides the response, and only closing the response
+            # unblocks a follow that waits for the next line; so the request is made here.
+            response = self.api._get(self.api._url("/services/{0}/logs", service), stream=True, params={
+                "follow": True, "stdout": True, "stderr": False, "timestamps": True, "since": f"{since:.6f}",
+            })
+            self.api._raise_for_status(response)
+            return LogStream(response, self.api._multiplexed_response_stream_helper(response))
 
     # Networks, volumes, configs -----------------------------------------------------------------
     def ensure_network(self, name: str, labels: dict[str, str]) -> None:
@@ -245,6 +259,16 @@ class Swarm:
                 if chunk.get("status") and chunk.get("id") is None:
                     log_line(chunk["status"])
 
+    def images(self, **labels: str) -> list[dict]:
+        with docker_errors("listing images"):
+            return self.api.images(filters={"label": _label_filters(labels)})
+
+    def prune_build_cache(self, older_than_seconds: int) -> int:
+        """Remove build cache unused for longer than that; returns the bytes freed."""
+        with docker_errors("pruning the build cache"):
+            result = self.api.prune_builds(filters={"until": f"{older_than_seconds}s"})
+        return int((result or {}).get("SpaceReclaimed") or 0)
+
     def remove_image(self, ref: str) -> bool:
         with docker_errors(f"removing image {ref}"):
             try:
@@ -309,6 +333,31 @@ class Swarm:
         with docker_errors(f"logging in to the registry {registry}"):
             self.api.login(username=username, password=password, registry=registry, reauth=True)
         self.registry_auth = (registry, username, password)
+
+
+class LogStream:
+    """Lines of a followed log; close() ends the iteration from any thread."""
+
+    def __init__(self, response: requests.Response, chunks: Iterator[bytes]) -> None:
+        self._response = response
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        pending = b""
+        for chunk in self._chunks:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            yield from lines
+        if pending:
+            yield pending
+
+    def close(self) -> None:
+        self._response.close()
+
+
+def _replicas(spec: dict) -> int | None:
+    mode = spec.get("Mode") or spec.get("mode") or {}
+    return (mode.get("Replicated") or {}).get("Replicas")
 
 
 def _cli_login(auth: tuple[str, str, str]) -> tempfile.TemporaryDirectory:

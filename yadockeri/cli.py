@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import getpass
 import logging
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -14,6 +16,7 @@ from stacks.commands import Command, parse, usage
 from stacks.config import Settings, load_settings
 from stacks.engine import Actor, Engine
 from stacks.errors import UsageError, YadockeriError
+from stacks.idle import Schedule
 from stacks.names import format_duration
 from stacks.store import DeploymentRecord
 
@@ -114,10 +117,10 @@ def do_list(engine: Engine, command: Command) -> int:
     if not stacks:
         print("no stacks yet: `yadockeri deploy NAME BRANCH` makes one")
         return EXIT_OK
-    rows = [("STACK", "STATE", "APP", "BRANCH", "COMMIT", "OWNER", "LAST ACTIVITY", "URL")]
+    rows = [("STACK", "STATE", "APP", "BRANCH", "COMMIT", "OWNER", "LAST ACTIVITY", "NEXT", "URL")]
     for s in stacks:
         rows.append((s.name, s.state, s.app, s.branch, (s.commit or "-")[:12], s.owner, _ago(s.last_activity_at),
-                     engine.settings.stack_url(s.name)))
+                     _next(engine.schedule(s)), engine.settings.stack_url(s.name)))
     _table(rows)
     return EXIT_OK
 
@@ -127,7 +130,9 @@ def do_status(engine: Engine, command: Command) -> int:
     s = status.stack
     print(f"{s.name}: {s.state}  ({s.app} {s.branch} at {(s.commit or '-')[:12]}, owner {s.owner})")
     print(f"  url: {' '.join(status.urls)}")
-    print(f"  last activity: {_ago(s.last_activity_at)}; created {_ago(s.created_at)}")
+    print(f"  last activity: {_ago(s.last_activity_at)} ({s.requests} requests through the router); "
+          f"created {_ago(s.created_at)}")
+    print(f"  next: {_next(engine.schedule(s))}")
     for service in status.services:
         error = f"  error: {service.error}" if service.error else ""
         print(f"  {service.role:<10} {service.name:<40} {service.running}/{service.desired} running{error}")
@@ -156,11 +161,47 @@ def do_router(engine: Engine, command: Command) -> int:
 
 
 def do_up(engine: Engine, command: Command) -> int:
+    """The router, then yadockeri in the foreground: the Slack bot if Slack is configured, else
+    the scheduler alone (sleep, wake, reap)."""
     do_router(engine, command)
     app, config = engine.settings.app(None)
     print(f"ready. Deploy the {app} app ({config.repo}, branch {config.branch}) with:\n"
           f"  .venv/bin/yadockeri deploy demo {config.branch}\n"
-          f"then open {engine.settings.stack_url('demo')}")
+          f"then open {engine.settings.stack_url('demo')}", flush=True)
+    if engine.settings.slack_bot_token:
+        return do_bot(engine, command)
+    print("no SLACK_BOT_TOKEN: running without Slack (docs/slack.md says how to add it)", flush=True)
+    return do_reaper(engine, command)
+
+
+def do_reaper(engine: Engine, command: Command) -> int:
+    """The scheduler without Slack, in the foreground until SIGTERM or Ctrl-C."""
+    from stacks.scheduler import Scheduler
+
+    scheduler = Scheduler(engine).start()
+    print(f"yadockeri is running: idle pass every {format_duration(engine.settings.reaper_interval)}, stacks sleep "
+          f"after {format_duration(engine.settings.sleep_after)} idle and are reaped after "
+          f"{format_duration(engine.settings.reap_after)} (+{format_duration(engine.settings.reap_warning)} warning)",
+          flush=True)
+    try:
+        wait_for_signal()
+    finally:
+        scheduler.stop()
+    return EXIT_OK
+
+
+def wait_for_signal() -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(1):
+        pass
+
+
+def do_keep(engine: Engine, command: Command) -> int:
+    until = engine.keep(command.stack or "", actor(), seconds=command.keep_seconds, forever=command.forever)
+    when = "forever" if command.forever else f"until {until.astimezone().strftime('%Y-%m-%d %H:%M')}"
+    print(f"{command.stack} is kept {when}: it will not sleep or be reaped before")
     return EXIT_OK
 
 
@@ -181,6 +222,8 @@ HANDLERS: dict[str, Callable[[Engine, Command], int]] = {
     "router": do_router,
     "up": do_up,
     "bot": do_bot,
+    "reaper": do_reaper,
+    "keep": do_keep,
 }
 
 
@@ -189,6 +232,24 @@ def _ago(moment: datetime | None) -> str:
         return "never"
     seconds = max(0, int((datetime.now(timezone.utc) - moment).total_seconds()))
     return "just now" if seconds < 5 else f"{format_duration(_round(seconds))} ago"
+
+
+def _next(schedule: Schedule) -> str:
+    """What happens next to a stack, in words: `sleeps in 1h`, `reaped in 20h`, `kept 6d`."""
+    now = datetime.now(timezone.utc)
+    if schedule.kept_until is not None:
+        return "kept forever" if schedule.kept_until.year >= 9999 else f"kept {_until(schedule.kept_until, now)}"
+    if schedule.sleeps_at is not None:
+        return f"sleeps in {_until(schedule.sleeps_at, now)}"
+    if schedule.warned_at is not None and schedule.warned_at <= now and schedule.reaped_at is not None:
+        return f"reaped in {_until(schedule.reaped_at, now)}"
+    if schedule.warned_at is not None:
+        return f"warned in {_until(schedule.warned_at, now)}"
+    return "-"
+
+
+def _until(moment: datetime, now: datetime) -> str:
+    return format_duration(_round(max(0, int((moment - now).total_seconds()))))
 
 
 def _round(seconds: int) -> int:

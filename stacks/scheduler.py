@@ -1,0 +1,105 @@
+"""The scheduler inside `yadockeri bot` (and `yadockeri reaper` for setups without Slack).
+
+Every REAPER_INTERVAL it runs the idle pass (sleep, warn, reap); every IMAGE_GC_INTERVAL it
+removes unused images and old build cache. Only the holder of the `scheduler` lease in the
+database acts, so two processes never act twice; missed runs coalesce into one. The lease
+holder also counts router requests (activity.py). Every process serves the status endpoint
+the router asks about unreachable stacks (status_page.py), if it can bind its port.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from .activity import ActivityTracker
+from .engine import SCHEDULER, Engine
+from .models import utcnow
+from .status_page import StatusApp, StatusServer
+
+log = logging.getLogger(__name__)
+
+LEASE = "scheduler"
+
+
+class Scheduler:
+    def __init__(self, engine: Engine, *, serve_status: bool = True) -> None:
+        self.engine = engine
+        self.settings = engine.settings
+        # One holder name per scheduler: two schedulers (even in one process) never share the lease.
+        self.holder = f"{engine.runner}:{secrets.token_hex(3)}"
+        self.lease_seconds = max(3 * self.settings.reaper_interval, 10)
+        self.tracker: ActivityTracker | None = None
+        self.status: StatusServer | None = None
+        self.passes = 0  # idle passes this process ran as the lease holder
+        self._serve_status = serve_status
+        self._lock = threading.Lock()
+        self._apscheduler = BackgroundScheduler(
+            timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    def start(self) -> "Scheduler":
+        if self._serve_status:
+            self._start_status_server()
+        self._apscheduler.add_job(self.tick, "interval", seconds=self.settings.reaper_interval, id="idle",
+                                  next_run_time=utcnow())
+        self._apscheduler.add_job(self.collect_garbage, "interval", seconds=self.settings.image_gc_interval, id="gc")
+        self._apscheduler.start()
+        return self
+
+    def stop(self) -> None:
+        self._apscheduler.shutdown(wait=True)
+        self._stop_tracker()
+        if self.status is not None:
+            self.status.stop()
+        self.engine.store.release_lease(LEASE, self.holder)
+
+    def leading(self) -> bool:
+        return self.engine.store.acquire_lease(LEASE, self.holder, self.lease_seconds)
+
+    def tick(self) -> None:
+        """One idle pass, if this process holds the lease (else make sure it does not count)."""
+        try:
+            if not self.leading():
+                self._stop_tracker()
+                return
+            self._start_tracker()
+            actions = self.engine.idle_pass()
+            self.passes += 1
+            for action in actions:
+                log.info("%s %s: %s", action.kind, action.stack, action.reason)
+        except Exception:  # a pass that fails (database or Docker away) is simply tried again next time
+            log.exception("idle pass failed")
+
+    def collect_garbage(self) -> None:
+        try:
+            if self.leading():
+                removed = self.engine.collect_garbage()
+                if removed:
+                    log.info("removed unused images: %s", ", ".join(removed))
+        except Exception:
+            log.exception("disk cleanup failed")
+
+    def _start_tracker(self) -> None:
+        with self._lock:
+            if self.tracker is None and self.settings.activity_tracking:
+                self.tracker = ActivityTracker(
+                    self.engine.store, self.engine.swarm, self.settings.router_service,
+                    flush_seconds=self.settings.activity_flush, lease=(LEASE, self.holder),
+                ).start()
+
+    def _stop_tracker(self) -> None:
+        with self._lock:
+            tracker, self.tracker = self.tracker, None
+        if tracker is not None:
+            tracker.stop()
+
+    def _start_status_server(self) -> None:
+        app = StatusApp(self.engine.store.get_stack, lambda stack: self.engine.wake(stack, SCHEDULER))
+        try:
+            self.status = StatusServer(app, port=self.settings.status_port).start()
+        except OSError as error:  # another yadockeri process on this host serves it already
+            log.warning("status endpoint not served on port %s: %s", self.settings.status_port, error)
