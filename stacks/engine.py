@@ -176,7 +176,12 @@ class Engine:
     def swarm(self) -> Swarm:
         with self._swarm_lock:
             if self._swarm is None:
-                self._swarm = Swarm(connect(self._docker_host), docker_host(self._docker_host))
+                swarm = Swarm(connect(self._docker_host), docker_host(self._docker_host))
+                if self.settings.registry and self.settings.registry_username:  # pushes, services: any node pulls
+                    password = self.settings.registry_password
+                    swarm.login(self.settings.registry, self.settings.registry_username,
+                                password.get_secret_value() if password else "")
+                self._swarm = swarm
             return self._swarm
 
     def check_docker(self) -> None:
@@ -204,6 +209,7 @@ class Engine:
             app_name = self.settings.app(app)[0]
         self.check_docker()
         self._require_router()
+        self._require_registry()
         if existing is None:
             self._refuse_foreign_stack(stack)
         return self._submit(stack, app_name, branch, "deploy", actor, reporter, create=True)
@@ -212,6 +218,7 @@ class Engine:
         record = self.store.require_stack(stack)
         self.check_docker()
         self._require_router()
+        self._require_registry()
         return self._submit(stack, record.app, record.branch, "redeploy", actor, reporter)
 
     def destroy(self, stack: str, actor: Actor, *, reporter: Reporter | None = None) -> JobHandle:
@@ -529,6 +536,18 @@ class Engine:
             raise YadockeriError(
                 f"the router (service `{self.settings.router_service}`) is not running, so no stack can be reached; "
                 "start it with `yadockeri router` (scripts/up.sh does)"
+            )
+
+    def _require_registry(self) -> None:
+        """Images are built here; with more than one node they reach the others only through a registry."""
+        if self.settings.registry:
+            return
+        count = len(self.swarm.nodes())
+        if count > 1:
+            raise YadockeriError(
+                f"this swarm has {count} nodes but no registry is set, so an image built here could not run on the "
+                "other nodes: set YADOCKERI_REGISTRY (and YADOCKERI_REGISTRY_USERNAME/PASSWORD if it needs a login); "
+                "see docs/install.md"
             )
 
     def _refuse_foreign_stack(self, stack: str) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from . import specs
+from . import nodes, registry, specs
 from .appspec import AppSpec, parse_appspec, parse_memory
 from .compose import PreparedCompose, prepare_compose
 from .config import AppConfig, Settings
@@ -166,7 +166,7 @@ def read_spec(job: Job, commit: str) -> tuple[AppSpec, PreparedCompose | None]:
     )
     for warning in compose.warnings:
         job.log(f"note: {warning}")
-    return spec, compose
+    return spec, nodes.pin_middleware(job, compose)
 
 
 def build_image(job: Job, release: Release) -> None:
@@ -433,11 +433,13 @@ def run_destroy(job: Job) -> None:
         s.detail = f"{len(services)} removed"
     with job.step("cleanup") as s:
         networks = job.swarm.remove_networks(**{"yadockeri.stack": name})
-        volumes = job.swarm.remove_volumes(**{"yadockeri.stack": name})
+        volumes = nodes.remove_stack_volumes(job)  # on the node that holds them
         images = unused_images(job)
         for image in images:
             job.swarm.remove_image(image)
-        s.detail = f"{len(networks)} networks, {len(volumes)} volumes, {len(images)} images removed"
+        deleted = registry.delete_images(job.settings, images, job.log)
+        s.detail = f"{len(networks)} networks, {len(volumes)} volumes, {len(images)} images removed" + (
+            f" ({len(deleted)} from the registry)" if job.settings.registry else "")
 
 
 def wait_gone(job: Job, name: str, timeout: float = 120) -> None:

@@ -1,0 +1,169 @@
+"""Several nodes: where a stack's parts run, and jobs on one given node.
+
+- Images are built on the engine yadockeri talks to (a manager) and reach the other nodes
+  through the registry (YADOCKERI_REGISTRY); with more than one node and no registry a deploy is
+  refused up front (engine.py), as a task on another node could never get its image.
+- Process services go wherever swarm puts them (and move when a node is drained).
+- Middleware with volumes is pinned to one node, chosen at the stack's first deploy (the
+  schedulable node with the fewest pinned stacks) and kept in Stack.node: a volume lives on the
+  node that made it, so the data stays with its service (compose.pin_volumes_to_node).
+- On destroy its volumes are removed where they are: by a swarm replicated job on that node
+  (the yadockeri image, YADOCKERI_IMAGE, with the Docker socket mounted), unless it is this node.
+
+`python -m stacks.nodes remove-volumes LABEL=VALUE` is what that job runs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from docker.types import ContainerSpec, Mount, Placement, RestartPolicy, ServiceMode, TaskTemplate
+
+from .compose import PreparedCompose, pin_volumes_to_node
+from .errors import YadockeriError
+
+if TYPE_CHECKING:
+    from .pipeline import Job
+    from .swarm import Swarm
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+CLEANUP_LABEL = "yadockeri.cleanup"  # on a volume job: the stack whose volumes it removes
+JOB_TIMEOUT = 180.0
+
+
+# Placement ---------------------------------------------------------------------------------------
+def schedulable(node: dict) -> bool:
+    return node.get("Status", {}).get("State") == "ready" and node.get("Spec", {}).get("Availability") == "active"
+
+
+def node_name(node: dict) -> str:
+    return node.get("Description", {}).get("Hostname") or node["ID"][:12]
+
+
+def choose_node(nodes: list[dict], pinned: Counter[str]) -> str:
+    """The schedulable node with the fewest stacks pinned to it (then by ID: deterministic)."""
+    candidates = [n for n in nodes if schedulable(n)]
+    if not candidates:
+        raise YadockeriError("no swarm node is ready and active to run this stack's middleware "
+                             "(`docker node ls`; a paused or drained node takes no new task)")
+    return min(candidates, key=lambda n: (pinned.get(n["ID"], 0), n["ID"]))["ID"]
+
+
+def pin_middleware(job: Job, compose: PreparedCompose | None) -> PreparedCompose | None:
+    """Services with volumes run on the stack's node, chosen now if this is its first deploy."""
+    if compose is None or not compose.has_volumes:
+        return compose
+    nodes = job.swarm.nodes()
+    node = job.store.require_stack(job.name).node
+    if node is None:
+        pinned = Counter(s.node for s in job.store.list_stacks() if s.node)
+        node = choose_node(nodes, pinned)
+        job.store.update_stack(job.name, node=node)
+        chosen = next(n for n in nodes if n["ID"] == node)
+        job.log(f"middleware with volumes will live on node {node_name(chosen)} ({node[:12]})")
+    elif node not in {n["ID"] for n in nodes}:
+        raise YadockeriError(
+            f"the node ({node[:12]}) that holds the volumes of `{job.name}`'s middleware has left the swarm; "
+            f"its data is gone with it: destroy `{job.name}` and deploy it again"
+        )
+    return pin_volumes_to_node(compose, node)
+
+
+# Jobs on one node --------------------------------------------------------------------------------
+def volume_job_name(stack: str) -> str:
+    return f"{stack}__volumes"  # `__` is never part of a process name
+
+
+def volume_job_spec(*, stack: str, node_id: str, image: str) -> dict:
+    """A replicated job on node `node_id` that removes the stack's volumes there. Pure."""
+    labels = {CLEANUP_LABEL: stack, "yadockeri.role": "cleanup"}
+    template = TaskTemplate(
+        container_spec=ContainerSpec(
+            image=image,
+            command=["python", "-m", "stacks.nodes", "remove-volumes", f"yadockeri.stack={stack}"],
+            mounts=[Mount(DOCKER_SOCKET, DOCKER_SOCKET, type="bind")],
+            labels=labels,
+        ),
+        restart_policy=RestartPolicy(condition="none"),
+        placement=Placement(constraints=[f"node.id == {node_id}"]),
+    )
+    return {"name": volume_job_name(stack), "task_template": template, "mode": ServiceMode("replicated-job"),
+            "labels": labels}
+
+
+def run_on_node(swarm: Swarm, spec: dict, *, timeout: float = JOB_TIMEOUT, poll: float = 0.5) -> tuple[str, list[str]]:
+    """Run a job spec to its end; returns its final task state and its output. Removes the job."""
+    name = spec["name"]
+    swarm.create_job(spec)
+    state, error = "timeout", f"did not finish within {timeout:.0f}s"
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            tasks = swarm.tasks(name)
+            done = [t for t in tasks if t["Status"]["State"] in ("complete", "failed", "rejected", "orphaned")]
+            if done:
+                state, error = done[0]["Status"]["State"], done[0]["Status"].get("Err")
+                break
+            time.sleep(poll)
+        lines = swarm.service_logs(name, tail=200)
+    finally:
+        swarm.remove_service(name)
+    if state != "complete":
+        tail = "\n".join(lines[-10:])
+        raise YadockeriError(f"job {name} {state}" + (f" ({error})" if error else "") + (f":\n{tail}" if tail else ""))
+    return state, lines
+
+
+def remove_stack_volumes(job: Job) -> list[str]:
+    """The stack's volumes: here directly, and on its middleware's node by a job there."""
+    labels = {"yadockeri.stack": job.name}
+    removed = job.swarm.remove_volumes(**labels)
+    node = job.stack.node
+    if node and node != job.swarm.local_node_id():
+        if node not in {n["ID"] for n in job.swarm.nodes()}:
+            job.log(f"note: node {node[:12]} has left the swarm; the volumes of `{job.name}` went with it")
+            return removed
+        spec = volume_job_spec(stack=job.name, node_id=node, image=job.settings.image)
+        _, lines = run_on_node(job.swarm, spec, poll=job.settings.poll_interval)
+        removed += [line.split(" ", 1)[1] for line in lines if line.startswith("removed ")]
+    return removed
+
+
+# What the job runs -------------------------------------------------------------------------------
+def remove_volumes_here(labels: list[str], *, attempts: int = 60, say: Callable[[str], None] = print) -> int:
+    """Remove this node's volumes with these labels; retried while their containers go away."""
+    import docker
+    import docker.errors
+
+    client = docker.from_env(timeout=60)
+    for attempt in range(attempts):
+        busy = 0
+        for volume in client.api.volumes(filters={"label": labels}).get("Volumes") or []:
+            try:
+                client.api.remove_volume(volume["Name"])
+                say(f"removed {volume['Name']}")
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as error:
+                if attempt == attempts - 1:
+                    say(f"failed {volume['Name']}: {error.explanation or error}")
+                busy += 1
+        if not busy:
+            return 0
+        time.sleep(1)
+    return 1
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) >= 2 and argv[0] == "remove-volumes" and all("=" in a for a in argv[1:]):
+        return remove_volumes_here(argv[1:], say=lambda line: print(line, flush=True))
+    print("usage: python -m stacks.nodes remove-volumes LABEL=VALUE...", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
