@@ -15,13 +15,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from docker.types import ContainerSpec, Mount, Placement, RestartPolicy, ServiceMode, TaskTemplate
+from docker.types import ContainerSpec, Healthcheck, Mount, Placement, RestartPolicy, ServiceMode, TaskTemplate
 
 from .compose import PreparedCompose, pin_volumes_to_node
 from .errors import YadockeriError
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 DOCKER_SOCKET = "/var/run/docker.sock"
 CLEANUP_LABEL = "yadockeri.cleanup"  # on a volume job: the stack whose volumes it removes
 JOB_TIMEOUT = 180.0
+NO_HEALTHCHECK = Healthcheck(test=["NONE"])
 
 
 # Placement ---------------------------------------------------------------------------------------
@@ -87,6 +89,7 @@ def volume_job_spec(*, stack: str, node_id: str, image: str) -> dict:
             command=["python", "-m", "stacks.nodes", "remove-volumes", f"yadockeri.stack={stack}"],
             mounts=[Mount(DOCKER_SOCKET, DOCKER_SOCKET, type="bind")],
             labels=labels,
+            healthcheck=NO_HEALTHCHECK,  # the image's own checks the bot, which a job does not run
         ),
         restart_policy=RestartPolicy(condition="none"),
         placement=Placement(constraints=[f"node.id == {node_id}"]),
@@ -135,22 +138,34 @@ def remove_stack_volumes(job: Job) -> list[str]:
 
 # What the job runs -------------------------------------------------------------------------------
 def remove_volumes_here(labels: list[str], *, attempts: int = 60, say: Callable[[str], None] = print) -> int:
-    """Remove this node's volumes with these labels; retried while their containers go away."""
+    """Remove this node's volumes with these labels (what the job runs); 0 when all went."""
     import docker
+
+    return remove_volumes(docker.from_env(timeout=60).api, labels, attempts=attempts, say=say)
+
+
+def remove_volumes(api, labels: list[str], *, attempts: int = 60, say: Callable[[str], None] = print) -> int:  # type: ignore[no-untyped-def]
+    """Remove the volumes with these labels of the engine `api` talks to. A volume still used by
+    a stopped container of a removed swarm task (swarm does not always remove those at once)
+    is freed by removing that container; one used by a running container is waited for."""
     import docker.errors
 
-    client = docker.from_env(timeout=60)
     for attempt in range(attempts):
         busy = 0
-        for volume in client.api.volumes(filters={"label": labels}).get("Volumes") or []:
+        for volume in api.volumes(filters={"label": labels}).get("Volumes") or []:
+            name = volume["Name"]
             try:
-                client.api.remove_volume(volume["Name"])
-                say(f"removed {volume['Name']}")
+                api.remove_volume(name)
+                say(f"removed {name}")
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError as error:
+                for container in api.containers(all=True, filters={"volume": name, "status": ["exited", "dead", "created"]}):
+                    if "com.docker.swarm.task.id" in (container.get("Labels") or {}):
+                        with contextlib.suppress(docker.errors.APIError):
+                            api.remove_container(container["Id"], force=True)
                 if attempt == attempts - 1:
-                    say(f"failed {volume['Name']}: {error.explanation or error}")
+                    say(f"failed {name}: {error.explanation or error}")
                 busy += 1
         if not busy:
             return 0

@@ -211,6 +211,27 @@ def do_bot(engine: Engine, command: Command) -> int:
     return run_bot(engine)
 
 
+def do_install(engine: Engine, command: Command) -> int:
+    """yadockeri as swarm services: router, secrets, the bot (docs/install.md)."""
+    from stacks.install import Installer
+
+    Installer(engine.swarm, engine.settings, say=lambda line: print(line, flush=True)).install()
+    return EXIT_OK
+
+
+def do_uninstall(engine: Engine, command: Command) -> int:
+    from stacks.install import Installer
+
+    def destroy_local() -> int:  # yadockeri not installed as a service: the stacks of this database
+        finals = [engine.destroy(s.name, actor(), reporter=TerminalReporter(show_log=False)).wait()
+                  for s in engine.list_stacks()]
+        return sum(1 for final in finals if final.state == "succeeded")
+
+    Installer(engine.swarm, engine.settings, say=lambda line: print(line, flush=True)).uninstall(
+        with_stacks=command.with_stacks, destroy_local=destroy_local)
+    return EXIT_OK
+
+
 HANDLERS: dict[str, Callable[[Engine, Command], int]] = {
     "deploy": do_deploy,
     "redeploy": do_redeploy,
@@ -222,6 +243,8 @@ HANDLERS: dict[str, Callable[[Engine, Command], int]] = {
     "router": do_router,
     "up": do_up,
     "bot": do_bot,
+    "install": do_install,
+    "uninstall": do_uninstall,
     "reaper": do_reaper,
     "keep": do_keep,
 }

@@ -1,0 +1,169 @@
+"""Several nodes: a separate two-node swarm (a worker and a manager, each dockerd in its own
+network namespace) with a real registry (Debian's docker-registry, TLS and a login)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from stacks.config import Settings
+from stacks.engine import Engine
+from stacks.errors import YadockeriError
+from tests.conftest import unique
+from tests.multinode.conftest import BuiltImage, cluster_settings
+from tests.support.helpers import ADMIN, deploy, redeploy, succeeded
+from tests.support.multinode import WORKER, Cluster
+from tests.support.sample_app import SampleRepo
+
+pytestmark = [pytest.mark.swarm, pytest.mark.slow]
+
+
+def page(settings: Settings, stack: str) -> dict[str, str]:
+    response = requests.get(settings.router_check_url + "/", headers={"Host": f"{stack}.{settings.domains[0]}"}, timeout=15)
+    assert response.status_code == 200, (response.status_code, response.headers, response.text[:300])
+    return dict(line.split("=", 1) for line in response.text.splitlines() if "=" in line)
+
+
+def running_on(engine: Engine, service: str) -> set[str]:
+    return {t["NodeID"] for t in engine.swarm.tasks(service)
+            if t["Status"]["State"] == "running" and t["DesiredState"] == "running"}
+
+
+def wait_for(predicate, timeout: float = 90, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout}s")
+
+
+def test_without_a_registry_a_deploy_is_refused_before_anything_is_recorded(
+        cluster: Cluster, cluster_router: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    repo = SampleRepo(tmp_path / "app")
+    from stacks.config import AppConfig
+
+    settings = cluster_settings(cluster, tmp_path / "data", registry=None, registry_username=None,
+                                registry_password=None, apps={unique("a"): AppConfig(repo=str(repo.path))})
+    engine = Engine(settings, docker_host=cluster.manager.docker_host)
+    engine.start()
+    try:
+        stack = unique("s")
+        with pytest.raises(YadockeriError) as refused:
+            engine.deploy(stack, "main", ADMIN)
+        message = str(refused.value)
+        assert "2 nodes" in message and "YADOCKERI_REGISTRY" in message
+        assert engine.store.get_stack(stack) is None  # nothing recorded
+        assert engine.swarm.services(**{"yadockeri.stack": stack}) == []
+    finally:
+        engine.close()
+
+
+def test_web_on_the_worker_is_reached_through_the_router_then_moves_when_the_worker_drains(
+        cluster: Cluster, mn_engine: tuple[Engine, Settings, SampleRepo]) -> None:
+    engine, settings, repo = mn_engine
+    worker, manager = cluster.node_ids["worker"], cluster.node_ids["manager"]
+    stack = unique("s")
+    cluster.set_availability("manager", "pause")  # new tasks must go to the worker
+    first = succeeded(deploy(engine, stack))
+    web = f"{stack}_web"
+    assert running_on(engine, web) == {worker}
+    assert first.image.startswith(f"{cluster.registry}/yadockeri/")  # built here, pulled there (with the login)
+    assert cluster.registry_has(first.image)
+    # The router's task on the manager reaches the web task on the worker over the overlay network.
+    assert page(settings, stack)["content"] == "main-1"
+
+    cluster.set_availability("manager", "active")
+    cluster.set_availability("worker", "drain")
+    wait_for(lambda: running_on(engine, web) == {manager}, 120, "web moved to the manager")
+    wait_for(lambda: _answers(settings, stack), 60, "web answers again through the router")
+    assert page(settings, stack)["content"] == "main-1"
+
+    cluster.set_availability("worker", "active")
+    repo.write({"www/content.txt": "main-2"})
+    repo.commit("second")
+    second = succeeded(redeploy(engine, stack))
+    assert second.image != first.image and cluster.registry_has(second.image)
+
+    succeeded(engine.destroy(stack, ADMIN).wait(240))
+    assert not cluster.registry_has(first.image) and not cluster.registry_has(second.image)
+    (app,) = settings.apps
+    assert cluster.registry_tags(f"yadockeri/{app}") == []
+
+
+def _answers(settings: Settings, stack: str) -> bool:
+    try:
+        return page(settings, stack).get("content") == "main-1"
+    except (AssertionError, requests.RequestException):
+        return False
+
+
+def middleware_files(image: str) -> dict[str, str]:
+    """A web process and a `cache` middleware with a volume; the page shows what the cache serves:
+    the host name of the container that first wrote its volume."""
+    return {
+        ".yadockeri.yml": (
+            "processes:\n"
+            "  web: {command: 'exec httpd -f -v -p $PORT -h /www'}\n"
+            "services: compose.yml\n"
+            "env: {MIDDLEWARE_URL: 'http://cache:8080/'}\n"
+        ),
+        "compose.yml": (
+            "version: '3.8'\n"
+            "services:\n"
+            "  cache:\n"
+            f"    image: {image}\n"
+            "    command: [sh, -c, 'test -f /data/first || hostname > /data/first;"
+            " mkdir -p /srv && cat /data/first > /srv/index.html && exec httpd -f -p 8080 -h /srv']\n"
+            "    volumes: ['cachedata:/data']\n"
+            "volumes:\n"
+            "  cachedata: {}\n"
+        ),
+    }
+
+
+def test_middleware_with_a_volume_stays_on_its_node_and_its_volume_goes_with_destroy(
+        cluster: Cluster, mn_engine: tuple[Engine, Settings, SampleRepo], yadockeri_image: BuiltImage) -> None:
+    engine, settings, repo = mn_engine
+    # The volume job runs the yadockeri image on the worker: it pulls it from the registry.
+    image = f"{cluster.registry}/yadockeri/yadockeri:{yadockeri_image.image_id.split(':')[1][:16]}"
+    engine.swarm.api.tag(yadockeri_image.image_id, image.rsplit(":", 1)[0], image.rsplit(":", 1)[1])
+    engine.swarm.push(image, lambda line: None)
+    engine.settings = settings = settings.model_copy(update={"image": image})
+    # Each node pulls the middleware's image itself: from the registry.
+    busybox = f"{cluster.registry}/library/busybox:latest"
+    engine.swarm.api.tag("busybox:latest", busybox.rsplit(":", 1)[0], "latest")
+    engine.swarm.push(busybox, lambda line: None)
+    repo.write(middleware_files(busybox))
+    repo.commit("with middleware")
+
+    worker, manager = cluster.node_ids["worker"], cluster.node_ids["manager"]
+    stack = unique("v")
+    cluster.set_availability("manager", "pause")
+    succeeded(deploy(engine, stack))
+    assert engine.store.require_stack(stack).node == worker  # chosen at the first deploy
+    assert running_on(engine, f"{stack}_cache") == {worker}
+    first_host = page(settings, stack)["middleware"]
+    assert cluster.volumes_on(WORKER, f"yadockeri.stack={stack}") == [f"{stack}_cachedata"]
+
+    # The manager takes tasks again; a changed compose file redeploys the middleware: it stays.
+    cluster.set_availability("manager", "active")
+    repo.write({"compose.yml": repo.path.joinpath("compose.yml").read_text().replace(
+        "    volumes:", "    environment: {CHANGED: 'yes'}\n    volumes:")})
+    repo.commit("middleware changed")
+    second = succeeded(redeploy(engine, stack))
+    assert second.steps and {s.name: s.state for s in second.steps}["middleware"] == "ok"
+    assert engine.store.require_stack(stack).node == worker
+    wait_for(lambda: running_on(engine, f"{stack}_cache") == {worker}, 60, "middleware on the worker")
+    constraints = engine.swarm.service(f"{stack}_cache")["Spec"]["TaskTemplate"]["Placement"]["Constraints"]
+    assert f"node.id == {worker}" in constraints
+    assert page(settings, stack)["middleware"] == first_host  # the same volume: its data is still there
+    assert manager not in running_on(engine, f"{stack}_cache")
+
+    destroyed = succeeded(engine.destroy(stack, ADMIN).wait(240))
+    assert "1 volumes" in {s.name: s.detail for s in destroyed.steps}["cleanup"]
+    assert cluster.volumes_on(WORKER, f"yadockeri.stack={stack}") == []  # removed by a job on the worker
+    assert engine.swarm.services(**{"yadockeri.cleanup": stack}) == []  # and the job is gone
