@@ -15,9 +15,10 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MODE="test"
 TEST_DB_URL=postgresql://yadockeri:yadockeri@127.0.0.1:5432/yadockeri_test
-VETH_HOST=yd-veth0
-VETH_PEER=yd-veth1
-VETH_ADDR=10.77.0.1
+# Multi-node tests make their own separate swarm on 10.77.0.0/24 (tests/support/multinode.py);
+# earlier versions of this script put 10.77.0.1 on this veth pair for them.
+LEGACY_VETH=yd-veth0
+MULTINODE_PREFIX=10.77.0.
 DOCKERD_LOG=/var/log/dockerd.log
 LOCK_FILE=/run/lock/yadockeri-setup.lock
 
@@ -90,30 +91,16 @@ install_packages() {
   fi
 }
 
-# --- veth pair for multi-node tests (before dockerd: a swarm that advertises
-# 10.77.0.1 must find that address when dockerd starts) ------------------------------
-setup_veth() {
-  if ! ip link show "$VETH_HOST" >/dev/null 2>&1; then
-    # A leftover peer without its partner cannot be reused: drop it.
-    ip link show "$VETH_PEER" >/dev/null 2>&1 && ip link del "$VETH_PEER"
-    log "creating veth pair $VETH_HOST <-> $VETH_PEER ($VETH_ADDR/24)"
-    ip link add "$VETH_HOST" type veth peer name "$VETH_PEER"
+# --- the veth pair earlier versions made (multi-node tests now make their own network) ---
+remove_legacy_veth() {
+  ip link show "$LEGACY_VETH" >/dev/null 2>&1 || return 0
+  if grep -qs "\"AdvertiseAddr\":\"${MULTINODE_PREFIX}1:" /var/lib/docker/swarm/docker-state.json; then
+    log "note: this swarm advertises ${MULTINODE_PREFIX}1 (on $LEGACY_VETH), which the multi-node tests need" \
+        "for their own swarm; keeping $LEGACY_VETH"
+    return 0
   fi
-  if [[ "$(ip -4 -o addr show dev "$VETH_HOST")" != *" $VETH_ADDR/"* ]]; then
-    local other
-    other=$(ip -4 -o addr show | awk -v a="$VETH_ADDR" 'index($4, a "/") == 1 {print $2; exit}')
-    if [ -n "$other" ]; then
-      log "WARNING: $VETH_ADDR is already on $other; not adding it to $VETH_HOST"
-    else
-      ip addr add "$VETH_ADDR/24" dev "$VETH_HOST"
-    fi
-  fi
-  ip link set "$VETH_HOST" up
-  # The peer may have been moved into a test's network namespace: then it is not here.
-  if ip link show "$VETH_PEER" >/dev/null 2>&1; then
-    ip link set "$VETH_PEER" up
-  fi
-  log "veth $VETH_HOST ($VETH_ADDR) ready"
+  log "removing $LEGACY_VETH (no longer used)"
+  ip link del "$LEGACY_VETH"
 }
 
 # --- dockerd ---------------------------------------------------------------------
@@ -181,14 +168,14 @@ setup_swarm() {
       local addr
       addr=$(docker info --format '{{.Swarm.NodeAddr}}')
       log "swarm already active (node address $addr); leaving it as it is"
-      if [ "$MODE" = test ] && [ "$addr" != "$VETH_ADDR" ]; then
-        log "note: the swarm advertises $addr, not $VETH_ADDR: multi-node tests need a swarm" \
-            "initialised with --advertise-addr $VETH_ADDR"
+      if [ "$MODE" = test ] && [[ "$addr" == "$MULTINODE_PREFIX"* ]]; then
+        log "note: the swarm advertises $addr: the multi-node tests need ${MULTINODE_PREFIX}0/24 for" \
+            "their own swarm ('docker swarm leave --force', then run me again)"
       fi
       ;;
     inactive)
       local addr
-      if [ "$MODE" = test ]; then addr=$VETH_ADDR; else addr=$(default_route_addr); fi
+      addr=$(default_route_addr)
       log "creating a one-node swarm (--advertise-addr $addr)..."
       docker swarm init --advertise-addr "$addr" >/dev/null
       ;;
@@ -287,11 +274,7 @@ main() {
   local start=$SECONDS
   log "starting (--for $MODE)"
   step "packages" install_packages
-  # A swarm made by `--for test` advertises the veth address: dockerd needs it to come up.
-  if [ "$MODE" = test ] ||
-     grep -qs "\"AdvertiseAddr\":\"$VETH_ADDR:" /var/lib/docker/swarm/docker-state.json; then
-    step "veth" setup_veth
-  fi
+  step "legacy veth" remove_legacy_veth
   step "dockerd" start_dockerd
   step "swarm" setup_swarm
   step "offline images" build_images
