@@ -516,13 +516,23 @@ def destroy_all(settings: Settings, say: Callable[[str], None] = print) -> int:
         engine.close()
 
 
-def main(argv: list[str]) -> int:
-    if argv == ["destroy-all"]:
-        from .config import load_settings
+def nginx_conf(settings: Settings) -> str:
+    """The router's nginx.conf for these settings (deploy/yadockeri-stack.yml mounts it as a config)."""
+    status = settings.status_url.split("://", 1)[-1].rstrip("/") if getattr(settings, "status_url", None) else None
+    return router.render_nginx_conf(settings.domains, status_upstream=status,
+                                    access_log=getattr(settings, "activity_tracking", True))
 
+
+def main(argv: list[str]) -> int:
+    from .config import load_settings
+
+    if argv == ["destroy-all"]:  # what the uninstall job runs
         destroy_all(load_settings(), say=lambda line: print(line, flush=True))
         return 0
-    print("usage: python -m stacks.install destroy-all", file=sys.stderr)
+    if argv == ["nginx-conf"]:
+        sys.stdout.write(nginx_conf(load_settings()))
+        return 0
+    print("usage: python -m stacks.install destroy-all | nginx-conf", file=sys.stderr)
     return 2
 
 

@@ -4,6 +4,7 @@ whose `router` and `yadockeri` services, if any, are not ours to touch)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -218,3 +219,84 @@ def test_install_runs_the_bot_and_router_on_the_swarm_idempotently_and_uninstall
         leftovers = [s["Spec"]["Name"] for s in client.api.services()]
         if leftovers:  # a failure above: leave the session's cluster clean for the next tests
             cli(["uninstall", "--stacks"], env, tmp_path)
+
+
+# The documented stack file -------------------------------------------------------------------------
+STACK_FILE = Path(__file__).resolve().parents[2] / "deploy" / "yadockeri-stack.yml"
+
+
+def http_mode(stack_file: str) -> str:
+    """The edit docs/install.md describes for HTTP mode: no app token, the bot port published."""
+    import yaml
+
+    data = yaml.safe_load(stack_file)
+    bot = data["services"]["bot"]
+    bot["secrets"] = [s for s in bot["secrets"] if s["source"] != "yadockeri-slack-app-token"]
+    del data["secrets"]["yadockeri-slack-app-token"]
+    bot["ports"] = [{"target": 3000, "published": 3000, "protocol": "tcp", "mode": "host"}]
+    return yaml.safe_dump(data)
+
+
+def test_the_documented_stack_file_runs_yadockeri_too(
+        cluster: Cluster, yadockeri_image: BuiltImage, slack_for_install: SlackStandin, tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    slack = slack_for_install
+    client = cluster.manager.client()
+    client.api.login(username=cluster.registry_user, password=cluster.registry_password, registry=cluster.registry)
+    image = f"{cluster.registry}/yadockeri/yadockeri:stackfile"
+    client.api.tag(yadockeri_image.image_id, image.rsplit(":", 1)[0], "stackfile")
+    client.images.push(image.rsplit(":", 1)[0], tag="stackfile")
+    router_image = f"{cluster.registry}/yadockeri/router:stackfile"
+    client.images.build(path=str(STACK_FILE.parents[1] / "router"), tag=router_image, pull=False, rm=True,
+                        buildargs={"BASE_IMAGE": "yadockeri/nginx-base:local"})
+    client.images.push(router_image.rsplit(":", 1)[0], tag="stackfile")
+
+    folder = tmp_path / "deploy"
+    folder.mkdir()
+    (folder / "yadockeri-stack.yml").write_text(http_mode(STACK_FILE.read_text()))
+    conf = client.containers.run(image, ["python", "-m", "stacks.install", "nginx-conf"], network_mode="none",
+                                 remove=True, environment={"YADOCKERI_DOMAIN": "y.localhost",
+                                                           "YADOCKERI_STATUS_URL": "http://yadockeri_bot:8081"})
+    (folder / "router-nginx.conf").write_bytes(conf)
+    secrets = {"yadockeri-slack-bot-token": slack.bot_token, "yadockeri-slack-signing-secret": SIGNING_SECRET,
+               "yadockeri-secret-key": Fernet.generate_key().decode()}
+    for name, value in secrets.items():
+        client.api.create_secret(name, value.encode())
+    config_dir = tmp_path / "docker-config"
+    config_dir.mkdir()
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DOCKER_CONFIG": str(config_dir),
+           "DOCKER_HOST": cluster.manager.docker_host, "YADOCKERI_IMAGE": image,
+           "YADOCKERI_ROUTER_IMAGE": router_image, "SLACK_API_URL": slack.base_url}
+    docker_cli = "/usr/bin/docker"  # Debian's, with `docker stack deploy`
+    try:
+        subprocess.run([docker_cli, "login", cluster.registry, "-u", cluster.registry_user, "--password-stdin"],
+                       input=cluster.registry_password, env=env, capture_output=True, text=True, check=True)
+        deployed = subprocess.run([docker_cli, "stack", "deploy", "--with-registry-auth", "-c",
+                                   str(folder / "yadockeri-stack.yml"), "yadockeri"],
+                                  env=env, capture_output=True, text=True, check=False)
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        wait_for(lambda: running_tasks(client, "yadockeri_bot"), 240, "the bot runs (healthy)")
+        wait_for(lambda: len(running_tasks(client, "yadockeri_router")) == 2, 120, "the router runs on both nodes")
+        inspected = subprocess.run([docker_cli, "service", "inspect", "yadockeri_bot"], env=env, capture_output=True,
+                                   text=True, check=True).stdout
+        assert all(value not in inspected for value in secrets.values())
+        body = slash_command_body("help", channel_id=CHANNEL)
+        answer = requests.post(f"http://{MANAGER_ADDR}:3000/slack/events", data=body,
+                               headers=signed_headers(SIGNING_SECRET, body), timeout=10)
+        assert answer.status_code == 200 and "deploy STACK BRANCH" in answer.text
+        health = requests.get(f"http://{MANAGER_ADDR}:80/_router/health", timeout=5)
+        assert health.status_code == 200
+    finally:
+        subprocess.run([docker_cli, "stack", "rm", "yadockeri"], env=env, capture_output=True, check=False)
+        wait_for(lambda: not client.api.services() and not client.containers.list(all=True, filters={
+            "label": "com.docker.stack.namespace=yadockeri"}), 120, "the stack is gone")
+        for secret in client.api.secrets():
+            client.api.remove_secret(secret["ID"])
+        for config in client.api.configs():
+            client.api.remove_config(config["ID"])
+        for network in client.api.networks(names=["router"]):
+            with contextlib.suppress(docker.errors.APIError):
+                client.api.remove_network(network["Id"])
+        with contextlib.suppress(docker.errors.APIError):
+            client.api.remove_volume("yadockeri_data")
