@@ -421,6 +421,10 @@ class Installer:
         if with_stacks:
             if service is not None and node is not None:
                 self._destroy_all_in_job(service, node)
+            elif self.swarm.api.volumes(filters={"label": f"{INSTALL_LABEL}={self.service}"}).get("Volumes"):
+                raise ConfigError(f"{self.service} is not installed, but its data (and so the list of its stacks) "
+                                  f"is in the volume {data_volume(self.settings)}: run `yadockeri install`, "
+                                  "then `yadockeri uninstall --stacks`")
             elif destroy_local is not None:
                 self.say(f"{destroy_local()} stacks destroyed")
         self._router_down()
@@ -429,8 +433,9 @@ class Installer:
         if with_stacks and node is not None:
             self._remove_data(node)
         elif service is not None:
-            self.say(f"the data volume {data_volume(self.settings)} is kept (database, generated key, git mirrors); "
-                     "`yadockeri uninstall --stacks` removes it with every stack")
+            self.say(f"the data volume {data_volume(self.settings)} is kept (database, generated key, git mirrors): "
+                     "`yadockeri install` carries on with it; to remove it with every stack, `yadockeri install`, "
+                     "then `yadockeri uninstall --stacks`")
 
     def _node_of(self, name: str) -> str | None:
         tasks = sorted(self.swarm.tasks(name), key=lambda t: t.get("UpdatedAt", ""))
@@ -477,6 +482,17 @@ class Installer:
                     users.append(svc["Spec"]["Name"])
         if users:  # stacks still run: their web services keep the network; only the router goes
             self.swarm.remove_service(settings.router_service)
+            pattern = router._config_name_re(settings)
+            deadline = time.monotonic() + 30
+            while True:  # its nginx.conf configs, once its tasks are gone
+                left = [c for c in self.swarm.api.configs(filters={"name": f"{settings.router_service}-nginx-"})
+                        if pattern.match(c["Spec"]["Name"])]
+                for config in left:
+                    with contextlib.suppress(docker.errors.APIError):
+                        self.swarm.api.remove_config(config["ID"])
+                if not left or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
             self.say(f"router {settings.router_service}: removed; network {settings.router_network} kept "
                      f"({len(users)} services of stacks use it)")
             return

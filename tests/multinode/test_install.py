@@ -203,8 +203,20 @@ def test_install_runs_the_bot_and_router_on_the_swarm_idempotently_and_uninstall
         assert {s["ID"] for s in client.api.secrets()} == secrets_before
         assert "service yadockeri: unchanged" in second.stdout
 
-        # uninstall --stacks: every stack (through the engine, in a job with the bot's own data),
-        # then yadockeri, the router, their secrets, configs, network and the data volume.
+        # uninstall without --stacks: the stack keeps running (its network and the router network
+        # stay), the data volume stays; a new install carries on with it.
+        plain = cli(["uninstall"], env, tmp_path)
+        assert plain.returncode == 0, plain.stdout + plain.stderr
+        assert {s["Spec"]["Name"] for s in client.api.services()} == {"demo_web"}
+        assert client.api.secrets() == [] and client.api.configs() == []
+        assert client.api.networks(names=["router"]) and cluster.volumes_on(cluster.manager, INSTALL_LABEL)
+        again = cli(["install"], env, tmp_path)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert slash("help").status_code == 200
+
+        # uninstall --stacks: every stack (through the engine, in a job with the bot's own data,
+        # which knows `demo` still), then yadockeri, the router, their secrets, configs, network
+        # and the data volume.
         gone = cli(["uninstall", "--stacks"], env, tmp_path)
         assert gone.returncode == 0, gone.stdout + gone.stderr
         assert "destroy demo: succeeded" in gone.stdout
