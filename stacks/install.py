@@ -294,7 +294,10 @@ class Installer:
     def _distribute(self, ref: str, image_id: str) -> str:
         """With a registry: the image as `<registry>/<name>:<image id>`, pushed; else as it is."""
         registry = self.settings.registry
-        if not registry or ref.startswith(registry.rstrip("/") + "/"):
+        if not registry:
+            return ref
+        if ref.startswith(registry.rstrip("/") + "/"):
+            self.swarm.push(ref, lambda line: None)  # (a no-op when the registry has it already)
             return ref
         name = ref.split("@", 1)[0]
         if ":" in name.rsplit("/", 1)[-1]:
