@@ -454,9 +454,14 @@ class Engine:
                 tags = image.get("RepoTags") or []
                 if image.get("Created", 0) > oldest or not tags or any(tag in in_use for tag in tags):
                     continue
+                # Old tasks' stopped containers (swarm keeps a few per service) still hold it.
+                self.swarm.remove_containers(exited_only=True, ancestor=image["Id"])
                 for tag in tags:
-                    if self.swarm.remove_image(tag):
-                        removed.append(tag)
+                    try:
+                        if self.swarm.remove_image(tag):
+                            removed.append(tag)
+                    except YadockeriError as error:  # still used (a container on its way out): next time
+                        log.info("image %s kept for now: %s", tag, error)
         try:
             self.swarm.prune_build_cache(self.settings.build_cache_max_age)
         except YadockeriError as error:  # an engine without BuildKit's prune filters: images still went

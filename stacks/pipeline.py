@@ -409,6 +409,12 @@ def run_sleep(job: Job, timing: Timing) -> None:
         processes = job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "process"})
         for service in processes:
             job.swarm.scale(service["Spec"]["Name"], 0)
+        deadline = time.monotonic() + job.settings.deploy_timeout
+        for service in processes:  # asleep means nothing runs: the router then asks yadockeri
+            while any(t["Status"]["State"] == "running" for t in job.swarm.tasks(service["Spec"]["Name"])):
+                if time.monotonic() > deadline:
+                    raise DeployFailed(f"{service['Spec']['Name']} did not stop within {job.settings.deploy_timeout}s")
+                time.sleep(job.settings.poll_interval)
         job.store.update_stack(job.name, asleep=True)
         job.store.set_stack_state(job.name, "sleeping", only_from=("running",))
         s.detail = f"{len(processes)} processes scaled to 0"

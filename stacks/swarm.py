@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -167,8 +168,9 @@ class Swarm:
             response = self.api._get(self.api._url("/services/{0}/logs", service), stream=True, params={
                 "follow": True, "stdout": True, "stderr": False, "timestamps": True, "since": f"{since:.6f}",
             })
-            self.api._raise_for_status(response)
-            return LogStream(response, self.api._multiplexed_response_stream_helper(response))
+            raw = self.api._get_raw_response_socket(response)  # raises for a bad status too
+            chunks = self.api._multiplexed_response_stream_helper(response)
+            return LogStream(getattr(raw, "_sock", raw), chunks)
 
     # Networks, volumes, configs -----------------------------------------------------------------
     def ensure_network(self, name: str, labels: dict[str, str]) -> None:
@@ -202,9 +204,11 @@ class Swarm:
         with docker_errors("listing containers"):
             return self.api.containers(all=True, filters={"label": _label_filters(labels)})
 
-    def remove_containers(self, *, exited_only: bool = False, **labels: str) -> int:
-        """Remove this node's containers with these labels (stopped ones only if exited_only)."""
+    def remove_containers(self, *, exited_only: bool = False, ancestor: str | None = None, **labels: str) -> int:
+        """Remove this node's containers with these labels (and image); stopped ones only if exited_only."""
         filters: dict[str, object] = {"label": _label_filters(labels)}
+        if ancestor:
+            filters["ancestor"] = ancestor
         if exited_only:
             filters["status"] = ["exited", "created", "dead"]
         removed = 0
@@ -338,8 +342,8 @@ class Swarm:
 class LogStream:
     """Lines of a followed log; close() ends the iteration from any thread."""
 
-    def __init__(self, response: requests.Response, chunks: Iterator[bytes]) -> None:
-        self._response = response
+    def __init__(self, sock: socket.socket, chunks: Iterator[bytes]) -> None:
+        self._sock = sock
         self._chunks = chunks
 
     def __iter__(self) -> Iterator[bytes]:
@@ -352,7 +356,12 @@ class LogStream:
             yield pending
 
     def close(self) -> None:
-        self._response.close()
+        # Shutting the socket down wakes a reader blocked in recv(); closing the response
+        # instead would wait for the lock that very reader holds.
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _replicas(spec: dict) -> int | None:

@@ -100,6 +100,10 @@ def infra(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathF
         "update_monitor": 2,
         "deploy_timeout": 90,
         "poll_interval": 0.2,
+        # The router asks this session's status endpoint (on the docker_gwbridge gateway).
+        "status_port": free_port(),
+        "reaper_interval": 1,
+        "activity_flush": 0.5,
     }
     settings = Settings(data_dir=tmp_path_factory.mktemp("infra"), **values)
     ensure_router(docker_client, settings)
@@ -174,6 +178,12 @@ def env_for_cli(settings: Settings, tmp_path: Path) -> dict[str, str]:
         "YADOCKERI_UPDATE_MONITOR": str(settings.update_monitor),
         "YADOCKERI_DEPLOY_TIMEOUT": str(settings.deploy_timeout),
         "YADOCKERI_POLL_INTERVAL": str(settings.poll_interval),
+        "YADOCKERI_STATUS_PORT": str(settings.status_port),
+        "YADOCKERI_REAPER_INTERVAL": str(settings.reaper_interval),
+        "YADOCKERI_ACTIVITY_FLUSH": str(settings.activity_flush),
+        "YADOCKERI_SLEEP_AFTER": str(settings.sleep_after),
+        "YADOCKERI_REAP_AFTER": str(settings.reap_after),
+        "YADOCKERI_REAP_WARNING": str(settings.reap_warning),
     })
     if settings.database_url:
         env["YADOCKERI_DATABASE_URL"] = settings.database_url
