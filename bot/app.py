@@ -6,14 +6,14 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from slack_bolt import App, BoltContext
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 
 from stacks.errors import ConfigError
 
 from .listeners import register_listeners
 from .runtime import Bot
 
-LISTENER_THREADS = 16  # listeners only parse, ack and hand off, but acks wait for a free one
+LISTENER_THREADS = 16  # listeners only ack and hand off, but an ack waits for a free one
 
 
 def build_app(bot: Bot, *, socket_mode: bool = False) -> App:
@@ -36,4 +36,11 @@ def build_app(bot: Bot, *, socket_mode: bool = False) -> App:
 
     app.use(with_bot)
     register_listeners(app)
+    dispatch = app.dispatch
+
+    def dispatch_acking_first(request: BoltRequest) -> BoltResponse:
+        with bot.gate.request():  # the bot's work waits while requests are being acked
+            return dispatch(request)
+
+    app.dispatch = dispatch_acking_first  # type: ignore[method-assign]  (HTTP and Socket Mode both call it)
     return app

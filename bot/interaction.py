@@ -5,15 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from slack_sdk.errors import SlackApiError
-
 from stacks.commands import Command, parse
 from stacks.errors import YadockeriError
 
 from .asker import Asker
 from .blocks.modals import read_metadata
 from .runtime import Bot
-from .text import error_text
 
 log = logging.getLogger(__name__)
 
@@ -48,25 +45,28 @@ def allowed(bot: Bot, asker: Asker) -> bool:
     return False
 
 
-def answer_in_modal(bot: Bot, asker: Asker, trigger_id: str | None, title: str, text: str) -> None:
-    """From a view (App Home, modal) there is no response_url: show the answer in a modal that
-    opens now (the trigger_id lives 3 s) and is updated when the answer is known."""
-    if asker.surface in ("home", "modal") and trigger_id:
+def then_answer_in_modal(asker: Asker, trigger_id: str | None, title: str, text: str,
+                         function: Callable[..., None], *args: object) -> None:
+    """Run an operation; from a view (App Home, modal), where there is no response_url, first open a
+    modal saying what is being done (now: the trigger_id lives 3 s), which the answer then replaces."""
+    bot = asker.bot
+    if asker.surface not in ("home", "modal") or not trigger_id:
+        bot.submit(asker, function, *args)
+        return
+
+    def open_then_submit(bot: Bot, asker: Asker) -> None:
         from .operations import working_modal
 
         asker.view_id = working_modal(bot, trigger_id, title, text, push=asker.surface == "modal")
+        bot.submit(asker, function, *args)
+
+    bot.submit(asker, open_then_submit, urgent=True)
 
 
 def open_now(asker: Asker, function: Callable[..., None], *args: object, **kwargs: object) -> None:
-    """Run a modal-opening operation right here, in the listener (its trigger_id lives 3 s)."""
-    try:
-        function(asker.bot, asker, *args, **kwargs)
-    except YadockeriError as error:
-        asker.refuse(error)
-    except SlackApiError as error:
-        log.warning("Slack refused to open a modal: %s", error.response.get("error"))
-        asker.tell(f":warning: Slack would not open the form ({error_text(str(error.response.get('error')))}); "
-                   "try again.")
-    except Exception as error:
-        log.exception("opening a modal failed")
-        asker.tell(f":boom: internal error ({type(error).__name__}); the details are in yadockeri's log.")
+    """Run a modal-opening operation at once, ahead of other work (its trigger_id lives 3 s)."""
+
+    def run(bot: Bot, asker: Asker) -> None:
+        function(bot, asker, *args, **kwargs)
+
+    asker.bot.submit(asker, run, urgent=True)

@@ -105,10 +105,11 @@ class Post:
 
 class Outbox:
     def __init__(self, client: WebClient, *, upload_client: WebClient | None = None, senders: int = 4,
-                 min_interval: float = MIN_INTERVAL) -> None:
+                 min_interval: float = MIN_INTERVAL, before_send: Callable[[], None] | None = None) -> None:
         self._client = client  # no retry handlers: 429 and network errors are handled here
         self._upload_client = upload_client or client
         self._min_interval = min_interval
+        self._before_send = before_send  # the bot's ack-first gate
         self._cond = threading.Condition()
         self._posts: list[Post] = []
         self._blocked: dict[str, float] = {}
@@ -240,6 +241,8 @@ class Outbox:
 
     def _send(self, post: Post, method: str) -> None:
         try:
+            if self._before_send is not None:
+                self._before_send()
             self._call(post, method)
         finally:
             with self._cond:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from stacks.config import Settings
@@ -21,13 +22,15 @@ from stacks.errors import ConfigError, YadockeriError
 from stacks.store import DeploymentRecord
 
 from .asker import Asker
+from .gate import AckFirst
 from .blocks.deployment import interrupted_note, notice_line
 from .outbox import MessageRef, Outbox
 from .text import error_text
 
 log = logging.getLogger(__name__)
 
-WORKERS = 8
+WORKERS = 4  # threads for engine calls and answers; few, so that acks keep the GIL when they need it
+URGENT_WORKERS = 4
 MAX_PENDING = 500
 BUSY = ":hourglass: yadockeri is very busy right now; try again in a minute."
 
@@ -50,8 +53,12 @@ class Bot:
         self.engine = engine
         self.settings = settings or engine.settings
         self.client = make_client(self.settings)  # answers, views, files: 429s retried after Retry-After
-        self.outbox = Outbox(make_client(self.settings, retries=False), upload_client=self.client)
+        self.gate = AckFirst()
+        self.outbox = Outbox(make_client(self.settings, retries=False), upload_client=self.client,
+                             before_send=self.gate.wait)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="yadockeri-bot")
+        # modals: their trigger_id lives 3 s, so they never queue behind slow work
+        self._urgent = ThreadPoolExecutor(max_workers=URGENT_WORKERS, thread_name_prefix="yadockeri-modal")
         self._slots = threading.BoundedSemaphore(max_pending)
         self._started = False
 
@@ -69,6 +76,7 @@ class Bot:
                                      deployment.error, deployment))
 
     def close(self) -> None:
+        self._urgent.shutdown(wait=True, cancel_futures=False)
         self._pool.shutdown(wait=True, cancel_futures=False)
         self.outbox.stop()
 
@@ -86,13 +94,14 @@ class Bot:
         return f":no_entry: yadockeri works in {where} only: use `/yadockeri` there."
 
     # Work -------------------------------------------------------------------------------------
-    def submit(self, asker: Asker, function: Callable[..., None], *args: object) -> bool:
-        """Run function(self, asker, *args) in the bot's pool; engine errors become answers."""
+    def submit(self, asker: Asker, function: Callable[..., None], *args: object, urgent: bool = False) -> bool:
+        """Run function(self, asker, *args) in the bot's pool (urgent: in the one that opens modals, whose
+        trigger_id lives 3 s), once requests in flight are acked; engine errors become answers."""
         if not self._slots.acquire(blocking=False):
             asker.tell(BUSY)
             return False
         try:
-            self._pool.submit(self._guarded, asker, function, args)
+            (self._urgent if urgent else self._pool).submit(self._guarded, asker, function, args)
         except RuntimeError:  # shutting down
             self._slots.release()
             asker.tell(BUSY)
@@ -101,9 +110,13 @@ class Bot:
 
     def _guarded(self, asker: Asker, function: Callable[..., None], args: tuple) -> None:
         try:
+            self.gate.wait()
             function(self, asker, *args)
         except YadockeriError as error:
             asker.tell(f":warning: {error_text(error)}")
+        except SlackApiError as error:
+            log.warning("Slack refused %s: %s", getattr(function, "__name__", function), error.response.get("error"))
+            asker.tell(f":warning: Slack refused that ({error_text(str(error.response.get('error')))}); try again.")
         except Exception as error:  # a bug: a line for the user, the trace in the bot's log
             log.exception("%s failed", getattr(function, "__name__", function))
             asker.tell(f":boom: internal error ({type(error).__name__}); the details are in yadockeri's log.")

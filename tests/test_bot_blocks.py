@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
@@ -46,10 +47,12 @@ def post(client: WebClient, built: tuple[str, list]) -> dict:
 def stack_record(name: str, **fields: object) -> StackRecord:
     values: dict = dict(id=1, name=name, app="hello", branch="feature/x", commit="0123456789abcdef0123", image=None,
                         owner="U123", state="running", created_at=NOW - timedelta(days=2),
-                        last_activity_at=NOW - timedelta(minutes=5), last_request_at=None, keep_until=None,
-                        warned_at=None, middleware_hash=None, node=None, thread=None)
+                        last_activity_at=NOW - timedelta(minutes=5), last_request_at=None, requests=0, asleep=False,
+                        keep_until=None, warned_at=None, middleware_hash=None, node=None, thread=None)
     values.update(fields)
-    return StackRecord(**values)
+    known = {f.name for f in dataclasses.fields(StackRecord)}
+    return StackRecord(**{k: v for k, v in values.items() if k in known},
+                       **{name: None for name in known - set(values)})
 
 
 def deployment_record(number: int, **fields: object) -> DeploymentRecord:
@@ -58,7 +61,11 @@ def deployment_record(number: int, **fields: object) -> DeploymentRecord:
                         started_at=NOW - timedelta(hours=1), finished_at=NOW - timedelta(minutes=59), runner=None,
                         error=None, log_tail=None, message=None)
     values.update(fields)
-    return DeploymentRecord(**values)
+    known = {f.name for f in dataclasses.fields(DeploymentRecord)}
+    return DeploymentRecord(**{k: v for k, v in values.items() if k in known},
+                            **{f.name: None for f in dataclasses.fields(DeploymentRecord)
+                               if f.name not in values and f.default is dataclasses.MISSING
+                               and f.default_factory is dataclasses.MISSING})
 
 
 def test_stack_buttons_by_equality() -> None:

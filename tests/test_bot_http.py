@@ -83,6 +83,7 @@ def test_wrong_words_get_a_usage_answer_and_never_reach_the_engine(quiet_bot: Ru
         "deploy akira --branch x": "does not take",
         "deploy akira -x": "does not take",
         "deploy akira main --app Bad!": "is not allowed",
+        "deploy akira ..": "is not a valid branch name",
         "frobnicate": "unknown command",
         "router": "only works on the yadockeri command line",
         "bot": "only works on the yadockeri command line",
@@ -93,24 +94,26 @@ def test_wrong_words_get_a_usage_answer_and_never_reach_the_engine(quiet_bot: Ru
     }
     for text, expected in cases.items():
         answer, response_url = quiet_bot.command(text)
-        assert answer.status_code == 200, text
-        body = answer.json()
-        assert expected in body["text"], (text, body)
-        assert "/yadockeri deploy STACK BRANCH" in body["text"] or "usage" in body["text"], text
-        assert "Traceback" not in body["text"]
+        assert answer.status_code == 200 and answer.text == "", text  # acked at once, nothing to say yet
+        (usage,) = quiet_bot.answers(response_url)
+        assert usage["response_type"] == "ephemeral", text
+        assert expected in usage["text"], (text, usage)
+        assert "/yadockeri deploy STACK BRANCH" in usage["text"] or "usage" in usage["text"], text
+        assert "Traceback" not in usage["text"]
     time.sleep(0.3)
     assert mutations(quiet_bot.engine_calls) == [] and quiet_bot.engine_calls == []
     assert rows(quiet_engine.store) == before
 
 
 def test_help_and_keep(quiet_bot: RunningBot) -> None:
-    answer, _ = quiet_bot.command("help")
-    assert "/yadockeri deploy STACK BRANCH" in answer.json()["text"]
-    assert "router" not in answer.json()["text"]  # command-line verbs are not offered in Slack
-    answer, _ = quiet_bot.command("help env")
-    assert answer.json()["text"].startswith("```usage: /yadockeri env STACK")
-    answer, _ = quiet_bot.command("keep akira --for 3d")
-    assert "`keep` is not available from Slack yet" in answer.json()["text"]
+    _, response_url = quiet_bot.command("help")
+    (answer,) = quiet_bot.answers(response_url)
+    assert "/yadockeri deploy STACK BRANCH" in answer["text"]
+    assert "router" not in answer["text"]  # command-line verbs are not offered in Slack
+    _, response_url = quiet_bot.command("help env")
+    assert quiet_bot.answers(response_url)[0]["text"].startswith("```usage: /yadockeri env STACK")
+    _, response_url = quiet_bot.command("keep akira --for 3d")
+    assert "`keep` is not available from Slack yet" in quiet_bot.answers(response_url)[0]["text"]
     assert quiet_bot.engine_calls == []
 
 

@@ -1,7 +1,7 @@
 from slack_bolt import Ack, BoltContext, Respond
 
 from ... import operations
-from ...interaction import allowed, answer_in_modal, asker_for_action, button_command
+from ...interaction import allowed, asker_for_action, button_command, then_answer_in_modal
 
 
 def status_button(ack: Ack, body: dict, respond: Respond, context: BoltContext) -> None:
@@ -11,5 +11,5 @@ def status_button(ack: Ack, body: dict, respond: Respond, context: BoltContext) 
     command = button_command("status", body, asker)
     if command is None or not allowed(bot, asker):
         return
-    answer_in_modal(bot, asker, body.get("trigger_id"), "Status", f"Looking at `{command.stack}`…")
-    bot.submit(asker, operations.show_status, command.stack)
+    then_answer_in_modal(asker, body.get("trigger_id"), "Status", f"Looking at `{command.stack}`…",
+                         operations.show_status, command.stack)
