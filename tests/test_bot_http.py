@@ -223,3 +223,80 @@ def test_deployments_interrupted_by_a_restart_say_so_in_their_thread(slack: Slac
     finally:
         running.close()
         restarted.close()
+
+
+# `yadockeri bot`, the command ------------------------------------------------------------------
+def _bot_process(env: dict[str, str], port: int) -> "subprocess.Popen[str]":
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "yadockeri", "bot"], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def healthy() -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return process.poll() is not None
+
+    wait_for(healthy, 30, "the bot serving")
+    assert process.poll() is None, process.communicate()[0]
+    return process
+
+
+def _stop(process: "subprocess.Popen[str]") -> str:
+    import signal
+
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    return output
+
+
+def test_yadockeri_bot_serves_http_mode_and_stops_on_sigterm(quiet_engine: Engine, slack: SlackStandin,
+                                                             tmp_path) -> None:
+    from tests.conftest import env_for_cli, free_port
+    from tests.test_bot_support import SECRET
+
+    port = free_port()
+    env = env_for_cli(quiet_engine.settings, tmp_path)
+    env.pop("SLACK_APP_TOKEN", None)
+    env.update(SLACK_BOT_TOKEN=slack.bot_token, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.base_url,
+               YADOCKERI_BOT_PORT=str(port))
+    process = _bot_process(env, port)
+    try:
+        response_url = slack.new_response_url()
+        body = slash_command_body("list", response_url=response_url)
+        answer = requests.post(f"http://127.0.0.1:{port}/slack/events", data=body, timeout=5,
+                               headers=_signed_for(body))
+        assert answer.status_code == 200
+        wait_for(lambda: slack.responses(response_url), 10, "the list")
+        assert "No stacks yet" in slack.responses(response_url)[0].payload["text"]
+    finally:
+        output = _stop(process)
+    assert "HTTP mode on :" in output and "Traceback" not in output
+
+
+def test_yadockeri_bot_uses_socket_mode_when_an_app_token_is_set(quiet_engine: Engine, slack: SlackStandin,
+                                                                tmp_path) -> None:
+    from tests.conftest import env_for_cli, free_port
+    from tests.support.slack_requests import slash_command_payload
+
+    port = free_port()
+    env = env_for_cli(quiet_engine.settings, tmp_path)
+    env.update(SLACK_BOT_TOKEN=slack.bot_token, SLACK_APP_TOKEN=slack.app_token, SLACK_API_URL=slack.base_url,
+               YADOCKERI_BOT_PORT=str(port))
+    env.pop("SLACK_SIGNING_SECRET", None)
+    process = _bot_process(env, port)
+    try:
+        assert slack.socket_mode is not None
+        slack.socket_mode.wait_connected()
+        response_url = slack.new_response_url()
+        envelope = slack.socket_mode.send_envelope("slash_commands", slash_command_payload("help",
+                                                                                           response_url=response_url))
+        slack.socket_mode.wait_for_ack(envelope, timeout=3)
+        wait_for(lambda: slack.responses(response_url), 10, "the usage")
+        assert "/yadockeri deploy STACK BRANCH" in slack.responses(response_url)[0].payload["text"]
+    finally:
+        output = _stop(process)
+    assert "Socket Mode connected" in output and "Traceback" not in output

@@ -64,7 +64,12 @@ def buttons(message: dict) -> dict[str, dict]:
 
 
 def test_deploy_from_slack_then_redeploy_logs_and_destroy(bot: RunningBot, engine: Engine, settings: Settings,
+                                                        sample_repo: SampleRepo,
                                                         docker_client: docker.DockerClient) -> None:
+    noisy = " ".join(f"log-line-{n}-" + "x" * 40 for n in range(80))
+    sample_repo.write({".yadockeri.yml": f"processes:\n  web: {{command: 'for l in {noisy}; do echo $l; done; "
+                                        "exec httpd -f -v -p $PORT -h /www'}\nenv:\n  GREETING: from-spec\n"})
+    sample_repo.commit("a web process that logs a lot")
     slack = bot.slack
     stack = unique("s")
     message = deployed(bot, settings, stack)
@@ -100,6 +105,11 @@ def test_deploy_from_slack_then_redeploy_logs_and_destroy(bot: RunningBot, engin
     _, response_url = bot.click("logs", stack, message_ts=ts)
     logs = bot.answers(response_url)[0]
     assert logs["response_type"] == "ephemeral" and "log lines" in logs["text"]
+    (log_file,) = wait_for(lambda: [f for f in slack.files() if f.filename == f"{stack}-web.log"], 10, "a log file")
+    assert log_file.thread_ts == ts and b"log-line-79-" in (log_file.content or b"")
+    assert "in <https://" in logs["text"] and "the log file" in logs["text"]
+    _, response_url = bot.command(f"logs {stack} web")
+    assert "the log file" in bot.answers(response_url)[0]["text"]
 
     # a non-owner's Destroy changes nothing
     answer, response_url = bot.click("destroy", stack, user=OTHER, message_ts=ts)
