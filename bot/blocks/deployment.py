@@ -153,6 +153,16 @@ def notice_line(kind: str, stack: str, actor: str, detail: str | None, deploymen
         return f":x: {code(stack)}: deployment{number} by {who(actor)} failed: {esc(first_line(detail, 200))}"
     if kind == "interrupted":
         return f":warning: {code(stack)}: deployment{number} by {who(actor)} was interrupted by a restart of yadockeri"
+    if kind == "reaped":
+        return f":wastebasket: {code(stack)} was reaped: nobody used it for a long time"
+    if kind == "warned":
+        return f":warning: {code(stack)} is idle and will be reaped" + (f": {esc(first_line(detail, 200))}" if detail else "")
+    if kind == "slept":
+        return f":zzz: {code(stack)} sleeps (idle); a request to it wakes it"
+    if kind == "woke":
+        return f":sunrise: {code(stack)} woke up"
+    if kind == "kept":
+        return f":pushpin: {who(actor)} kept {code(stack)}" + (f" {esc(first_line(detail, 200))}" if detail else "")
     return f":information_source: {code(stack)}: {esc(kind)}" + (f": {esc(first_line(detail, 200))}" if detail else "")
 
 
