@@ -7,18 +7,17 @@ update in one transaction, so two processes that race do the thing once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from alembic import command as alembic_command
-from alembic.config import Config as AlembicConfig
 from cryptography.fernet import Fernet
 from sqlalchemy import case, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
@@ -181,12 +180,41 @@ def make_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (run at every start; a no-op when current)."""
+    """Bring the schema to the newest migration (run at every start; a no-op when current).
+    Alembic is loaded only when there is something to do: a command-line start stays quick."""
+    if _current_revision(engine) == head_revision():
+        return
+    from alembic import command as alembic_command
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(Path(migrations.__file__).parent))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         alembic_command.upgrade(config, "head")
+
+
+def head_revision() -> str:
+    """The newest migration: the revision no other migration names as its down_revision."""
+    revisions, downs = set(), set()
+    for path in (Path(migrations.__file__).parent / "versions").glob("*.py"):
+        text = path.read_text()
+        revision = re.search(r"^revision\s*=\s*['\"](\w+)['\"]", text, re.M)
+        down = re.search(r"^down_revision\s*=\s*['\"](\w+)['\"]", text, re.M)
+        if revision:
+            revisions.add(revision.group(1))
+        if down:
+            downs.add(down.group(1))
+    (head,) = revisions - downs
+    return head
+
+
+def _current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    except (OperationalError, ProgrammingError):
+        return None  # a new database
 
 
 class Store:

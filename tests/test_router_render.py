@@ -211,7 +211,7 @@ def test_router_pages_carry_their_kind_and_never_the_raw_host():
 def test_access_log_is_one_json_object_per_line():
     conf = render_nginx_conf(["y.localhost"])
     assert "log_format yadockeri escape=json" in conf
-    assert "access_log /dev/stdout yadockeri;" in conf
+    assert "access_log /dev/stdout yadockeri buffer=64k flush=1s;" in conf
     assert "error_log stderr warn;" in conf
     fmt = "".join(re.findall(r"'([^']*)'", conf.split("log_format yadockeri escape=json", 1)[1].split(";\n", 1)[0]))
     assert fmt.startswith("yadockeri-access {")
@@ -362,7 +362,7 @@ def host_nginx(tmp_path_factory):
     conf = _testable(render_nginx_conf(["y.localhost", "y2.localhost"]))
     conf = conf.replace("listen 80", f"listen 127.0.0.1:{port}")
     conf = conf.replace("resolver 127.0.0.11 ", f"resolver 127.0.0.1:{dns.port} ")
-    conf = conf.replace("access_log /dev/stdout yadockeri;", f"access_log {folder}/access.log yadockeri;")
+    conf = conf.replace("access_log /dev/stdout yadockeri buffer=64k flush=1s;", f"access_log {folder}/access.log yadockeri;")
     for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         conf = conf.replace("http {\n", f"http {{\n    {temp}_temp_path {folder}/{temp};\n", 1)
     (folder / "nginx.conf").write_text(conf)

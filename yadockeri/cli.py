@@ -12,15 +12,19 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+from typing import TYPE_CHECKING
+
 from stacks.commands import Command, parse, usage
-from stacks.config import Settings, load_settings
-from stacks.engine import Actor, Engine
 from stacks.errors import UsageError, YadockeriError
-from stacks.idle import Schedule
 from stacks.names import format_duration
-from stacks.store import DeploymentRecord
 
 from .terminal import TerminalReporter
+
+if TYPE_CHECKING:  # the engine (SQLAlchemy, docker...) loads only when a command needs it
+    from stacks.config import Settings
+    from stacks.engine import Actor, Engine
+    from stacks.idle import Schedule
+    from stacks.store import DeploymentRecord
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -37,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         print(usage("cli", command.topic))
         return EXIT_OK
     try:
-        settings = load_settings()
-        return run(command, settings)
+        from stacks.config import load_settings
+
+        return run(command, load_settings())
     except YadockeriError as error:
         print(f"yadockeri: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -50,11 +55,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def actor() -> Actor:
+    from stacks.engine import Actor
+
     # Whoever can run this can use the Docker socket, so is an admin of yadockeri too.
     return Actor(id=f"cli:{getpass.getuser()}", source="cli", admin=True)
 
 
 def run(command: Command, settings: Settings) -> int:
+    from stacks.engine import Engine
+
     handler = HANDLERS.get(command.verb)
     if handler is None:
         raise YadockeriError(f"`{command.verb}` is not available in this version yet")
@@ -290,6 +299,8 @@ def _table(rows: list[tuple[str, ...]]) -> None:
 
 def _internal_error(error: Exception) -> int:
     try:
+        from stacks.config import load_settings
+
         path = load_settings().data_dir / "logs" / "errors.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as handle:

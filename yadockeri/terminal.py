@@ -5,10 +5,12 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from stacks.progress import Reporter
-from stacks.store import DeploymentRecord, LockRecord
+
+if TYPE_CHECKING:
+    from stacks.store import DeploymentRecord, LockRecord
 
 MARKS = {"ok": "✓", "skipped": "·", "failed": "✗"}
 

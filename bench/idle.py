@@ -1,0 +1,183 @@
+"""Idle stacks at scale, and what activity tracking costs the router.
+
+1. 100 real stacks of the sample app, half of them sleeping: the time of one scheduler pass
+   (the idle decisions over all stacks) and of one `list` (in-process, and the CLI as a user
+   runs it). Target: each under 1 s.
+2. The router's throughput with activity tracking on (access log to stdout, followed by
+   yadockeri) and off (`access_log off`), two routers on one network, alternating runs of
+   `ab` in the same run. Target: within 1%.
+3. 10,000 requests through the tracked router: every one counted in the stack's `requests`.
+
+    .venv/bin/python bench/idle.py [--stacks 100] [--rounds 5] [--requests 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from stacks.config import AppConfig, Settings  # noqa: E402
+from stacks.engine import Actor, Engine  # noqa: E402
+from stacks.models import utcnow  # noqa: E402
+from stacks.router import ensure_router, remove_router  # noqa: E402
+from stacks.scheduler import Scheduler  # noqa: E402
+from stacks.swarm import connect  # noqa: E402
+from tests.conftest import SESSION_PREFIX, env_for_cli, free_port, purge  # noqa: E402
+from tests.support.sample_app import SampleRepo  # noqa: E402
+
+ADMIN = Actor(id="cli:bench", source="cli", admin=True)
+
+
+def need_ab() -> str:
+    if not shutil.which("ab"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "apache2-utils"], check=True, capture_output=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    return shutil.which("ab") or "ab"
+
+
+FAILURES: list[str] = []
+
+
+def ab(url_port: int, host: str, requests_: int, concurrency: int = 8) -> float:
+    """Requests per second of `ab` with keep-alive against a router (failures are reported)."""
+    out = subprocess.run(
+        [need_ab(), "-q", "-k", "-n", str(requests_), "-c", str(concurrency), "-H", f"Host: {host}",
+         f"http://127.0.0.1:{url_port}/content.txt"], capture_output=True, text=True, check=True,
+    ).stdout
+    failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
+    non2xx = re.search(r"Non-2xx responses:\s+(\d+)", out)
+    if failed or non2xx:
+        FAILURES.append(f"port {url_port}: {failed} failed, {non2xx.group(1) if non2xx else 0} non-2xx of {requests_}")
+    return float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
+
+
+def timed(action) -> float:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def deploy_many(engine: Engine, names: list[str]) -> None:
+    handles = [engine.deploy(name, "main", ADMIN) for name in names]
+    for handle in handles:
+        record = handle.wait(900)
+        if record.state != "succeeded":
+            raise SystemExit(f"deploy of {record.stack} failed: {record.error}")
+
+
+def put_half_to_sleep(engine: Engine, names: list[str]) -> None:
+    long_ago = utcnow() - timedelta(seconds=engine.settings.sleep_after + 60)
+    for name in names:
+        engine.store.update_stack(name, last_activity_at=long_ago)
+    engine.idle_pass()
+    deadline = time.monotonic() + 600
+    while not all(engine.store.require_stack(n).asleep for n in names):
+        if time.monotonic() > deadline:
+            raise SystemExit("stacks did not fall asleep")
+        time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stacks", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=20000, help="per throughput run")
+    args = parser.parse_args()
+    prefix = f"{SESSION_PREFIX}i"
+    work = Path(tempfile.mkdtemp(prefix="yadockeri-bench-idle-"))
+    repo = SampleRepo(work / "app")
+    repo.write({".yadockeri.yml": "processes:\n  web: {command: 'exec httpd -f -p $PORT -h /www'}\n"
+                                  "resources: {web: {memory: 16m}}\n",
+                "www/content.txt": "x" * 512})
+    repo.commit("bench app")
+    common = dict(
+        data_dir=work / "data", apps={f"{prefix}app": AppConfig(repo=str(repo.path), default=True)},
+        router_network=f"{prefix}-router", router_base_image="yadockeri/nginx-base:local", poll_interval=0.2,
+        update_monitor=1, workers=8, sleep_after=3600, reap_after=30 * 86400, reaper_interval=3600,
+        status_port=free_port(), activity_flush=1.0,
+    )
+    tracked = Settings(router_service=f"{prefix}-on", router_port=free_port(), activity_tracking=True, **common)
+    untracked = Settings(router_service=f"{prefix}-off", router_port=free_port(), activity_tracking=False, **common)
+    client = connect()
+    ensure_router(client, tracked)
+    ensure_router(client, untracked)
+    engine = Engine(tracked)
+    engine.start()
+    names = [f"{prefix}{i:03d}" for i in range(args.stacks)]
+    try:
+        started = time.monotonic()
+        deploy_many(engine, names)
+        print(f"{args.stacks} stacks deployed in {time.monotonic() - started:.0f} s", flush=True)
+        put_half_to_sleep(engine, names[: args.stacks // 2])
+        print(f"{args.stacks // 2} of them asleep", flush=True)
+        scale_figures(engine, tracked, work)
+        throughput_figures(engine, tracked, untracked, names[-1], args.rounds, args.requests)
+    finally:
+        engine.close()
+        purge(client, prefix)
+        remove_router(client, tracked)
+        remove_router(client, untracked)
+
+
+def scale_figures(engine: Engine, settings: Settings, work: Path) -> None:
+    passes = [timed(engine.idle_pass) for _ in range(5)]
+    lists = [timed(lambda: [engine.schedule(s) for s in engine.list_stacks()]) for _ in range(5)]
+    env = env_for_cli(settings, work)
+    cli = [timed(lambda: subprocess.run([sys.executable, "-m", "yadockeri", "list"], env=env, check=True,
+                                        capture_output=True)) for _ in range(3)]
+    baseline = [timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)) for _ in range(3)]
+    print()
+    print(f"scheduler pass over {len(engine.list_stacks())} stacks  median {statistics.median(passes) * 1000:7.1f} ms"
+          f"   (target < 1 s)")
+    print(f"list (engine, with schedules)      median {statistics.median(lists) * 1000:7.1f} ms   (target < 1 s)")
+    print(f"`yadockeri list` (a new process)   median {statistics.median(cli) * 1000:7.1f} ms"
+          f"   (python startup alone: {statistics.median(baseline) * 1000:.0f} ms)")
+
+
+def throughput_figures(engine: Engine, tracked: Settings, untracked: Settings, stack: str, rounds: int,
+                       per_run: int) -> None:
+    host = f"{stack}.{tracked.domains[0]}"
+    scheduler = Scheduler(engine, serve_status=False).start()  # follows the tracked router's log
+    try:
+        deadline = time.monotonic() + 30
+        while scheduler.tracker is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        ab(tracked.router_port, host, 2000)  # warm both up
+        ab(untracked.router_port, host, 2000)
+        on, off = [], []
+        for index in range(rounds):
+            for which in (["on", "off"] if index % 2 == 0 else ["off", "on"]):
+                settings = tracked if which == "on" else untracked
+                (on if which == "on" else off).append(ab(settings.router_port, host, per_run))
+        time.sleep(2 * tracked.activity_flush + 1)
+        before = engine.store.require_stack(stack).requests
+        ab(tracked.router_port, host, 10_000)
+        deadline = time.monotonic() + 60
+        while engine.store.require_stack(stack).requests < before + 10_000 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(2 * tracked.activity_flush + 1)  # and nothing more arrives
+        counted = engine.store.require_stack(stack).requests - before
+    finally:
+        scheduler.stop()
+    ratio = statistics.median(on) / statistics.median(off)
+    print()
+    print(f"router throughput, tracking on   median {statistics.median(on):8.0f} req/s   runs {', '.join(f'{r:.0f}' for r in on)}")
+    print(f"router throughput, tracking off  median {statistics.median(off):8.0f} req/s   runs {', '.join(f'{r:.0f}' for r in off)}")
+    print(f"on/off                           {ratio:8.3f}   (target within 1%: 0.99..1.01)")
+    print(f"10,000 requests through the tracked router: {counted} counted   (target: all 10,000)")
+    print(f"requests that did not get a 200: {'; '.join(FAILURES) if FAILURES else 'none'}")
+
+
+if __name__ == "__main__":
+    main()
