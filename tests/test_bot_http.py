@@ -17,8 +17,6 @@ from tests.support.slack_standin import SlackStandin
 from tests.test_bot_support import (  # noqa: F401  (fixtures)
     CHANNEL,
     NOTIFY,
-    OTHER,
-    OUTSIDE,
     OWNER,
     RunningBot,
     dead_runner,
