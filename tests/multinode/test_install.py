@@ -137,10 +137,19 @@ def running_tasks(client: docker.DockerClient, service: str) -> list[dict]:
             if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
 
 
-def slash(text: str) -> requests.Response:
-    body = slash_command_body(text, channel_id=CHANNEL)
-    return requests.post(f"http://{MANAGER_ADDR}:{BOT_PORT}/slack/events", data=body,
-                         headers=signed_headers(SIGNING_SECRET, body), timeout=10)
+def slash(slack: SlackStandin, text: str, port: int = BOT_PORT) -> tuple[requests.Response, str]:
+    """A slash command signed as Slack signs it, to the bot's published port; (the ack, its response_url)."""
+    response_url = slack.new_response_url()
+    body = slash_command_body(text, channel_id=CHANNEL, response_url=response_url)
+    answer = requests.post(f"http://{MANAGER_ADDR}:{port}/slack/events", data=body,
+                           headers=signed_headers(SIGNING_SECRET, body), timeout=10)
+    return answer, response_url
+
+
+def answered(slack: SlackStandin, response_url: str) -> str:
+    """What the bot answered through the command's response_url (it acks first, then answers)."""
+    posts = slack.wait_for(lambda: slack.responses(response_url), timeout=30, what="an answer to the command")
+    return str(posts[0].payload.get("text", ""))
 
 
 @pytest.fixture
@@ -180,14 +189,14 @@ def test_install_runs_the_bot_and_router_on_the_swarm_idempotently_and_uninstall
         assert all(secret not in json.dumps(client.api.secrets()) for secret in secrets_given)
 
         # It answers a request signed as Slack signs them, through its published port ...
-        answer = slash("help")
-        assert answer.status_code == 200 and "deploy STACK BRANCH" in answer.text
+        answer, response_url = slash(slack, "help")
+        assert answer.status_code == 200 and "deploy STACK BRANCH" in answered(slack, response_url)
         forged = requests.post(f"http://{MANAGER_ADDR}:{BOT_PORT}/slack/events",
                                data=slash_command_body("help"), headers=signed_headers("not-the-secret",
                                slash_command_body("help")), timeout=10)
         assert forged.status_code == 401
         # ... and deploys: the example app, built on the manager, pushed, reached through the router.
-        assert slash("deploy demo main").status_code == 200
+        assert slash(slack, "deploy demo main")[0].status_code == 200
         slack.wait_for(lambda: next((m for m in slack.messages(CHANNEL) if "is up" in m.get("text", "")), None),
                        timeout=300, what="the bot says demo is up")
         page = requests.get(f"http://{MANAGER_ADDR}:{ROUTER_PORT}/", headers={"Host": "demo.y.localhost"}, timeout=10)
@@ -212,7 +221,8 @@ def test_install_runs_the_bot_and_router_on_the_swarm_idempotently_and_uninstall
         assert client.api.networks(names=["router"]) and cluster.volumes_on(cluster.manager, INSTALL_LABEL)
         again = cli(["install"], env, tmp_path)
         assert again.returncode == 0, again.stdout + again.stderr
-        assert slash("help").status_code == 200
+        answer, response_url = slash(slack, "help")
+        assert answer.status_code == 200 and "deploy STACK BRANCH" in answered(slack, response_url)
 
         # uninstall --stacks: every stack (through the engine, in a job with the bot's own data,
         # which knows `demo` still), then yadockeri, the router, their secrets, configs, network
@@ -293,10 +303,8 @@ def test_the_documented_stack_file_runs_yadockeri_too(
         inspected = subprocess.run([docker_cli, "service", "inspect", "yadockeri_bot"], env=env, capture_output=True,
                                    text=True, check=True).stdout
         assert all(value not in inspected for value in secrets.values())
-        body = slash_command_body("help", channel_id=CHANNEL)
-        answer = requests.post(f"http://{MANAGER_ADDR}:3000/slack/events", data=body,
-                               headers=signed_headers(SIGNING_SECRET, body), timeout=10)
-        assert answer.status_code == 200 and "deploy STACK BRANCH" in answer.text
+        answer, response_url = slash(slack, "help", port=3000)
+        assert answer.status_code == 200 and "deploy STACK BRANCH" in answered(slack, response_url)
         health = requests.get(f"http://{MANAGER_ADDR}:80/_router/health", timeout=5)
         assert health.status_code == 200
     finally:
