@@ -24,6 +24,7 @@ import json
 import math
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -298,6 +299,7 @@ def main() -> int:
         purge(client, prefix)
         remove_router(client, settings)
         client.close()
+        shutil.rmtree(work, ignore_errors=True)
     print("done", flush=True)
     return 0
 
