@@ -11,6 +11,7 @@ import logging
 from datetime import datetime, timezone
 
 from .asker import Asker
+from .blocks.deployment import kept_message
 from .blocks.home import home_view, restricted_home_view
 from .blocks.modals import deploy_modal, env_modal, message_modal
 from .blocks.stacks import (
@@ -72,7 +73,7 @@ def change_env(bot: Bot, asker: Asker, stack: str, set_values: dict[str, str], u
 def show_list(bot: Bot, asker: Asker, page: int = 0, replace: bool = False) -> None:
     stacks = bot.engine.list_stacks()
     urls = {s.name: bot.settings.stack_url(s.name) for s in stacks}
-    text, blocks = list_message(stacks, urls, page)
+    text, blocks = list_message(stacks, urls, page, next_={s.name: bot.engine.next_for(s) for s in stacks})
     asker.tell(text, blocks, replace=replace, title="Stacks")
 
 
@@ -114,6 +115,15 @@ def show_logs(bot: Bot, asker: Asker, stack: str, process: str) -> None:
     asker.tell(text, blocks, title="Logs")
 
 
+def keep(bot: Bot, asker: Asker, stack: str, seconds: int | None, forever: bool = False,
+         replace: bool = False) -> None:
+    """Protect a stack from sleep and reap; the answer (or the warning it replaces) says until when."""
+    until = bot.engine.keep(stack, bot.actor(asker.user), seconds=seconds, forever=forever)
+    when = "forever" if forever else f"until <!date^{int(until.timestamp())}^{{date_short_pretty}} {{time}}|{until:%Y-%m-%d %H:%M} UTC>"
+    text, blocks = kept_message(stack, asker.user, when)
+    asker.tell(text, blocks, replace=replace, title="Keep")
+
+
 def confirm_destroy(bot: Bot, asker: Asker, stack: str) -> None:
     text, blocks = destroy_prompt(bot.engine.stack(stack))
     asker.tell(text, blocks, title="Destroy")
@@ -125,7 +135,7 @@ def publish_home(bot: Bot, asker: Asker, page: int = 0) -> None:
         return
     stacks = bot.engine.list_stacks()
     urls = {s.name: bot.settings.stack_url(s.name) for s in stacks}
-    view = home_view(stacks, urls, page, datetime.now(timezone.utc))
+    view = home_view(stacks, urls, page, datetime.now(timezone.utc), {s.name: bot.engine.next_for(s) for s in stacks})
     bot.client.views_publish(user_id=asker.user, view=view)
 
 

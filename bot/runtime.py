@@ -134,12 +134,33 @@ class Bot:
     def on_event(self, event: StackEvent) -> None:
         deployment = event.deployment
         notify = self.settings.notify_channel
+        if event.kind == "warned":
+            self.submit(Asker(self, event.actor, None), _announce_warning, event)
+            return
         if notify:
             line = notice_line(event.kind, event.stack, event.actor, event.detail,
                                deployment.id if deployment else None)
             self.outbox.say(notify, line)
         if event.kind == "interrupted" and deployment is not None:
             self.submit(Asker(self, event.actor, None), _announce_interrupted, deployment)
+        if event.kind == "reaped" and event.thread:
+            thread = MessageRef.parse(event.thread)
+            if thread is not None:
+                self.outbox.say(thread.channel, notice_line(event.kind, event.stack, event.actor, None, None),
+                                thread_ts=thread.ts)
+
+
+def _announce_warning(bot: Bot, asker: Asker, event: StackEvent) -> None:
+    """In the stack's thread and the notify channel: it will be reaped, with Keep buttons."""
+    from .blocks.common import as_dicts
+    from .blocks.deployment import warning_message
+
+    text, blocks = warning_message(event.stack, event.detail, bot.engine.next_for(bot.engine.stack(event.stack)))
+    thread = bot.thread_of(event.stack)
+    if thread is not None:
+        bot.outbox.say(thread.channel, text, as_dicts(blocks), thread_ts=thread.ts)
+    if bot.settings.notify_channel:
+        bot.outbox.say(bot.settings.notify_channel, text, as_dicts(blocks))
 
 
 def _announce_interrupted(bot: Bot, asker: Asker, deployment: DeploymentRecord) -> None:

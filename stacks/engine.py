@@ -23,7 +23,7 @@ from .config import Settings
 from .errors import BranchNotFound, DockerUnavailable, NotFound, PermissionDenied, YadockeriError
 from .example import ensure_example_repo
 from .gitrepo import Mirror
-from .idle import FOREVER, Action, Schedule, Timing, decide, schedule_of
+from .idle import FOREVER, Action, Schedule, Timing, decide, describe, schedule_of
 from .models import utcnow
 from .progress import Reporter, ReporterGuard
 from .secrets import load_fernet, mask, redact
@@ -67,6 +67,7 @@ class StackEvent:
     actor: str
     detail: str | None = None
     deployment: DeploymentRecord | None = None
+    thread: str | None = None  # the stack's front-end thread (kept here: a destroyed stack's record is gone)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class StackStatus:
     deployments: list[DeploymentRecord]
     services: list[ServiceState]
     env_keys: list[str]
+    next: str = ""  # what happens next: "sleeps in 1h", "reaped in 20h", "kept 6d"
 
 
 def runner_id() -> str:
@@ -344,7 +346,8 @@ class Engine:
             self.emit(StackEvent("failed", final.stack, final.requested_by, final.error, final))
         elif final.state == "succeeded" and final.kind == "destroy":
             reaped = final.requested_by == SCHEDULER.id
-            self.emit(StackEvent("reaped" if reaped else "destroyed", final.stack, final.requested_by, None, final))
+            self.emit(StackEvent("reaped" if reaped else "destroyed", final.stack, final.requested_by, None, final,
+                                 thread=stack.thread))
         elif final.state == "succeeded" and final.kind in ("sleep", "wake"):
             asleep = self.store.get_stack(final.stack)
             if asleep is not None and asleep.asleep == (final.kind == "sleep"):
@@ -471,6 +474,11 @@ class Engine:
     def schedule(self, stack: StackRecord, now: datetime | None = None) -> Schedule:
         return schedule_of(stack, Timing.of(self.settings), now or utcnow())
 
+    def next_for(self, stack: StackRecord) -> str:
+        """In words, what will happen next to this stack (sleep, warning, reap), if anything."""
+        now = utcnow()
+        return describe(self.schedule(stack, now), now)
+
     def _record(self, actor: Actor, action: str, stack: str, detail: str | None) -> None:
         self.store.add_event(actor=actor.id, source=actor.source, action=action, stack=stack, result="ok", detail=detail)
 
@@ -489,6 +497,7 @@ class Engine:
         return StackStatus(
             stack=record, urls=self.settings.stack_urls(stack), deployments=self.store.deployments(stack, limit=5),
             services=sorted(services, key=lambda s: (s.role, s.name)), env_keys=sorted(self.store.get_env(stack)),
+            next=self.next_for(record),
         )
 
     def _service_state(self, service: dict) -> ServiceState:

@@ -67,6 +67,28 @@ def schedule_of(stack: StackRecord, timing: Timing, now: datetime) -> Schedule:
     return Schedule(sleeps_at, warn_at, warn_at + timing.reap_warning, None)
 
 
+def describe(schedule: Schedule, now: datetime) -> str:
+    """What happens next to a stack, in words: `sleeps in 1h`, `reaped in 20h`, `kept 6d`."""
+    if schedule.kept_until is not None:
+        return "kept forever" if schedule.kept_until >= FOREVER else f"kept {_words(schedule.kept_until - now)}"
+    if schedule.sleeps_at is not None:
+        return f"sleeps in {_words(schedule.sleeps_at - now)}"
+    if schedule.warned_at is not None and schedule.warned_at <= now and schedule.reaped_at is not None:
+        return f"reaped in {_words(schedule.reaped_at - now)}"
+    if schedule.warned_at is not None:
+        return f"warned in {_words(schedule.warned_at - now)}"
+    return ""
+
+
+def _words(delta: timedelta) -> str:
+    """A coarse, readable duration: 6d, 20h, 45m, 30s."""
+    seconds = max(0, int(delta.total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def decide(stacks: list[StackRecord], busy: set[str], timing: Timing, now: datetime) -> list[Action]:
     """The actions due now. Pure: the same stacks and time give the same answer."""
     actions: list[Action] = []

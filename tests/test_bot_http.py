@@ -111,8 +111,8 @@ def test_help_and_keep(quiet_bot: RunningBot) -> None:
     _, response_url = quiet_bot.command("help env")
     assert quiet_bot.answers(response_url)[0]["text"].startswith("```usage: /yadockeri env STACK")
     _, response_url = quiet_bot.command("keep akira --for 3d")
-    assert "`keep` is not available from Slack yet" in quiet_bot.answers(response_url)[0]["text"]
-    assert quiet_bot.engine_calls == []
+    assert "there is no stack named `akira`" in quiet_bot.answers(response_url)[0]["text"]
+    assert [name for name, _, _ in quiet_bot.engine_calls] == []
 
 
 def test_list_and_status_answer_ephemerally(quiet_bot: RunningBot) -> None:

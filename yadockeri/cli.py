@@ -267,21 +267,9 @@ def _ago(moment: datetime | None) -> str:
 
 
 def _next(schedule: Schedule) -> str:
-    """What happens next to a stack, in words: `sleeps in 1h`, `reaped in 20h`, `kept 6d`."""
-    now = datetime.now(timezone.utc)
-    if schedule.kept_until is not None:
-        return "kept forever" if schedule.kept_until.year >= 9999 else f"kept {_until(schedule.kept_until, now)}"
-    if schedule.sleeps_at is not None:
-        return f"sleeps in {_until(schedule.sleeps_at, now)}"
-    if schedule.warned_at is not None and schedule.warned_at <= now and schedule.reaped_at is not None:
-        return f"reaped in {_until(schedule.reaped_at, now)}"
-    if schedule.warned_at is not None:
-        return f"warned in {_until(schedule.warned_at, now)}"
-    return "-"
+    from stacks.idle import describe
 
-
-def _until(moment: datetime, now: datetime) -> str:
-    return format_duration(_round(max(0, int((moment - now).total_seconds()))))
+    return describe(schedule, datetime.now(timezone.utc)) or "-"
 
 
 def _round(seconds: int) -> int:

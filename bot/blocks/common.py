@@ -19,6 +19,8 @@ CONTEXT_MAX = 3000
 
 # action_ids of the buttons every stack shows (messages, ephemeral answers, App Home)
 OPEN, REDEPLOY, ENV, LOGS, DESTROY, STATUS = "open", "redeploy", "env", "logs", "destroy", "status"
+# the Keep buttons of a warning: action_id -> how long
+KEEP_FOR = {"keep_1d": 86400, "keep_7d": 7 * 86400}
 
 
 def section(text: str, **fields: object) -> SectionBlock:
@@ -42,6 +44,13 @@ def destroy_confirm(stack: str) -> ConfirmObject:
 def destroy_button(stack: str) -> ButtonElement:
     return ButtonElement(text="Destroy", action_id=DESTROY, value=stack, style="danger",
                          confirm=destroy_confirm(stack))
+
+
+def keep_buttons(stack: str) -> ActionsBlock:
+    return ActionsBlock(block_id=f"keep:{stack}"[:255], elements=[
+        ButtonElement(text="Keep 1 day", action_id="keep_1d", value=stack, style="primary"),
+        ButtonElement(text="Keep 7 days", action_id="keep_7d", value=stack),
+    ])
 
 
 def stack_buttons(stack: str, url: str | None, *, destroy: bool = True) -> list[ButtonElement]:

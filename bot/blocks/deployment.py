@@ -8,7 +8,7 @@ from datetime import datetime
 from slack_sdk.models.blocks import Block
 
 from ..text import clip, clock, code, code_block, duration, esc, first_line, link, who
-from .common import context, section, stack_actions
+from .common import context, keep_buttons, section, stack_actions
 
 MARKS = {"ok": "✓", "skipped": "·", "failed": "✗", "running": "⟳"}
 KIND_WORDS = {"deploy": "deploy", "redeploy": "redeploy", "env": "env change", "destroy": "destroy"}
@@ -164,6 +164,19 @@ def notice_line(kind: str, stack: str, actor: str, detail: str | None, deploymen
     if kind == "kept":
         return f":pushpin: {who(actor)} kept {code(stack)}" + (f" {esc(first_line(detail, 200))}" if detail else "")
     return f":information_source: {code(stack)}: {esc(kind)}" + (f": {esc(first_line(detail, 200))}" if detail else "")
+
+
+def warning_message(stack: str, detail: str | None, reaped_in: str) -> tuple[str, list[Block]]:
+    """A stack nobody used for long: it will be reaped unless someone keeps it."""
+    why = f" ({esc(first_line(detail, 200))})" if detail else ""
+    text = (f":warning: {code(stack)} is idle{why} and will be *destroyed {esc(reaped_in)}* unless "
+            "someone keeps it. A request to it or a deploy counts as use too.")
+    return _plain(text), [section(text), keep_buttons(stack)]
+
+
+def kept_message(stack: str, actor: str, until: str) -> tuple[str, list[Block]]:
+    text = f":pushpin: {who(actor)} kept {code(stack)} {esc(until)}: it will not sleep or be reaped before."
+    return _plain(text), [section(text)]
 
 
 def interrupted_note(stack: str, kind: str, deployment_id: int, actor: str) -> str:

@@ -15,7 +15,8 @@ from .stacks import stack_line
 HOME_PAGE = 30  # 3 blocks a stack: 3 + 90 + 2 <= 100
 
 
-def home_view(stacks: list[StackRecord], urls: dict[str, str], page: int = 0, now: datetime | None = None) -> View:
+def home_view(stacks: list[StackRecord], urls: dict[str, str], page: int = 0, now: datetime | None = None,
+              next_: dict[str, str] | None = None) -> View:
     pages = pages_of(len(stacks), HOME_PAGE)
     page = min(max(page, 0), pages - 1)
     blocks: list[Block] = [
@@ -29,7 +30,7 @@ def home_view(stacks: list[StackRecord], urls: dict[str, str], page: int = 0, no
         blocks.append(context(f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''}"))
     for stack in stacks[page * HOME_PAGE:(page + 1) * HOME_PAGE]:
         url = urls[stack.name]
-        blocks.append(section(stack_line(stack, url, now)))
+        blocks.append(section(stack_line(stack, url, now, (next_ or {}).get(stack.name, ""))))
         blocks.append(stack_actions(stack.name, url if stack.state == "running" else None))
         blocks.append(DividerBlock())
     blocks += pager("home_page", page, pages)

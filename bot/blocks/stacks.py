@@ -18,16 +18,18 @@ STATE_MARKS = {"running": ":large_green_circle:", "deploying": ":large_blue_circ
                "sleeping": ":zzz:", "warned": ":warning:", "destroying": ":wastebasket:"}
 
 
-def stack_line(stack: StackRecord, url: str, now: datetime | None = None) -> str:
+def stack_line(stack: StackRecord, url: str, now: datetime | None = None, next_: str = "") -> str:
+    """One stack: state, branch, owner, last activity and what happens next (`sleeps in 1h`)."""
     mark = STATE_MARKS.get(stack.state, ":white_circle:")
     commit = f" at {code(stack.commit[:12])}" if stack.commit else ""
+    upcoming = f" · {esc(next_)}" if next_ else ""
     return (f"{mark} *{link(url, stack.name)}* · {esc(stack.state)}\n"
             f"{code(stack.branch)}{commit} · {code(stack.app)} · owner {who(stack.owner)} · "
-            f"last activity {ago(stack.last_activity_at, now)}")
+            f"last activity {ago(stack.last_activity_at, now)}{upcoming}")
 
 
 def list_message(stacks: list[StackRecord], urls: dict[str, str], page: int = 0,
-                 now: datetime | None = None) -> tuple[str, list[Block]]:
+                 now: datetime | None = None, next_: dict[str, str] | None = None) -> tuple[str, list[Block]]:
     if not stacks:
         text = "No stacks yet: `/yadockeri deploy NAME BRANCH` makes one."
         return text, [section(text)]
@@ -37,7 +39,7 @@ def list_message(stacks: list[StackRecord], urls: dict[str, str], page: int = 0,
     text = f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''}"
     blocks: list[Block] = [section(f"*{text}*")]
     for stack in shown:
-        blocks.append(section(stack_line(stack, urls[stack.name], now),
+        blocks.append(section(stack_line(stack, urls[stack.name], now, (next_ or {}).get(stack.name, "")),
                               accessory=ButtonElement(text="Status", action_id=STATUS, value=stack.name)))
     blocks += pager("list_page", page, pages)
     return text, blocks
@@ -52,6 +54,8 @@ def status_message(status: StackStatus, now: datetime | None = None) -> tuple[st
             f"branch {code(s.branch)}{commit}, owner {who(s.owner)}")
     blocks: list[Block] = [section(head)]
     facts = [f"created {ago(s.created_at, now)}", f"last activity {ago(s.last_activity_at, now)}"]
+    if status.next:
+        facts.append(esc(status.next))
     if len(status.urls) > 1:
         facts.append("also " + " ".join(link(u) for u in status.urls[1:]))
     blocks.append(context(" · ".join(facts)))

@@ -2,10 +2,11 @@ import re
 
 from slack_bolt import App
 
-from ...blocks.common import DESTROY, ENV, LOGS, OPEN, REDEPLOY, STATUS
+from ...blocks.common import DESTROY, ENV, KEEP_FOR, LOGS, OPEN, REDEPLOY, STATUS
 from .destroy_button import destroy_button
 from .env_button import env_button
 from .home_page import home_page
+from .keep_button import keep_button
 from .list_page import list_page
 from .logs_button import logs_button
 from .open_button import open_button
@@ -20,5 +21,7 @@ def register(app: App) -> None:
     app.action(LOGS)(logs_button)
     app.action(DESTROY)(destroy_button)
     app.action(STATUS)(status_button)
+    for keep_action in KEEP_FOR:
+        app.action(keep_action)(keep_button)
     app.action(re.compile(r"^list_page_(prev|next)$"))(list_page)
     app.action(re.compile(r"^home_page_(prev|next)$"))(home_page)

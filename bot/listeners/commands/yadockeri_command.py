@@ -19,10 +19,6 @@ from ...asker import Asker
 from ...runtime import Bot
 from ...text import error_text, esc
 
-KEEP_LATER = (":hourglass: `keep` is not available from Slack yet: stacks are not put to sleep or reaped "
-              "in this version, so there is nothing to keep them from.")
-
-
 def yadockeri_command(ack: Ack, command: dict, respond: Respond, context: BoltContext) -> None:
     bot: Bot = context["yadockeri"]
     channel, user = command.get("channel_id") or "", command.get("user_id") or ""
@@ -62,7 +58,7 @@ def _help(bot: Bot, asker: Asker, cmd: Command, trigger_id: str) -> None:
 
 
 def _keep(bot: Bot, asker: Asker, cmd: Command, trigger_id: str) -> None:
-    asker.tell(KEEP_LATER)
+    bot.submit(asker, operations.keep, cmd.stack, cmd.keep_seconds, cmd.forever)
 
 
 def _deploy(bot: Bot, asker: Asker, cmd: Command, trigger_id: str) -> None:
