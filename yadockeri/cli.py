@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 import signal
 import sys
 import threading
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nyadockeri: stopped; a deployment it was running will be marked interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `yadockeri list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as error:  # never a stack trace on the terminal: a line, and the trace in a file
         return _internal_error(error)
 
