@@ -1,10 +1,11 @@
-"""Activity: requests through the router, counted per stack from the router's access log.
+"""Activity: requests through the router, counted per stack.
 
-The router writes one `yadockeri-access {json}` line per request to stdout. The tracker follows
-the router service's logs through the Docker API (every node's tasks, no path needed from the
-router to yadockeri), counts requests per stack in memory and writes them in batches: one
-transaction per flush, however many requests, with the log position (a cursor) so a restart
-resumes where it stopped and counts nothing twice. Only the scheduler's lease holder writes.
+Each router task counts its requests per stack itself (router/start.sh, activity.awk) and
+prints, once a second, `yadockeri-activity STACK COUNT LAST_MSEC` for each stack that had any.
+The tracker follows the router service's logs through the Docker API (every node's tasks, no
+path needed from the router to yadockeri), adds the counts up in memory and writes them in
+batches: one transaction per flush, with the log position (a cursor) so a restart resumes where
+it stopped and counts nothing twice. Only the scheduler's lease holder writes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from calendar import timegm
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .router import ACCESS_LOG_PREFIX
+from .router import ACTIVITY_PREFIX
 from .store import Store
 from .swarm import Swarm
 
@@ -28,35 +29,30 @@ RECONNECT_DELAY = 1.0
 
 @dataclass(frozen=True)
 class Hit:
-    """One request through the router: which stack, when (the log line's time, ns since epoch)."""
+    """Requests to one stack in one router task's second: how many, when the last one came
+    (ns since epoch), and when the line was logged (the log position)."""
 
     stack: str
+    count: int
+    last_ns: int
     at_ns: int
-    page: str  # a router page (sleeping, unknown-stack ...) or "" when the app answered
 
 
 def parse_line(raw: bytes | str) -> Hit | None:
-    """A `docker service logs --timestamps` line of the router, or None if it is not a request."""
+    """A `docker service logs --timestamps` line of the router, or None if it is not a count."""
     line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     stamp, _, rest = line.strip().partition(" ")
-    if not rest.startswith(ACCESS_LOG_PREFIX):
+    if not rest.startswith(ACTIVITY_PREFIX):
         return None
+    words = rest[len(ACTIVITY_PREFIX):].split()
     at_ns = docker_time_ns(stamp)
-    # Two fields of a line nginx wrote with escape=json; a stack is a DNS label and a page a
-    # word, so neither can hold a quote: finding them beats decoding every line's JSON.
-    stack, page = _field(rest, '"stack":"'), _field(rest, '"page":"')
-    if at_ns is None or not stack or not rest.endswith("}"):
+    if at_ns is None or len(words) != 3 or not words[1].isdigit():
         return None
-    return Hit(stack=stack, at_ns=at_ns, page=page)
-
-
-def _field(line: str, key: str) -> str:
-    start = line.find(key)
-    if start < 0:
-        return ""
-    start += len(key)
-    end = line.find('"', start)
-    return line[start:end] if end > 0 else ""
+    seconds, _, millis = words[2].partition(".")  # nginx's $msec: seconds.milliseconds
+    if not seconds.isdigit() or not (millis or "0").isdigit():
+        return None
+    last_ns = int(seconds) * 1_000_000_000 + int((millis + "000000000")[:9])
+    return Hit(stack=words[0], count=int(words[1]), last_ns=last_ns, at_ns=at_ns)
 
 
 def docker_time_ns(stamp: str) -> int | None:
@@ -89,7 +85,7 @@ class Counter:
             return False
         with self._lock:
             count, last = self._batch.get(hit.stack, (0, 0))
-            self._batch[hit.stack] = (count + 1, max(last, hit.at_ns))
+            self._batch[hit.stack] = (count + hit.count, max(last, hit.last_ns))
             self.position = max(self.position, hit.at_ns)
             return True
 

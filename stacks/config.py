@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     sleep_after: Seconds = 2 * 3600
     reap_after: Seconds = 7 * 86400
     reap_warning: Seconds = 86400
-    activity_tracking: bool = True  # follow the router's access log (off: the router logs nothing)
+    activity_tracking: bool = True  # count requests per stack in the router (off: it counts nothing)
+    router_request_log: bool = False  # the router also logs every request as JSON (debugging)
     activity_flush: float = 2.0  # seconds between batched activity writes
     status_port: int = 8081  # the narrow endpoint the router asks about a stack it cannot reach
     status_url: str | None = None  # how the router reaches it; default: this host on docker_gwbridge

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import sys
 import time
 from collections.abc import Callable

@@ -55,7 +55,9 @@ WEB_PORT = 8080
 ROLE_LABEL = "yadockeri.role"
 SPEC_HASH_LABEL = "yadockeri.spec-hash"
 PAGE_HEADER = "X-Yadockeri-Page"
-ACCESS_LOG_PREFIX = "yadockeri-access "
+ACCESS_LOG_PREFIX = "yadockeri-access "  # a JSON line per request (YADOCKERI_ROUTER_REQUEST_LOG)
+ACTIVITY_PREFIX = "yadockeri-activity "  # STACK COUNT LAST_MSEC, once a second per busy stack
+ACTIVITY_FIFO = "/run/yadockeri/activity.fifo"  # router/start.sh makes it
 HEALTH_PATH = "/_router/health"
 ROUTER_IMAGE_REPO = "yadockeri/router"
 
@@ -158,11 +160,12 @@ def _nostack_location(status_upstream: str | None) -> str:
 
 
 def render_nginx_conf(domains: list[str], *, web_port: int = WEB_PORT, status_upstream: str | None = None,
-                      access_log: bool = True) -> str:
+                      access_log: bool = True, request_log: bool = False) -> str:
     """The router's whole nginx.conf for these domains. Pure; never needs a reload for stacks.
 
     status_upstream: host:port of yadockeri's status endpoint (see _nostack_location).
-    access_log: off when activity is not tracked."""
+    access_log: count requests per stack (off when activity is not tracked).
+    request_log: also every request as a JSON line on stdout (for debugging)."""
     names = _normal_domains(list(domains))
     map_lines = "\n".join(
         f"        {_nginx_string(host_regex(d, capture=True))} $stack_label;" for d in names
@@ -197,15 +200,24 @@ http {{
     resolver 127.0.0.11 valid=1s ipv6=off;
     resolver_timeout 2s;
 
-    # One JSON object per line on stdout; yadockeri follows these to see activity per stack.
+    # Activity: "STACK MSEC" per request into the router's counter (router/start.sh, a FIFO
+    # written in atomic chunks of at most 4 KiB), which prints one summary line per busy stack a
+    # second on stdout; yadockeri follows those. Requests that name no stack are not counted.
+    log_format yadockeri_count '$stack $msec';
+    map $stack $counted {{
+        "" 0;
+        default 1;
+    }}
+    {"access_log " + ACTIVITY_FIFO + " yadockeri_count buffer=4k flush=1s if=$counted;" if access_log else "access_log off;"}
+
+    # Every request as one JSON object per line on stdout: off unless YADOCKERI_ROUTER_REQUEST_LOG.
     log_format yadockeri escape=json
         'yadockeri-access {{"time":$msec,"stack":"$stack","status":$status,'
         '"upstream_status":"$upstream_status","upstream_addr":"$upstream_addr",'
         '"request_time":$request_time,"upstream_response_time":"$upstream_response_time",'
         '"method":"$request_method","host":"$host","uri":"$uri","bytes_sent":$body_bytes_sent,'
         '"remote_addr":"$remote_addr","page":"$sent_http_x_yadockeri_page"}}';
-    # Written in 64k chunks (at least every second), not a write per request: what tracking costs.
-    {"access_log /dev/stdout yadockeri buffer=64k flush=1s;" if access_log else "access_log off;"}
+    {"access_log /dev/stdout yadockeri buffer=64k flush=1s;" if request_log else ""}
 
     # $host is the Host header lowercased, without port and trailing dot. Only the stack label
     # it yields ever becomes part of an upstream name. Most specific domain first.
@@ -584,7 +596,7 @@ def ensure_router(client: docker.DockerClient, settings: Settings, *, timeout: f
         image = _router_image(client, settings)  # first: a wrong image setting creates nothing
         _ensure_network(client, settings)
         conf = render_nginx_conf(settings.domains, status_upstream=status_upstream(client, settings),
-                                 access_log=settings.activity_tracking)
+                                 access_log=settings.activity_tracking, request_log=settings.router_request_log)
         config_name, config_id = _ensure_config(client, settings, conf)
         spec = router_service_spec(settings, image=image, config_name=config_name, config_id=config_id)
         _ensure_service(client, spec)

@@ -79,14 +79,14 @@ def test_schedule_of() -> None:
     assert (kept.sleeps_at, kept.reaped_at, kept.kept_until) == (None, None, NOW + timedelta(days=3))
 
 
-# The router's access log -------------------------------------------------------------------------
-LINE = ('2026-11-26T12:00:01.123456789Z yadockeri-access {"time":1795694401.123,"stack":"akira","status":200,'
-        '"upstream_status":"200","method":"GET","host":"akira.y.localhost","page":""}')
+# The router's counts ----------------------------------------------------------------------------
+LINE = "2026-11-26T12:00:01.123456789Z yadockeri-activity akira 523 1795694400.875"
 
 
-def test_parse_an_access_line() -> None:
+def test_parse_a_count_line() -> None:
     hit = parse_line(LINE.encode())
-    assert hit == Hit(stack="akira", at_ns=docker_time_ns("2026-11-26T12:00:01.123456789Z"), page="")
+    assert hit == Hit(stack="akira", count=523, last_ns=1_795_694_400_875_000_000,
+                      at_ns=docker_time_ns("2026-11-26T12:00:01.123456789Z"))
     assert hit.at_ns % 1_000_000_000 == 123456789
 
 
@@ -94,13 +94,15 @@ def test_parse_an_access_line() -> None:
     "line",
     [
         "2026-11-26T12:00:01.1Z 2026/11/26 12:00:01 [warn] 1#1: something",  # the error log
-        '2026-11-26T12:00:01.1Z yadockeri-access {"stack":"","status":404}',  # no stack (no-such-host)
-        "2026-11-26T12:00:01.1Z yadockeri-access {not json",
-        'garbage yadockeri-access {"stack":"akira"}',
+        '2026-11-26T12:00:01.1Z yadockeri-access {"stack":"akira","status":200}',  # a request log line
+        "2026-11-26T12:00:01.1Z yadockeri-activity akira many 1795694400.875",
+        "2026-11-26T12:00:01.1Z yadockeri-activity akira 3",
+        "2026-11-26T12:00:01.1Z yadockeri-activity akira 3 soon",
+        "garbage yadockeri-activity akira 3 1795694400.875",
         "",
     ],
 )
-def test_lines_that_are_not_stack_requests(line: str) -> None:
+def test_lines_that_are_not_counts(line: str) -> None:
     assert parse_line(line) is None
 
 
@@ -110,19 +112,32 @@ def test_docker_times_with_trimmed_fractions() -> None:
     assert docker_time_ns("yesterday") is None
 
 
-def test_counter_batches_and_skips_only_what_was_seen_before_a_reconnect() -> None:
+def test_counter_adds_up_and_skips_only_what_was_seen_before_a_reconnect() -> None:
     counter = Counter(start_ns=100)
-    for at in (150, 120, 130):  # out of order (several nodes): all count
-        assert counter.add(Hit("a", at, ""), seen_up_to=100)
-    assert not counter.add(Hit("a", 90, ""), seen_up_to=100)  # before the stream's start: counted already
-    counter.add(Hit("b", 160, ""), seen_up_to=100)
+    for at, count in ((150, 5), (120, 2), (130, 1)):  # out of order (several nodes): all count
+        assert counter.add(Hit("a", count, at - 1, at), seen_up_to=100)
+    assert not counter.add(Hit("a", 7, 89, 90), seen_up_to=100)  # before the stream's start: counted already
+    counter.add(Hit("b", 1, 159, 160), seen_up_to=100)
     batch, position = counter.take()
     assert position == 160
-    assert {k: v[0] for k, v in batch.items()} == {"a": 3, "b": 1}
-    assert batch["a"][1] == datetime.fromtimestamp(150 / 1e9, tz=timezone.utc)
+    assert {k: v[0] for k, v in batch.items()} == {"a": 8, "b": 1}
+    assert batch["a"][1] == datetime.fromtimestamp(149 / 1e9, tz=timezone.utc)
     assert counter.take()[0] == {}
     counter.give_back(batch)  # a flush that failed is not lost
-    assert {k: v[0] for k, v in counter.take()[0].items()} == {"a": 3, "b": 1}
+    assert {k: v[0] for k, v in counter.take()[0].items()} == {"a": 8, "b": 1}
+
+
+def test_the_routers_counter_script() -> None:
+    """router/activity.awk, run by this machine's busybox awk as the router image does."""
+    import subprocess
+
+    from stacks.config import ROUTER_DIR
+
+    lines = "akira 1.5\nakira 2.5\ntoru 3.1\ntick\nakira 4\ntick\ntick\n0 5\n"
+    out = subprocess.run(["busybox", "awk", "-f", str(ROUTER_DIR / "activity.awk")], input=lines, text=True,
+                         capture_output=True, check=True).stdout.splitlines()
+    assert sorted(out[:2]) == ["yadockeri-activity akira 2 2.5", "yadockeri-activity toru 1 3.1"]
+    assert out[2:] == ["yadockeri-activity akira 1 4", "yadockeri-activity 0 1 5"]  # and the end flushes
 
 
 # The status endpoint --------------------------------------------------------------------------------

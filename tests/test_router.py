@@ -7,7 +7,7 @@ Everything created here is named with a unique prefix and removed in teardown, a
 from __future__ import annotations
 
 import contextlib
-import json
+import re
 import secrets
 import socket
 import time
@@ -22,9 +22,10 @@ from docker.types import ContainerSpec, EndpointSpec, NetworkAttachmentConfig, R
 
 from stacks.config import Settings, load_settings
 from stacks.errors import ConfigError
+from stacks.activity import parse_line
 from stacks.router import (
-    ACCESS_LOG_PREFIX,
     ROUTER_IMAGE_REPO,
+    STACK_LABEL_RE,
     ensure_router,
     remove_router,
     router_dir_hash,
@@ -43,6 +44,7 @@ MIDDLEWARE = f"{PREFIX}mw"  # on its own network, like a stack's memcached
 MIDDLEWARE_NET = f"{PREFIX}mwnet"
 MARKER_TEXT = f"MARKER-ROUTERNET-{PREFIX}"
 MIDDLEWARE_TEXT = f"MARKER-MIDDLEWARE-{PREFIX}"
+STACK_LABEL_RE_FULL = re.compile(STACK_LABEL_RE)
 NS = 1_000_000_000
 
 # busybox httpd: `/` is a marker file, /cgi-bin/env echoes what it got, /cgi-bin/bad is an app's 502.
@@ -236,16 +238,6 @@ def _echo(response: requests.Response) -> dict[str, str]:
 def _router_container(client: docker.DockerClient, settings: Settings):
     task = _wait("the router task", lambda: _running_task(client, settings.router_service))
     return client.containers.get(task["Status"]["ContainerStatus"]["ContainerID"])
-
-
-def _router_logs(client: docker.DockerClient, settings: Settings) -> list[dict[str, Any]]:
-    raw = client.api.service_logs(settings.router_service, stdout=True, stderr=False, follow=False)
-    text = (raw if isinstance(raw, bytes) else b"".join(raw)).decode(errors="replace")
-    return [
-        json.loads(line[line.index(ACCESS_LOG_PREFIX) + len(ACCESS_LOG_PREFIX):])
-        for line in text.splitlines()
-        if ACCESS_LOG_PREFIX in line
-    ]
 
 
 # Reaching a stack -----------------------------------------------------------------------------
@@ -468,28 +460,27 @@ def test_ensure_router_again_changes_nothing(client, router):
     assert after["Spec"]["Labels"]["yadockeri.role"] == "router"
 
 
-def test_access_log_line_names_the_stack(client, router, base_url, stack_web):
-    path = f"/cgi-bin/env?{PREFIX}-log"
-    assert _get(base_url, f"API.{STACK}.Y.LOCALHOST.", path).status_code == 200
-    assert _get(base_url, f"{PREFIX}ghost.y.localhost", "/ghost").status_code == 404
-    assert _get(base_url, "10.9.8.7", f"/{PREFIX}-nohost").status_code == 404
+def test_the_router_counts_requests_per_stack(client, router, base_url, stack_web):
+    """Each router task counts requests per stack and logs one summary line a second."""
+    counted_stack = f"{PREFIX}cnt"
+    for host in (f"API.{counted_stack}.Y.LOCALHOST.", f"{counted_stack}.y.localhost", f"x.{counted_stack}.y2.localhost"):
+        _get(base_url, host, "/anything")
+    assert _get(base_url, "10.9.8.7", f"/{PREFIX}-nohost").status_code == 404  # names no stack: not counted
+    assert _get(base_url, f"127.0.0.1:{router.router_port}", "/_router/health").status_code == 200  # nor this
 
-    def lines():
-        records = _router_logs(client, router)
-        wanted = (
-            [r for r in records if r["stack"] == STACK and r["uri"] == "/cgi-bin/env" and r["host"] == f"api.{STACK}.y.localhost"],
-            [r for r in records if r["stack"] == f"{PREFIX}ghost"],
-            [r for r in records if r["uri"] == f"/{PREFIX}-nohost"],
-        )
-        return wanted if all(wanted) else None
+    def counts() -> dict[str, int] | None:
+        raw = client.api.service_logs(router.router_service, stdout=True, stderr=False, follow=False, timestamps=True)
+        text = (raw if isinstance(raw, bytes) else b"".join(raw)).decode(errors="replace")
+        totals: dict[str, int] = {}
+        for line in text.splitlines():
+            hit = parse_line(line)
+            if hit is not None:
+                totals[hit.stack] = totals.get(hit.stack, 0) + hit.count
+        return totals if totals.get(counted_stack, 0) >= 3 else None
 
-    app, ghost, nohost = _wait("the access log lines", lines, timeout=30, interval=0.5)
-    record = app[-1]
-    assert (record["status"], record["method"], record["page"]) == (200, "GET", "")
-    assert record["upstream_status"] == "200" and record["upstream_addr"].endswith(":8080")
-    assert isinstance(record["time"], float) and isinstance(record["request_time"], float)
-    assert (ghost[-1]["status"], ghost[-1]["page"]) == (404, "unknown-stack")
-    assert (nohost[-1]["stack"], nohost[-1]["page"], nohost[-1]["host"]) == ("", "no-such-host", "10.9.8.7")
+    totals = _wait("the counts", counts, timeout=30, interval=0.5)
+    assert totals[counted_stack] == 3
+    assert "" not in totals and all(STACK_LABEL_RE_FULL.fullmatch(name) for name in totals)
 
 
 # A router of its own: config changes, errors, removal ---------------------------------------------

@@ -87,8 +87,8 @@ def test_dockerfile_builds_from_a_base_image_argument():
     text = (ROUTER_DIR / "Dockerfile").read_text()
     assert "ARG BASE_IMAGE=nginx:stable-alpine" in text
     assert "FROM ${BASE_IMAGE}" in text
-    assert "COPY nginx.conf /etc/nginx/nginx.conf" in text
-    assert 'CMD ["nginx", "-g", "daemon off;"]' in text
+    assert "COPY nginx.conf activity.awk /etc/nginx/" in text
+    assert 'CMD ["/usr/local/bin/yadockeri-router"]' in text  # router/start.sh: nginx and its request counter
 
 
 # Rendering ------------------------------------------------------------------------------------
@@ -208,15 +208,20 @@ def test_router_pages_carry_their_kind_and_never_the_raw_host():
     assert "/yadockeri deploy $stack &lt;branch&gt;" in conf
 
 
-def test_access_log_is_one_json_object_per_line():
+def test_requests_are_counted_through_the_fifo_and_logged_as_json_only_when_asked():
     conf = render_nginx_conf(["y.localhost"])
-    assert "log_format yadockeri escape=json" in conf
-    assert "access_log /dev/stdout yadockeri buffer=64k flush=1s;" in conf
+    assert "log_format yadockeri_count '$stack $msec';" in conf
+    # at most 4 KiB a write: atomic on a pipe, so nginx's workers and the ticker never interleave
+    assert "access_log /run/yadockeri/activity.fifo yadockeri_count buffer=4k flush=1s if=$counted;" in conf
+    assert "access_log /dev/stdout" not in conf
     assert "error_log stderr warn;" in conf
-    fmt = "".join(re.findall(r"'([^']*)'", conf.split("log_format yadockeri escape=json", 1)[1].split(";\n", 1)[0]))
+    quiet = render_nginx_conf(["y.localhost"], access_log=False)
+    assert "access_log off;" in quiet and "activity.fifo" not in quiet
+    verbose = render_nginx_conf(["y.localhost"], request_log=True)
+    assert "access_log /dev/stdout yadockeri buffer=64k flush=1s;" in verbose
+    fmt = "".join(re.findall(r"'([^']*)'", verbose.split("log_format yadockeri escape=json", 1)[1].split(";\n", 1)[0]))
     assert fmt.startswith("yadockeri-access {")
-    sample = re.sub(r"\$[a-z_]+", "1", fmt[len("yadockeri-access "):])
-    record = json.loads(sample)
+    record = json.loads(re.sub(r"\$[a-z_]+", "1", fmt[len("yadockeri-access "):]))
     for key in ("time", "stack", "status", "upstream_status", "request_time", "method", "host"):
         assert key in record
 
@@ -309,7 +314,8 @@ def _testable(conf: str) -> str:
 
 @pytest.mark.parametrize("domains", [["y.localhost"], ["y.localhost", "y2.localhost", "dev.y.example.com"]])
 def test_nginx_accepts_the_rendered_config(tmp_path, domains):
-    (tmp_path / "nginx.conf").write_text(_testable(render_nginx_conf(domains)))
+    conf = _testable(render_nginx_conf(domains)).replace("/run/yadockeri/activity.fifo", f"{tmp_path}/activity.log")
+    (tmp_path / "nginx.conf").write_text(conf)
     result = subprocess.run(
         [NGINX, "-t", "-q", "-c", str(tmp_path / "nginx.conf"), "-p", f"{tmp_path}/", "-e", "stderr",
          "-g", f"pid {tmp_path}/nginx.pid;"],
@@ -359,10 +365,12 @@ def host_nginx(tmp_path_factory):
     folder = tmp_path_factory.mktemp("host-nginx")
     dns = _NxdomainServer()
     port = _free_port()
-    conf = _testable(render_nginx_conf(["y.localhost", "y2.localhost"]))
+    conf = _testable(render_nginx_conf(["y.localhost", "y2.localhost"], request_log=True))
     conf = conf.replace("listen 80", f"listen 127.0.0.1:{port}")
     conf = conf.replace("resolver 127.0.0.11 ", f"resolver 127.0.0.1:{dns.port} ")
     conf = conf.replace("access_log /dev/stdout yadockeri buffer=64k flush=1s;", f"access_log {folder}/access.log yadockeri;")
+    conf = conf.replace("access_log /run/yadockeri/activity.fifo yadockeri_count buffer=4k flush=1s",
+                        f"access_log {folder}/count.log yadockeri_count")
     for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         conf = conf.replace("http {\n", f"http {{\n    {temp}_temp_path {folder}/{temp};\n", 1)
     (folder / "nginx.conf").write_text(conf)
@@ -462,4 +470,7 @@ def test_host_nginx_health_and_access_log(host_nginx):
     assert isinstance(toru["time"], float) and isinstance(toru["request_time"], float)
     assert by_stack[""]["page"] == "no-such-host"
     assert not any(r["page"] == "health" for r in records)  # health checks are not activity
+    counted = (folder / "count.log").read_text().splitlines()
+    assert {line.split()[0] for line in counted} == {"akira", "toru"}  # no health, no host without a stack
+    assert all(re.fullmatch(r"[a-z0-9-]+ \d+\.\d{3}", line) for line in counted)
     assert "toru.yadockeri-web" in {_qname(q) for q in dns.queries}

@@ -20,7 +20,7 @@ import requests
 
 from stacks.install import INSTALL_LABEL
 from tests.multinode.conftest import BuiltImage
-from tests.support.multinode import HOST_ADDR, MANAGER_ADDR, NODES, WORKER, Cluster
+from tests.support.multinode import HOST_ADDR, MANAGER_ADDR, NODES, Cluster
 from tests.support.slack_requests import signed_headers, slash_command_body
 from tests.support.slack_standin import SlackStandin
 
