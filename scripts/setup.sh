@@ -214,12 +214,15 @@ setup_venv() {
   marker=$venv/.installed-$hash
   if [ -e "$marker" ] || { [ "$MODE" = run ] && [ -e "$venv/.installed-$(marker_for '.[test]')" ]; }; then
     log "venv up to date ($venv)"
-    return
+  else
+    log "pip install -e '$spec' into $venv..."
+    (cd "$REPO" && "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$spec")
+    rm -f "$venv"/.installed-*
+    : >"$marker"
   fi
-  log "pip install -e '$spec' into $venv..."
-  (cd "$REPO" && "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$spec")
-  rm -f "$venv"/.installed-*
-  : >"$marker"
+  # Byte-compile yadockeri's own modules: where PYTHONDONTWRITEBYTECODE is set (as on these
+  # machines) nothing else does, and every `yadockeri` command would compile them again.
+  (cd "$REPO" && "$venv/bin/python" -m compileall -q -j 0 stacks bot yadockeri migrations >/dev/null) || true
 }
 
 # --- PostgreSQL (tests) -------------------------------------------------------------

@@ -16,19 +16,22 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from . import pipeline, specs
 from .commands import KEEP_DEFAULT
 from .config import Settings
 from .errors import BranchNotFound, DockerUnavailable, NotFound, PermissionDenied, YadockeriError
 from .example import ensure_example_repo
-from .gitrepo import Mirror
 from .idle import FOREVER, Action, Schedule, Timing, decide, describe, schedule_of
 from .models import utcnow
 from .progress import Reporter, ReporterGuard
 from .secrets import load_fernet, mask, redact
 from .store import DeploymentRecord, LockRecord, StackRecord, Store
-from .swarm import Swarm, connect, docker_host
+
+if TYPE_CHECKING:  # Docker's and git's modules load on first use: `yadockeri list` stays quick
+    from . import pipeline
+    from .gitrepo import Mirror
+    from .swarm import Swarm
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +181,8 @@ class Engine:
     def swarm(self) -> Swarm:
         with self._swarm_lock:
             if self._swarm is None:
+                from .swarm import Swarm, connect, docker_host
+
                 swarm = Swarm(connect(self._docker_host), docker_host(self._docker_host))
                 if self.settings.registry and self.settings.registry_username:  # pushes, services: any node pulls
                     password = self.settings.registry_password
@@ -289,6 +294,8 @@ class Engine:
         return runner_is_dead(holder.runner, None, utcnow()) and holder.runner.split(":")[0] == socket.gethostname()
 
     def _execute(self, deployment: DeploymentRecord, reporter: Reporter, created: bool) -> DeploymentRecord:
+        from . import pipeline
+
         stack = self.store.require_stack(deployment.stack)
         job = self._job(deployment, stack, reporter)
         state, error, bad_branch = "succeeded", None, False
@@ -370,6 +377,8 @@ class Engine:
         self.store.set_stack_state(stack, "running" if previous and record.commit else "failed")
 
     def _job(self, deployment: DeploymentRecord, stack: StackRecord, reporter: Reporter) -> pipeline.Job:
+        from . import pipeline
+
         app = self.settings.apps.get(stack.app)
         if app is None:
             raise NotFound(f"stack `{stack.name}` runs app `{stack.app}`, which is no longer configured")
@@ -383,6 +392,8 @@ class Engine:
         )
 
     def mirror(self, app: str) -> Mirror:
+        from .gitrepo import Mirror
+
         config = self.settings.apps[app]
         token = self.settings.git_token.get_secret_value() if self.settings.git_token else None
         ssh_key = self.settings.git_ssh_key.get_secret_value() if self.settings.git_ssh_key else None
@@ -516,6 +527,8 @@ class Engine:
 
     def logs(self, stack: str, process: str = "web", tail: int = 100) -> list[str]:
         record = self.store.require_stack(stack)
+        from . import specs
+
         name = specs.service_name(stack, process)
         if self.swarm.service(name) is None:
             known = sorted(s["Spec"]["Labels"].get("yadockeri.process", "") for s in
@@ -566,7 +579,9 @@ class Engine:
 
     def _refuse_foreign_stack(self, stack: str) -> None:
         """A Docker stack of that name that yadockeri did not make is not ours to touch."""
-        foreign = [s for s in self.swarm.services(**{specs.NAMESPACE_LABEL: stack})
+        from .specs import NAMESPACE_LABEL
+
+        foreign = [s for s in self.swarm.services(**{NAMESPACE_LABEL: stack})
                    if s["Spec"].get("Labels", {}).get("yadockeri.stack") != stack]
         if foreign:
             raise YadockeriError(f"a Docker stack named `{stack}` already exists and is not yadockeri's; pick another name")
