@@ -15,6 +15,7 @@ from stacks.store import Store
 from tests.support.slack_requests import slash_command_body
 from tests.support.slack_standin import SlackStandin
 from tests.test_bot_support import (  # noqa: F401  (fixtures)
+    bot_process,
     CHANNEL,
     NOTIFY,
     OWNER,
@@ -224,24 +225,6 @@ def test_deployments_interrupted_by_a_restart_say_so_in_their_thread(slack: Slac
 
 
 # `yadockeri bot`, the command ------------------------------------------------------------------
-def _bot_process(env: dict[str, str], port: int) -> "subprocess.Popen[str]":
-    import subprocess
-    import sys
-
-    process = subprocess.Popen([sys.executable, "-m", "yadockeri", "bot"], env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-    def healthy() -> bool:
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return process.poll() is not None
-
-    wait_for(healthy, 30, "the bot serving")
-    assert process.poll() is None, process.communicate()[0]
-    return process
-
-
 def _stop(process: "subprocess.Popen[str]") -> str:
     import signal
 
@@ -261,7 +244,7 @@ def test_yadockeri_bot_serves_http_mode_and_stops_on_sigterm(quiet_engine: Engin
     env.pop("SLACK_APP_TOKEN", None)
     env.update(SLACK_BOT_TOKEN=slack.bot_token, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.base_url,
                YADOCKERI_BOT_PORT=str(port))
-    process = _bot_process(env, port)
+    process = bot_process(env, port)
     try:
         response_url = slack.new_response_url()
         body = slash_command_body("list", response_url=response_url)
@@ -285,7 +268,7 @@ def test_yadockeri_bot_uses_socket_mode_when_an_app_token_is_set(quiet_engine: E
     env.update(SLACK_BOT_TOKEN=slack.bot_token, SLACK_APP_TOKEN=slack.app_token, SLACK_API_URL=slack.base_url,
                YADOCKERI_BOT_PORT=str(port))
     env.pop("SLACK_SIGNING_SECRET", None)
-    process = _bot_process(env, port)
+    process = bot_process(env, port)
     try:
         assert slack.socket_mode is not None
         slack.socket_mode.wait_connected()

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
-import requests
 
 from stacks.engine import Engine
 from stacks.scheduler import Scheduler
@@ -27,6 +25,7 @@ from tests.test_bot_support import (  # noqa: F401  (fixtures)
     OWNER,
     SECRET,
     RunningBot,
+    bot_process,
     quiet_bot,
     quiet_engine,
     slack,
@@ -139,13 +138,13 @@ def test_a_killed_bot_loses_no_reap_and_reaps_nothing_twice(make_settings, slack
     process = None
     try:
         succeeded(deploy(engine, stack, actor=CLI_ADMIN))
-        process = bot_process(env, port)
+        process = bot_process(env, port, capture=False)
         wait_for(lambda: engine.store.require_stack(stack).state == "warned", 60, "the warning")
         wait_for(lambda: [m for m in slack.messages(NOTIFY) if stack in m["text"] and "will be" in m["text"]], 20,
                  "the warning posted")
         process.send_signal(signal.SIGKILL)
         process.wait(10)
-        process = bot_process(env, port)  # a new bot: the reap is still due, and happens once
+        process = bot_process(env, port, capture=False)  # a new bot: the reap is still due, and happens once
         wait_for(lambda: engine.store.get_stack(stack) is None, 120, "the reap")
         wait_for(lambda: [m for m in slack.messages(NOTIFY) if stack in m["text"] and "was reaped" in m["text"]], 20,
                  "the reap notice")
@@ -164,18 +163,3 @@ def test_a_killed_bot_loses_no_reap_and_reaps_nothing_twice(make_settings, slack
                 process.kill()
         engine.close()
         purge(docker_client, stack)
-
-
-def bot_process(env: dict[str, str], port: int) -> "subprocess.Popen[str]":
-    process = subprocess.Popen([sys.executable, "-m", "yadockeri", "bot"], env=env, text=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def healthy() -> bool:
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return process.poll() is not None
-
-    wait_for(healthy, 60, "the bot serving")
-    assert process.poll() is None
-    return process

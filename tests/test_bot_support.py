@@ -229,3 +229,23 @@ def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition", int
 def dead_runner() -> str:
     """A runner id of this host whose process is gone (so recovery marks its work interrupted)."""
     return f"{socket.gethostname()}:999999999:12345"
+
+
+def bot_process(env: dict[str, str], port: int, *, capture: bool = True) -> "subprocess.Popen[str]":
+    """`yadockeri bot` as a real process, once its /healthz answers."""
+    import subprocess
+    import sys
+
+    output = subprocess.PIPE if capture else subprocess.DEVNULL
+    process = subprocess.Popen([sys.executable, "-m", "yadockeri", "bot"], env=env, text=True,
+                               stdout=output, stderr=subprocess.STDOUT)
+
+    def healthy() -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return process.poll() is not None
+
+    wait_for(healthy, 60, "the bot serving")
+    assert process.poll() is None, process.communicate()[0] if capture else "the bot ended"
+    return process
