@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     registry: str | None = None
     registry_username: str | None = None
     registry_password: SecretStr | None = None
+    # The Docker engine images are built on, as a DOCKER_HOST URL (tcp:// with DOCKER_TLS_VERIFY and
+    # DOCKER_CERT_PATH, or unix://); unset: the manager yadockeri talks to. Needs the registry.
+    builder: str | None = None
 
     # yadockeri on the swarm it manages (`yadockeri install`, docs/install.md).
     image: str = "yadockeri/yadockeri:latest"  # the image install runs; jobs on other nodes run it too

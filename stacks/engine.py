@@ -125,6 +125,7 @@ class Engine:
         self.runner = runner_id()
         self._docker_host = docker_host
         self._swarm: Swarm | None = None
+        self._builder: Swarm | None = None  # YADOCKERI_BUILDER's engine, when set
         self._swarm_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="yadockeri-job")
         self._stop = threading.Event()
@@ -184,12 +185,30 @@ class Engine:
                 from .swarm import Swarm, connect, docker_host
 
                 swarm = Swarm(connect(self._docker_host), docker_host(self._docker_host))
-                if self.settings.registry and self.settings.registry_username:  # pushes, services: any node pulls
-                    password = self.settings.registry_password
-                    swarm.login(self.settings.registry, self.settings.registry_username,
-                                password.get_secret_value() if password else "")
+                self._login(swarm)
                 self._swarm = swarm
             return self._swarm
+
+    @property
+    def builder(self) -> Swarm:
+        """The engine images are built on: YADOCKERI_BUILDER if set, else the manager."""
+        if not self.settings.builder:
+            return self.swarm
+        with self._swarm_lock:
+            if self._builder is None:
+                from .swarm import Swarm, connect_builder
+
+                builder = Swarm(connect_builder(self.settings.builder), self.settings.builder)
+                self._login(builder)
+                self._builder = builder
+            return self._builder
+
+    def _login(self, engine: Swarm) -> None:
+        """With a registry login, pushes and service creations carry it: any node pulls."""
+        if self.settings.registry and self.settings.registry_username:
+            password = self.settings.registry_password
+            engine.login(self.settings.registry, self.settings.registry_username,
+                         password.get_secret_value() if password else "")
 
     def check_docker(self) -> None:
         """Fail now, with a clear message, if Docker is unreachable (before recording anything)."""
@@ -386,7 +405,7 @@ class Engine:
         if self.settings.git_token:
             secrets.append(self.settings.git_token.get_secret_value())
         return pipeline.Job(
-            settings=self.settings, store=self.store, swarm=self.swarm, mirror=self.mirror(stack.app), reporter=reporter,
+            settings=self.settings, store=self.store, swarm=self.swarm, connect_builder=lambda: self.builder, mirror=self.mirror(stack.app), reporter=reporter,
             deployment=deployment, stack=stack, app_name=stack.app, app=app,
             log=pipeline.DeploymentLog(self.settings.data_dir / "logs" / f"{deployment.id}.log", deployment.id, reporter, secrets),
         )
@@ -459,25 +478,35 @@ class Engine:
 
     def collect_garbage(self) -> list[str]:
         """Remove this install's images that no stack runs or is about to run (older than
-        IMAGE_MIN_AGE, so a build in flight is safe), and build cache older than its limit."""
+        IMAGE_MIN_AGE, so a build in flight is safe), and build cache older than its limit: on
+        the manager, and on the builder if images are built elsewhere."""
         in_use = self.store.images_in_use()
+        removed = self._collect_on(self.swarm, in_use)
+        if self.settings.builder:
+            try:
+                removed += self._collect_on(self.builder, in_use)
+            except DockerUnavailable as error:  # the builder is down: its images wait for the next pass
+                log.warning("builder not cleaned: %s", error)
+        return removed
+
+    def _collect_on(self, engine: Swarm, in_use: set[str]) -> list[str]:
         oldest = time.time() - self.settings.image_min_age
         removed = []
         for app in self.settings.apps:
-            for image in self.swarm.images(**{"yadockeri.app": app}):
+            for image in engine.images(**{"yadockeri.app": app}):
                 tags = image.get("RepoTags") or []
                 if image.get("Created", 0) > oldest or not tags or any(tag in in_use for tag in tags):
                     continue
                 # Old tasks' stopped containers (swarm keeps a few per service) still hold it.
-                self.swarm.remove_containers(exited_only=True, ancestor=image["Id"])
+                engine.remove_containers(exited_only=True, ancestor=image["Id"])
                 for tag in tags:
                     try:
-                        if self.swarm.remove_image(tag):
+                        if engine.remove_image(tag):
                             removed.append(tag)
                     except YadockeriError as error:  # still used (a container on its way out): next time
                         log.info("image %s kept for now: %s", tag, error)
         try:
-            self.swarm.prune_build_cache(self.settings.build_cache_max_age)
+            engine.prune_build_cache(self.settings.build_cache_max_age)
         except YadockeriError as error:  # an engine without BuildKit's prune filters: images still went
             log.info("build cache not pruned: %s", error)
         return removed
@@ -568,7 +597,17 @@ class Engine:
     def _require_registry(self) -> None:
         """Images are built here; with more than one node they reach the others only through a registry."""
         if self.settings.registry:
+            if self.settings.builder:  # an unreachable builder is refused up front
+                from .swarm import docker_errors
+
+                with docker_errors(f"reaching the builder {self.settings.builder}"):
+                    self.builder.client.ping()
             return
+        if self.settings.builder:
+            raise YadockeriError(
+                f"images are built on {self.settings.builder} (YADOCKERI_BUILDER) but no registry is set, so they "
+                "could not reach the swarm: set YADOCKERI_REGISTRY too (docs/install.md)"
+            )
         count = len(self.swarm.nodes())
         if count > 1:
             raise YadockeriError(

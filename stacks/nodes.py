@@ -1,8 +1,9 @@
 """Several nodes: where a stack's parts run, and jobs on one given node.
 
-- Images are built on the engine yadockeri talks to (a manager) and reach the other nodes
-  through the registry (YADOCKERI_REGISTRY); with more than one node and no registry a deploy is
-  refused up front (engine.py), as a task on another node could never get its image.
+- Images are built on the engine yadockeri talks to (a manager), or on YADOCKERI_BUILDER's, and
+  reach the nodes through the registry (YADOCKERI_REGISTRY); with more than one node (or a
+  builder) and no registry a deploy is refused up front (engine.py), as a task could never get
+  its image.
 - Process services go wherever swarm puts them (and move when a node is drained).
 - Middleware with volumes is pinned to one node, chosen at the stack's first deploy (the
   schedulable node with the fewest pinned stacks) and kept in Stack.node: a volume lives on the

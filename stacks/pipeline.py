@@ -12,7 +12,7 @@ import re
 import time
 from collections import deque
 from datetime import datetime, timezone
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -90,11 +90,16 @@ class Job:
     app_name: str
     app: AppConfig
     log: DeploymentLog
+    connect_builder: Callable[[], Swarm]  # the engine images are built on (connected when first needed)
     created_services: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
         return self.stack.name
+
+    @property
+    def builder(self) -> Swarm:
+        return self.connect_builder()
 
     @contextmanager
     def step(self, name: str) -> Iterator[StepHandle]:
@@ -171,14 +176,19 @@ def read_spec(job: Job, commit: str) -> tuple[AppSpec, PreparedCompose | None]:
 
 def build_image(job: Job, release: Release) -> None:
     with job.step("build") as s:
-        if job.swarm.image_exists(release.image):
+        builder = job.builder
+        if builder.image_exists(release.image):
+            if job.settings.registry:  # layers the registry has are not sent again: cheap, and sure
+                builder.push(release.image, job.log)
             s.skip(f"image for {release.commit[:12]} exists; reused")
             return
         context = job.mirror.archive(release.commit, release.spec.build.context)
         labels = {"yadockeri.app": job.app_name, "yadockeri.commit": release.commit}
-        job.swarm.build(context, tag=release.image, dockerfile=release.spec.build.dockerfile, labels=labels, log_line=job.log)
+        if job.settings.builder:
+            job.log(f"building on {job.settings.builder}")
+        builder.build(context, tag=release.image, dockerfile=release.spec.build.dockerfile, labels=labels, log_line=job.log)
         if job.settings.registry:
-            job.swarm.push(release.image, job.log)
+            builder.push(release.image, job.log)
         s.detail = release.image
 
 
@@ -443,6 +453,7 @@ def run_destroy(job: Job) -> None:
         images = unused_images(job)
         for image in images:
             job.swarm.remove_image(image)
+        remove_built_images(job, images)
         deleted = registry.delete_images(job.settings, images, job.log)
         s.detail = f"{len(networks)} networks, {len(volumes)} volumes, {len(images)} images removed" + (
             f" ({len(deleted)} from the registry)" if job.settings.registry else "")
@@ -457,6 +468,18 @@ def wait_gone(job: Job, name: str, timeout: float = 120) -> None:
         if time.monotonic() > deadline:
             raise YadockeriError(f"containers of stack {name} did not stop within {timeout:.0f}s")
         time.sleep(job.settings.poll_interval)
+
+
+def remove_built_images(job: Job, images: list[str]) -> None:
+    """A separate builder keeps what it built: remove it there too (if it is up: else the
+    scheduler's garbage collection does, later)."""
+    if not job.settings.builder:
+        return
+    try:
+        for image in images:
+            job.builder.remove_image(image)
+    except YadockeriError as error:
+        job.log(f"images left on the builder for now: {error}")
 
 
 def unused_images(job: Job) -> list[str]:

@@ -70,6 +70,19 @@ def connect(docker_host_url: str | None = None) -> docker.DockerClient:
     return client
 
 
+def connect_builder(url: str) -> docker.DockerClient:
+    """A client for the engine that builds images (YADOCKERI_BUILDER): any Docker engine, read
+    like DOCKER_HOST (so DOCKER_TLS_VERIFY and DOCKER_CERT_PATH apply to a tcp:// URL)."""
+    try:
+        client = docker.DockerClient.from_env(environment={**os.environ, "DOCKER_HOST": url}, timeout=DOCKER_TIMEOUT)
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as error:
+        raise DockerUnavailable(
+            f"cannot reach the builder's Docker engine at {url} (YADOCKERI_BUILDER): {_reason(error)}"
+        ) from None
+    return client
+
+
 def _reason(error: BaseException) -> str:
     text = str(error)
     for marker in ("FileNotFoundError", "Connection refused", "No such file or directory", "Permission denied"):

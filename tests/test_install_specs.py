@@ -60,6 +60,9 @@ def test_the_service_spec_and_env_hold_no_secret_value(tmp_path: Path) -> None:
         assert env["YADOCKERI_DOMAIN"] == "y.example.com" and env["YADOCKERI_WORKERS"] == "8"
         assert env["YADOCKERI_SECRETS_DIR"] == "/run/secrets" and env["YADOCKERI_DATA_DIR"] == "/data"
         assert env["YADOCKERI_ROUTER_URL"] == "http://router:80"  # the router network, not a host port
+        assert "YADOCKERI_BUILDER" not in env  # a default is not passed on; a setting is:
+        assert install.service_env(settings(tmp_path, builder="tcp://b:2376"), image="i:1", router_image="r:1",
+                                   with_config=False)["YADOCKERI_BUILDER"] == "tcp://b:2376"
         assert not any(key.endswith(("TOKEN", "PASSWORD", "SECRET", "SECRET_KEY", "DATABASE_URL", "USERNAME"))
                        for key in env)
 

@@ -110,3 +110,14 @@ def mn_engine(cluster: Cluster, cluster_router: Settings, tmp_path: Path) -> Ite
         engine.close()
         for node in ("manager", "worker"):
             cluster.set_availability(node, "active")
+
+
+def wait_for(predicate, timeout: float = 90, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """The predicate's first true value, asked every half second."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout}s")

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 import requests
 
 from stacks.install import INSTALL_LABEL
-from tests.multinode.conftest import BuiltImage
+from tests.multinode.conftest import BuiltImage, wait_for
 from tests.support.multinode import HOST_ADDR, MANAGER_ADDR, NODES, Cluster
 from tests.support.slack_requests import signed_headers, slash_command_body
 from tests.support.slack_standin import SlackStandin
@@ -61,16 +60,6 @@ def run_bot_container(cluster: Cluster, image: str, env: dict[str, str], name: s
 def health(container) -> str:  # type: ignore[no-untyped-def]
     container.reload()
     return (container.attrs["State"].get("Health") or {}).get("Status", "none")
-
-
-def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout}s")
 
 
 def test_the_health_check_passes_while_the_bot_serves_and_fails_when_it_cannot(

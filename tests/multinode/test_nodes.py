@@ -3,7 +3,6 @@ network namespace) with a real registry (Debian's docker-registry, TLS and a log
 
 from __future__ import annotations
 
-import time
 
 import pytest
 import requests
@@ -12,12 +11,13 @@ from stacks.config import Settings
 from stacks.engine import Engine
 from stacks.errors import YadockeriError
 from tests.conftest import unique
-from tests.multinode.conftest import BuiltImage, cluster_settings
+from tests.multinode.conftest import BuiltImage, cluster_settings, wait_for
 from tests.support.helpers import ADMIN, deploy, redeploy, succeeded
 from tests.support.multinode import WORKER, Cluster
 from tests.support.sample_app import SampleRepo
 
 pytestmark = [pytest.mark.swarm, pytest.mark.slow]
+NO_REGISTRY = {"registry": None, "registry_username": None, "registry_password": None}
 
 
 def page(settings: Settings, stack: str) -> dict[str, str]:
@@ -31,31 +31,30 @@ def running_on(engine: Engine, service: str) -> set[str]:
             if t["Status"]["State"] == "running" and t["DesiredState"] == "running"}
 
 
-def wait_for(predicate, timeout: float = 90, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout}s")
+REFUSALS = {  # what a deploy is refused for -> (settings, what the message must say)
+    "several nodes, no registry": (dict(NO_REGISTRY), ["2 nodes", "YADOCKERI_REGISTRY"]),
+    "a builder, no registry": ({**NO_REGISTRY, "builder": WORKER.docker_host},
+                               ["no registry is set", "YADOCKERI_BUILDER", "YADOCKERI_REGISTRY"]),
+    "a builder out of reach": ({"builder": "unix:///run/yadockeri-no-such-builder.sock"},
+                               ["cannot reach the builder", "YADOCKERI_BUILDER"]),
+}
 
 
-def test_without_a_registry_a_deploy_is_refused_before_anything_is_recorded(
-        cluster: Cluster, cluster_router: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    repo = SampleRepo(tmp_path / "app")
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_a_deploy_that_could_not_get_its_image_to_the_nodes_is_refused_before_anything_is_recorded(
+        cluster: Cluster, cluster_router: Settings, tmp_path, case: str) -> None:  # type: ignore[no-untyped-def]
     from stacks.config import AppConfig
 
-    settings = cluster_settings(cluster, tmp_path / "data", registry=None, registry_username=None,
-                                registry_password=None, apps={unique("a"): AppConfig(repo=str(repo.path))})
+    values, expected = REFUSALS[case]
+    repo = SampleRepo(tmp_path / "app")
+    settings = cluster_settings(cluster, tmp_path / "data", apps={unique("a"): AppConfig(repo=str(repo.path))}, **values)
     engine = Engine(settings, docker_host=cluster.manager.docker_host)
     engine.start()
     try:
         stack = unique("s")
         with pytest.raises(YadockeriError) as refused:
             engine.deploy(stack, "main", ADMIN)
-        message = str(refused.value)
-        assert "2 nodes" in message and "YADOCKERI_REGISTRY" in message
+        assert all(words in str(refused.value) for words in expected), str(refused.value)
         assert engine.store.get_stack(stack) is None  # nothing recorded
         assert engine.swarm.services(**{"yadockeri.stack": stack}) == []
     finally:
@@ -167,3 +166,46 @@ def test_middleware_with_a_volume_stays_on_its_node_and_its_volume_goes_with_des
     assert "1 volumes" in {s.name: s.detail for s in destroyed.steps}["cleanup"]
     assert cluster.volumes_on(WORKER, f"yadockeri.stack={stack}") == []  # removed by a job on the worker
     assert engine.swarm.services(**{"yadockeri.cleanup": stack}) == []  # and the job is gone
+
+
+def built_images(client, app: str) -> set[str]:  # type: ignore[no-untyped-def]
+    return {tag for image in client.images.list(filters={"label": f"yadockeri.app={app}"}) for tag in image.tags}
+
+
+def test_with_a_builder_images_are_built_there_pushed_and_cleaned_there(
+        cluster: Cluster, cluster_router: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """YADOCKERI_BUILDER: the worker's engine builds, the registry carries the image to the swarm,
+    destroy and garbage collection remove it from the builder too."""
+    from stacks.config import AppConfig
+
+    cluster.load_images(("busybox:latest",), cluster.worker)  # the sample app's base, on the builder
+    repo = SampleRepo(tmp_path / "app")
+    app = unique("a")
+    settings = cluster_settings(cluster, tmp_path / "data", builder=cluster.worker.docker_host, image_min_age=0,
+                                apps={app: AppConfig(repo=str(repo.path))})
+    engine = Engine(settings, docker_host=cluster.manager.docker_host)
+    engine.start()
+    manager_client, worker_client = cluster.manager.client(), cluster.worker.client()
+    stack = unique("s")
+    try:
+        cluster.set_availability("worker", "drain")  # tasks run on the manager, images come from the worker
+        first = succeeded(deploy(engine, stack))
+        assert built_images(worker_client, app) == {first.image} and cluster.registry_has(first.image)
+        assert f"building on {cluster.worker.docker_host}" in (settings.data_dir / "logs" / f"{first.id}.log").read_text()
+        assert page(settings, stack)["content"] == "main-1"  # pulled by the manager from the registry
+
+        repo.write({"www/content.txt": "main-2"})
+        repo.commit("second")
+        second = succeeded(redeploy(engine, stack))
+        assert page(settings, stack)["content"] == "main-2"
+        assert first.image in engine.collect_garbage()  # no stack runs it: gone from the builder too
+        assert built_images(worker_client, app) == {second.image}
+
+        succeeded(engine.destroy(stack, ADMIN).wait(240))
+        assert built_images(worker_client, app) == set() and built_images(manager_client, app) == set()
+        assert not cluster.registry_has(second.image)
+    finally:
+        cluster.set_availability("worker", "active")
+        engine.close()
+        for service in engine.swarm.services(**{"yadockeri.stack": stack}):
+            engine.swarm.remove_service(service["ID"])
