@@ -142,6 +142,7 @@ def test_warned_stacks_are_reaped_unless_kept(idle_engine, docker_client: docker
         wait_until(lambda: engine.store.require_stack(kept).state == "warned", timeout=60)
         engine.keep(kept, ADMIN, seconds=86400)
         wait_until(lambda: engine.store.get_stack(reaped) is None, timeout=90)
+        wait_until(lambda: "reaped" in events.kinds(reaped), timeout=10)  # announced just after the record goes
         assert events.kinds(reaped).count("warned") == 1 and events.kinds(reaped).count("reaped") == 1
         assert docker_client.api.services(filters={"label": f"yadockeri.stack={reaped}"}) == []
         assert through_router(settings, reaped).status_code == 404
@@ -154,6 +155,11 @@ def test_warned_stacks_are_reaped_unless_kept(idle_engine, docker_client: docker
         scheduler.stop()
 
 
+def destroyed_ok(engine: Engine, stack: str) -> bool:
+    """The destroy's event, recorded just after the stack's record goes."""
+    return any(e.action == "destroy" and e.result == "ok" for e in engine.store.events(stack))
+
+
 def test_two_schedulers_act_once(idle_engine) -> None:  # type: ignore[no-untyped-def]
     first, settings = idle_engine(sleep_after=3600, reap_after=2, reap_warning=2)
     second = Engine(settings)
@@ -162,7 +168,7 @@ def test_two_schedulers_act_once(idle_engine) -> None:  # type: ignore[no-untype
     succeeded(deploy(first, stack))
     schedulers = [Scheduler(first, serve_status=False).start(), Scheduler(second, serve_status=False).start()]
     try:
-        wait_until(lambda: first.store.get_stack(stack) is None, timeout=90)
+        wait_until(lambda: first.store.get_stack(stack) is None and destroyed_ok(first, stack), timeout=90)
         history = first.store.events(stack)
         assert [e.action for e in history].count("warn") == 1
         destroys = [e for e in history if e.action == "destroy" and e.result == "ok"]
@@ -187,7 +193,7 @@ def test_a_killed_scheduler_loses_no_reap_and_reaps_nothing_twice(idle_engine, t
         process.send_signal(signal.SIGKILL)
         process.wait(10)
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: engine.store.get_stack(stack) is None, timeout=120)
+        wait_until(lambda: engine.store.get_stack(stack) is None and destroyed_ok(engine, stack), timeout=120)
         history = engine.store.events(stack)
         assert [e.action for e in history].count("warn") == 1
         assert len([e for e in history if e.action == "destroy" and e.result == "ok"]) == 1
