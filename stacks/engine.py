@@ -198,7 +198,9 @@ class Engine:
             if self._builder is None:
                 from .swarm import Swarm, connect_builder
 
-                builder = Swarm(connect_builder(self.settings.builder), self.settings.builder)
+                client = connect_builder(self.settings.builder, self.settings.builder_tls,
+                                         self.settings.data_dir / "builder-tls")
+                builder = Swarm(client, self.settings.builder)
                 self._login(builder)
                 self._builder = builder
             return self._builder

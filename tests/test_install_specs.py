@@ -30,6 +30,9 @@ SECRET_VALUES = {
     "registry_password": "canary-registry-password",
     "git_token": "canary-git-token",
     "database_url": "postgresql://u:canary-db-password@db/y",
+    "builder_tls_ca": "canary-builder-ca-pem",
+    "builder_tls_cert": "canary-builder-cert-pem",
+    "builder_tls_key": "canary-builder-key-pem",
 }
 
 

@@ -13,7 +13,7 @@ from stacks.errors import YadockeriError
 from tests.conftest import unique
 from tests.multinode.conftest import BuiltImage, cluster_settings, wait_for
 from tests.support.helpers import ADMIN, deploy, redeploy, succeeded
-from tests.support.multinode import WORKER, Cluster
+from tests.support.multinode import BUILDER_URL, WORKER, Cluster
 from tests.support.sample_app import SampleRepo
 
 pytestmark = [pytest.mark.swarm, pytest.mark.slow]
@@ -37,6 +37,7 @@ REFUSALS = {  # what a deploy is refused for -> (settings, what the message must
                                ["no registry is set", "YADOCKERI_BUILDER", "YADOCKERI_REGISTRY"]),
     "a builder out of reach": ({"builder": "unix:///run/yadockeri-no-such-builder.sock"},
                                ["cannot reach the builder", "YADOCKERI_BUILDER"]),
+    "a TLS builder, no certificate": ({"builder": BUILDER_URL}, ["cannot reach the builder", "YADOCKERI_BUILDER"]),
 }
 
 
@@ -174,14 +175,16 @@ def built_images(client, app: str) -> set[str]:  # type: ignore[no-untyped-def]
 
 def test_with_a_builder_images_are_built_there_pushed_and_cleaned_there(
         cluster: Cluster, cluster_router: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """YADOCKERI_BUILDER: the worker's engine builds, the registry carries the image to the swarm,
-    destroy and garbage collection remove it from the builder too."""
+    """YADOCKERI_BUILDER: the worker's engine, reached over verified TLS, builds; the registry
+    carries the image to the swarm; destroy and garbage collection remove it from the builder too."""
     from stacks.config import AppConfig
 
     cluster.load_images(("busybox:latest",), cluster.worker)  # the sample app's base, on the builder
     repo = SampleRepo(tmp_path / "app")
     app = unique("a")
-    settings = cluster_settings(cluster, tmp_path / "data", builder=cluster.worker.docker_host, image_min_age=0,
+    ca, cert, key = cluster.builder_tls
+    settings = cluster_settings(cluster, tmp_path / "data", builder=BUILDER_URL, image_min_age=0,
+                                builder_tls_ca=ca, builder_tls_cert=cert, builder_tls_key=key,
                                 apps={app: AppConfig(repo=str(repo.path))})
     engine = Engine(settings, docker_host=cluster.manager.docker_host)
     engine.start()
@@ -191,7 +194,7 @@ def test_with_a_builder_images_are_built_there_pushed_and_cleaned_there(
         cluster.set_availability("worker", "drain")  # tasks run on the manager, images come from the worker
         first = succeeded(deploy(engine, stack))
         assert built_images(worker_client, app) == {first.image} and cluster.registry_has(first.image)
-        assert f"building on {cluster.worker.docker_host}" in (settings.data_dir / "logs" / f"{first.id}.log").read_text()
+        assert f"building on {BUILDER_URL}" in (settings.data_dir / "logs" / f"{first.id}.log").read_text()
         assert page(settings, stack)["content"] == "main-1"  # pulled by the manager from the registry
 
         repo.write({"www/content.txt": "main-2"})
