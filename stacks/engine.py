@@ -481,7 +481,7 @@ class Engine:
     def collect_garbage(self) -> list[str]:
         """Remove this install's images that no stack runs or is about to run (older than
         IMAGE_MIN_AGE, so a build in flight is safe), and build cache older than its limit: on
-        the manager, and on the builder if images are built elsewhere."""
+        the manager, on the builder if images are built elsewhere, and in the registry."""
         in_use = self.store.images_in_use()
         removed = self._collect_on(self.swarm, in_use)
         if self.settings.builder:
@@ -489,6 +489,11 @@ class Engine:
                 removed += self._collect_on(self.builder, in_use)
             except DockerUnavailable as error:  # the builder is down: its images wait for the next pass
                 log.warning("builder not cleaned: %s", error)
+        removed = sorted(set(removed))
+        if self.settings.registry and removed:  # what no stack runs goes from the registry too
+            from . import registry
+
+            registry.delete_images(self.settings, removed, log.info)
         return removed
 
     def _collect_on(self, engine: Swarm, in_use: set[str]) -> list[str]:

@@ -203,6 +203,7 @@ def test_with_a_builder_images_are_built_there_pushed_and_cleaned_there(
         assert page(settings, stack)["content"] == "main-2"
         assert first.image in engine.collect_garbage()  # no stack runs it: gone from the builder too
         assert built_images(worker_client, app) == {second.image}
+        assert not cluster.registry_has(first.image) and cluster.registry_has(second.image)
 
         succeeded(engine.destroy(stack, ADMIN).wait(240))
         assert built_images(worker_client, app) == set() and built_images(manager_client, app) == set()
