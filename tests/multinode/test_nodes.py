@@ -125,14 +125,19 @@ def middleware_files(image: str) -> dict[str, str]:
     }
 
 
+def pushed(engine: Engine, cluster: Cluster, built: BuiltImage) -> str:
+    """The yadockeri image in the registry (as install puts it), for jobs on other nodes."""
+    image = f"{cluster.registry}/yadockeri/yadockeri:{built.image_id.split(':')[1][:16]}"
+    engine.swarm.api.tag(built.image_id, image.rsplit(":", 1)[0], image.rsplit(":", 1)[1])
+    engine.swarm.push(image, lambda line: None)
+    return image
+
+
 def test_middleware_with_a_volume_stays_on_its_node_and_its_volume_goes_with_destroy(
         cluster: Cluster, mn_engine: tuple[Engine, Settings, SampleRepo], yadockeri_image: BuiltImage) -> None:
     engine, settings, repo = mn_engine
     # The volume job runs the yadockeri image on the worker: it pulls it from the registry.
-    image = f"{cluster.registry}/yadockeri/yadockeri:{yadockeri_image.image_id.split(':')[1][:16]}"
-    engine.swarm.api.tag(yadockeri_image.image_id, image.rsplit(":", 1)[0], image.rsplit(":", 1)[1])
-    engine.swarm.push(image, lambda line: None)
-    engine.settings = settings = settings.model_copy(update={"image": image})
+    engine.settings = settings = settings.model_copy(update={"image": pushed(engine, cluster, yadockeri_image)})
     # Each node pulls the middleware's image itself: from the registry.
     busybox = f"{cluster.registry}/library/busybox:latest"
     engine.swarm.api.tag("busybox:latest", busybox.rsplit(":", 1)[0], "latest")
@@ -213,3 +218,26 @@ def test_with_a_builder_images_are_built_there_pushed_and_cleaned_there(
         engine.close()
         for service in engine.swarm.services(**{"yadockeri.stack": stack}):
             engine.swarm.remove_service(service["ID"])
+
+
+def test_garbage_collection_removes_the_images_other_nodes_pulled_and_keeps_what_runs(
+        cluster: Cluster, mn_engine: tuple[Engine, Settings, SampleRepo], yadockeri_image: BuiltImage) -> None:
+    engine, settings, repo = mn_engine
+    engine.settings = settings.model_copy(update={"image": pushed(engine, cluster, yadockeri_image), "image_min_age": 0})
+    (app,) = settings.apps
+    worker_client = cluster.worker.client()
+    stack = unique("s")
+    cluster.set_availability("manager", "pause")  # the web tasks run on the worker, which pulls their images
+    first = succeeded(deploy(engine, stack))
+    repo.write({"www/content.txt": "main-2"})
+    repo.commit("second")
+    second = succeeded(redeploy(engine, stack))
+    assert built_images(worker_client, app) == {first.image, second.image}  # the old task's container holds it
+
+    removed = engine.collect_garbage()
+    assert first.image in removed and second.image not in removed
+    assert built_images(worker_client, app) == {second.image}  # removed by the global job on the worker
+    assert not cluster.registry_has(first.image) and cluster.registry_has(second.image)
+    assert engine.swarm.services(**{"yadockeri.role": "cleanup"}) == []  # the job is gone
+    assert page(settings, stack)["content"] == "main-2"
+    succeeded(engine.destroy(stack, ADMIN).wait(240))
