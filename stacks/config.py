@@ -75,9 +75,13 @@ class Settings(BaseSettings):
     registry: str | None = None
     registry_username: str | None = None
     registry_password: SecretStr | None = None
-    # The Docker engine images are built on, as a DOCKER_HOST URL (tcp:// with DOCKER_TLS_VERIFY and
-    # DOCKER_CERT_PATH, or unix://); unset: the manager yadockeri talks to. Needs the registry.
+    # The Docker engine images are built on, as a DOCKER_HOST URL (tcp://host:2376, unix://...);
+    # unset: the manager yadockeri talks to. Needs the registry. Its TLS client certificate: the
+    # PEM texts of the CA, certificate and key (Docker secrets when installed), all or none.
     builder: str | None = None
+    builder_tls_ca: SecretStr | None = None
+    builder_tls_cert: SecretStr | None = None
+    builder_tls_key: SecretStr | None = None
 
     # yadockeri on the swarm it manages (`yadockeri install`, docs/install.md).
     image: str = "yadockeri/yadockeri:latest"  # the image install runs; jobs on other nodes run it too
@@ -164,6 +168,13 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _builder_tls_all_or_none(self) -> "Settings":
+        given = [self.builder_tls_ca, self.builder_tls_cert, self.builder_tls_key]
+        if any(given) and not all(given):
+            raise ValueError("YADOCKERI_BUILDER_TLS_CA, _CERT and _KEY go together: set all three or none")
+        return self
+
+    @model_validator(mode="after")
     def _example_app_when_none(self) -> "Settings":
         if not self.apps:
             self.apps = {"hello": AppConfig(repo=str(self.data_dir / "examples" / "hello"), branch="main", default=True)}
@@ -173,6 +184,14 @@ class Settings(BaseSettings):
     @property
     def domains(self) -> list[str]:
         return self.domain.split(",")
+
+    @property
+    def builder_tls(self) -> tuple[str, str, str] | None:
+        """(CA, certificate, key) PEM texts for YADOCKERI_BUILDER, if it speaks TLS."""
+        if not (self.builder_tls_ca and self.builder_tls_cert and self.builder_tls_key):
+            return None
+        return (self.builder_tls_ca.get_secret_value(), self.builder_tls_cert.get_secret_value(),
+                self.builder_tls_key.get_secret_value())
 
     @property
     def db_url(self) -> str:

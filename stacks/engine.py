@@ -198,7 +198,9 @@ class Engine:
             if self._builder is None:
                 from .swarm import Swarm, connect_builder
 
-                builder = Swarm(connect_builder(self.settings.builder), self.settings.builder)
+                client = connect_builder(self.settings.builder, self.settings.builder_tls,
+                                         self.settings.data_dir / "builder-tls")
+                builder = Swarm(client, self.settings.builder)
                 self._login(builder)
                 self._builder = builder
             return self._builder
@@ -478,38 +480,50 @@ class Engine:
 
     def collect_garbage(self) -> list[str]:
         """Remove this install's images that no stack runs or is about to run (older than
-        IMAGE_MIN_AGE, so a build in flight is safe), and build cache older than its limit: on
-        the manager, and on the builder if images are built elsewhere."""
-        in_use = self.store.images_in_use()
-        removed = self._collect_on(self.swarm, in_use)
+        IMAGE_MIN_AGE, so a build in flight is safe): on the manager, on the builder if images
+        are built elsewhere, on the other nodes (a global job) and in the registry; and build
+        cache older than its limit. Returns the image tags removed."""
+        from . import nodes
+
+        in_use, apps, min_age = self.store.images_in_use(), list(self.settings.apps), self.settings.image_min_age
+        removed = nodes.collect_images(self.swarm, apps, in_use, min_age)
+        self._prune_build_cache(self.swarm)
         if self.settings.builder:
             try:
-                removed += self._collect_on(self.builder, in_use)
+                removed += nodes.collect_images(self.builder, apps, in_use, min_age)
+                self._prune_build_cache(self.builder)
             except DockerUnavailable as error:  # the builder is down: its images wait for the next pass
                 log.warning("builder not cleaned: %s", error)
+        removed += self._collect_on_other_nodes(apps, in_use, min_age)
+        removed = sorted(set(removed))
+        if self.settings.registry and removed:  # what no stack runs goes from the registry too
+            from . import registry
+
+            registry.delete_images(self.settings, removed, log.info)
         return removed
 
-    def _collect_on(self, engine: Swarm, in_use: set[str]) -> list[str]:
-        oldest = time.time() - self.settings.image_min_age
-        removed = []
-        for app in self.settings.apps:
-            for image in engine.images(**{"yadockeri.app": app}):
-                tags = image.get("RepoTags") or []
-                if image.get("Created", 0) > oldest or not tags or any(tag in in_use for tag in tags):
-                    continue
-                # Old tasks' stopped containers (swarm keeps a few per service) still hold it.
-                engine.remove_containers(exited_only=True, ancestor=image["Id"])
-                for tag in tags:
-                    try:
-                        if engine.remove_image(tag):
-                            removed.append(tag)
-                    except YadockeriError as error:  # still used (a container on its way out): next time
-                        log.info("image %s kept for now: %s", tag, error)
+    def _collect_on_other_nodes(self, apps: list[str], in_use: set[str], min_age: int) -> list[str]:
+        """Images the other nodes pulled: a global job of the yadockeri image removes them there."""
+        from . import nodes
+
+        here = self.swarm.local_node_id()
+        others = [n for n in self.swarm.nodes() if nodes.schedulable(n) and n["ID"] != here]
+        if not others or not self.settings.registry:  # without a registry no other node has our images
+            return []
+        spec = nodes.image_job_spec(name=nodes.image_job_name(self.settings.service_name), image=self.settings.image,
+                                    apps=apps, in_use=in_use, min_age=min_age, skip_node=here)
+        try:
+            _, lines = nodes.run_on_node(self.swarm, spec, tasks=len(others), poll=self.settings.poll_interval)
+        except YadockeriError as error:  # a node that is away: next time
+            log.warning("images on the other nodes not cleaned: %s", error)
+            return []
+        return [line.split(" ", 1)[1] for line in lines if line.startswith("removed ")]
+
+    def _prune_build_cache(self, engine: Swarm) -> None:
         try:
             engine.prune_build_cache(self.settings.build_cache_max_age)
         except YadockeriError as error:  # an engine without BuildKit's prune filters: images still went
             log.info("build cache not pruned: %s", error)
-        return removed
 
     def schedule(self, stack: StackRecord, now: datetime | None = None) -> Schedule:
         return schedule_of(stack, Timing.of(self.settings), now or utcnow())

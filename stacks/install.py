@@ -83,6 +83,9 @@ SECRETS = (
     SecretDef("git-token", "YADOCKERI_GIT_TOKEN", "git_token"),
     SecretDef("git-ssh-key", "YADOCKERI_GIT_SSH_KEY", "git_ssh_key"),
     SecretDef("database-url", "YADOCKERI_DATABASE_URL", "database_url"),
+    SecretDef("builder-tls-ca", "YADOCKERI_BUILDER_TLS_CA", "builder_tls_ca"),
+    SecretDef("builder-tls-cert", "YADOCKERI_BUILDER_TLS_CERT", "builder_tls_cert"),
+    SecretDef("builder-tls-key", "YADOCKERI_BUILDER_TLS_KEY", "builder_tls_key"),
 )
 SECRET_FIELDS = frozenset(s.field for s in SECRETS)
 # Settings that are not passed on as they are: set by install itself, or meaningless in the service.

@@ -11,16 +11,20 @@
 - On destroy its volumes are removed where they are: by a swarm replicated job on that node
   (the yadockeri image, YADOCKERI_IMAGE, with the Docker socket mounted), unless it is this node.
 
-`python -m stacks.nodes remove-volumes LABEL=VALUE` is what that job runs.
+- Images that other nodes pulled are removed there when no stack runs them any more, by a
+  global job of the same image that the scheduler's garbage collection starts.
+
+`python -m stacks.nodes remove-volumes LABEL=VALUE` and `... collect-images` are what the jobs run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from docker.types import ContainerSpec, Healthcheck, Mount, Placement, RestartPolicy, ServiceMode, TaskTemplate
@@ -31,6 +35,8 @@ from .errors import YadockeriError
 if TYPE_CHECKING:
     from .pipeline import Job
     from .swarm import Swarm
+
+log = logging.getLogger(__name__)
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 CLEANUP_LABEL = "yadockeri.cleanup"  # on a volume job: the stack whose volumes it removes
@@ -99,21 +105,23 @@ def volume_job_spec(*, stack: str, node_id: str, image: str) -> dict:
             "labels": labels}
 
 
-def run_on_node(swarm: Swarm, spec: dict, *, timeout: float = JOB_TIMEOUT, poll: float = 0.5) -> tuple[str, list[str]]:
-    """Run a job spec to its end; returns its final task state and its output. Removes the job."""
+def run_on_node(swarm: Swarm, spec: dict, *, tasks: int = 1, timeout: float = JOB_TIMEOUT,
+                poll: float = 0.5) -> tuple[str, list[str]]:
+    """Run a job spec until `tasks` of its tasks ended (a global job: one a node); returns the
+    final state (`complete` if all did) and the output. Removes the job."""
     name = spec["name"]
     swarm.create_job(spec)
     state, error = "timeout", f"did not finish within {timeout:.0f}s"
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            tasks = swarm.tasks(name)
-            done = [t for t in tasks if t["Status"]["State"] in ("complete", "failed", "rejected", "orphaned")]
-            if done:
-                state, error = done[0]["Status"]["State"], done[0]["Status"].get("Err")
+            done = [t for t in swarm.tasks(name) if t["Status"]["State"] in ("complete", "failed", "rejected", "orphaned")]
+            if len(done) >= tasks:
+                failed = [t for t in done if t["Status"]["State"] != "complete"]
+                state, error = (failed[0]["Status"]["State"], failed[0]["Status"].get("Err")) if failed else ("complete", None)
                 break
             time.sleep(poll)
-        lines = swarm.service_logs(name, tail=200)
+        lines = swarm.service_logs(name, tail=200 * tasks)
     finally:
         swarm.remove_service(name)
     if state != "complete":
@@ -137,7 +145,47 @@ def remove_stack_volumes(job: Job) -> list[str]:
     return removed
 
 
-# What the job runs -------------------------------------------------------------------------------
+# Images no stack uses -----------------------------------------------------------------------------
+def collect_images(engine: Swarm, apps: Iterable[str], in_use: set[str], min_age: float) -> list[str]:
+    """Remove the images of these apps on this engine that no stack runs or is about to run and
+    that are older than min_age seconds (a build in flight is younger); returns the tags removed."""
+    oldest = time.time() - min_age
+    removed = []
+    for app in apps:
+        for image in engine.images(**{"yadockeri.app": app}):
+            tags = image.get("RepoTags") or []
+            if image.get("Created", 0) > oldest or not tags or any(tag in in_use for tag in tags):
+                continue
+            # Old tasks' stopped containers (swarm keeps a few per service) still hold it.
+            engine.remove_containers(exited_only=True, ancestor=image["Id"])
+            for tag in tags:
+                try:
+                    if engine.remove_image(tag):
+                        removed.append(tag)
+                except YadockeriError as error:  # still used (a container on its way out): next time
+                    log.info("image %s kept for now: %s", tag, error)
+    return removed
+
+
+def image_job_name(service_name: str) -> str:
+    return f"{service_name}__images"  # `__` is never part of a stack's service name
+
+
+def image_job_spec(*, name: str, image: str, apps: list[str], in_use: set[str], min_age: int, skip_node: str) -> dict:
+    """A global job that runs collect_images on every node but `skip_node` (done directly). Pure."""
+    labels = {"yadockeri.role": "cleanup"}
+    command = ["python", "-m", "stacks.nodes", "collect-images", "--min-age", str(min_age), "--apps", ",".join(apps),
+               *sorted(in_use)]
+    template = TaskTemplate(
+        container_spec=ContainerSpec(image=image, command=command, labels=labels, healthcheck=NO_HEALTHCHECK,
+                                     mounts=[Mount(DOCKER_SOCKET, DOCKER_SOCKET, type="bind")]),
+        restart_policy=RestartPolicy(condition="none"),
+        placement=Placement(constraints=[f"node.id != {skip_node}"]),
+    )
+    return {"name": name, "task_template": template, "mode": ServiceMode("global-job"), "labels": labels}
+
+
+# What the jobs run -------------------------------------------------------------------------------
 def remove_volumes_here(labels: list[str], *, attempts: int = 60, say: Callable[[str], None] = print) -> int:
     """Remove this node's volumes with these labels (what the job runs); 0 when all went."""
     import docker
@@ -175,10 +223,33 @@ def remove_volumes(api, labels: list[str], *, attempts: int = 60, say: Callable[
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) >= 2 and argv[0] == "remove-volumes" and all("=" in a for a in argv[1:]):
-        return remove_volumes_here(argv[1:], say=lambda line: print(line, flush=True))
-    print("usage: python -m stacks.nodes remove-volumes LABEL=VALUE...", file=sys.stderr)
-    return 2
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m stacks.nodes", description="jobs yadockeri runs on a node")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    volumes = verbs.add_parser("remove-volumes", help="remove this node's volumes with these labels")
+    volumes.add_argument("labels", nargs="+", metavar="LABEL=VALUE")
+    images = verbs.add_parser("collect-images", help="remove this node's images of these apps that no stack uses")
+    images.add_argument("--apps", required=True, help="comma-separated app names")
+    images.add_argument("--min-age", type=int, required=True, help="seconds: younger images stay")
+    images.add_argument("in_use", nargs="*", metavar="IMAGE", help="images that stacks run: they stay")
+    args = parser.parse_args(argv)
+    say = lambda line: print(line, flush=True)  # noqa: E731  (the job's output is what the engine reads)
+    if args.verb == "remove-volumes":
+        if not all("=" in label for label in args.labels):
+            parser.error("labels are LABEL=VALUE")
+        return remove_volumes_here(args.labels, say=say)
+    return collect_images_here(args.apps.split(","), set(args.in_use), args.min_age, say=say)
+
+
+def collect_images_here(apps: list[str], in_use: set[str], min_age: int, *, say: Callable[[str], None] = print) -> int:
+    import docker
+
+    from .swarm import Swarm
+
+    for tag in collect_images(Swarm(docker.from_env(timeout=60)), apps, in_use, min_age):
+        say(f"removed {tag}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -18,10 +18,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
+import docker.tls
 import requests
 
 from .errors import BuildFailed, DockerUnavailable, SpecError, YadockeriError
@@ -70,17 +72,31 @@ def connect(docker_host_url: str | None = None) -> docker.DockerClient:
     return client
 
 
-def connect_builder(url: str) -> docker.DockerClient:
-    """A client for the engine that builds images (YADOCKERI_BUILDER): any Docker engine, read
-    like DOCKER_HOST (so DOCKER_TLS_VERIFY and DOCKER_CERT_PATH apply to a tcp:// URL)."""
+def connect_builder(url: str, tls: tuple[str, str, str] | None = None, tls_dir: Path | None = None) -> docker.DockerClient:
+    """A client for the engine that builds images (YADOCKERI_BUILDER): any Docker engine, by a
+    DOCKER_HOST URL; with `tls` (CA, certificate, key PEM texts) it is verified and we are too."""
     try:
-        client = docker.DockerClient.from_env(environment={**os.environ, "DOCKER_HOST": url}, timeout=DOCKER_TIMEOUT)
+        tls_config = _tls_config(tls, tls_dir) if tls else False
+        client = docker.DockerClient(base_url=url, tls=tls_config, timeout=DOCKER_TIMEOUT)
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as error:
         raise DockerUnavailable(
             f"cannot reach the builder's Docker engine at {url} (YADOCKERI_BUILDER): {_reason(error)}"
         ) from None
     return client
+
+
+def _tls_config(tls: tuple[str, str, str], folder: Path | None) -> docker.tls.TLSConfig:
+    """docker-py reads certificates from files: write them, private, where only we look."""
+    folder = folder or Path(tempfile.mkdtemp(prefix="yadockeri-builder-tls-"))
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths = []
+    for name, text in zip(("ca.pem", "cert.pem", "key.pem"), tls):
+        path = folder / name
+        path.touch(mode=0o600)
+        path.write_text(text)
+        paths.append(str(path))
+    return docker.tls.TLSConfig(ca_cert=paths[0], client_cert=(paths[1], paths[2]), verify=True)
 
 
 def _reason(error: BaseException) -> str:

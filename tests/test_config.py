@@ -109,6 +109,7 @@ def test_docker_secrets_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
         ("YADOCKERI_ROUTER_PORT", "eighty", "router_port"),
         ("YADOCKERI_ENDPOINT_MODE", "mesh", "endpoint_mode"),
         ("YADOCKERI_DEPLOY_TIMEOUT", "soon", "not understood"),
+        ("YADOCKERI_BUILDER_TLS_KEY", "-----BEGIN PRIVATE KEY-----", "set all three or none"),
     ],
 )
 def test_bad_settings_are_clear_config_errors(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str) -> None:

@@ -30,6 +30,9 @@ SECRET_VALUES = {
     "registry_password": "canary-registry-password",
     "git_token": "canary-git-token",
     "database_url": "postgresql://u:canary-db-password@db/y",
+    "builder_tls_ca": "canary-builder-ca-pem",
+    "builder_tls_cert": "canary-builder-cert-pem",
+    "builder_tls_key": "canary-builder-key-pem",
 }
 
 
@@ -165,6 +168,27 @@ def test_the_volume_job_runs_on_that_node_with_the_socket_and_no_health_check() 
     assert template["ContainerSpec"]["Command"][-1] == "yadockeri.stack=akira"
     assert template["ContainerSpec"]["Healthcheck"]["Test"] == ["NONE"]
     assert spec["mode"] == {"ReplicatedJob": {}} and "yadockeri.stack" not in spec["labels"]
+
+
+def test_the_image_job_runs_on_every_other_node_and_keeps_what_stacks_run() -> None:
+    spec = nodes.image_job_spec(name="yadockeri__images", image="reg/yadockeri:1", apps=["shop", "blog"],
+                                in_use={"reg/yadockeri/shop:b", "reg/yadockeri/shop:a"}, min_age=600, skip_node="m1")
+    template = spec["task_template"]
+    assert spec["mode"] == {"GlobalJob": {}} and template["Placement"]["Constraints"] == ["node.id != m1"]
+    assert template["ContainerSpec"]["Command"] == [
+        "python", "-m", "stacks.nodes", "collect-images", "--min-age", "600", "--apps", "shop,blog",
+        "reg/yadockeri/shop:a", "reg/yadockeri/shop:b",
+    ]
+    assert template["ContainerSpec"]["Mounts"][0]["Target"] == "/var/run/docker.sock"
+    assert template["ContainerSpec"]["Healthcheck"]["Test"] == ["NONE"]
+
+
+@pytest.mark.parametrize("argv", [[], ["remove-volumes"], ["remove-volumes", "novalue"], ["collect-images", "x"],
+                                  ["collect-images", "--apps", "a", "--min-age", "soon"], ["format-disk"]])
+def test_the_node_jobs_refuse_wrong_arguments(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as ended:
+        nodes.main(argv)
+    assert ended.value.code == 2
 
 
 def test_image_references_of_the_registry() -> None:

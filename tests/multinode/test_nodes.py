@@ -13,7 +13,7 @@ from stacks.errors import YadockeriError
 from tests.conftest import unique
 from tests.multinode.conftest import BuiltImage, cluster_settings, wait_for
 from tests.support.helpers import ADMIN, deploy, redeploy, succeeded
-from tests.support.multinode import WORKER, Cluster
+from tests.support.multinode import BUILDER_URL, WORKER, Cluster
 from tests.support.sample_app import SampleRepo
 
 pytestmark = [pytest.mark.swarm, pytest.mark.slow]
@@ -37,6 +37,7 @@ REFUSALS = {  # what a deploy is refused for -> (settings, what the message must
                                ["no registry is set", "YADOCKERI_BUILDER", "YADOCKERI_REGISTRY"]),
     "a builder out of reach": ({"builder": "unix:///run/yadockeri-no-such-builder.sock"},
                                ["cannot reach the builder", "YADOCKERI_BUILDER"]),
+    "a TLS builder, no certificate": ({"builder": BUILDER_URL}, ["cannot reach the builder", "YADOCKERI_BUILDER"]),
 }
 
 
@@ -124,14 +125,19 @@ def middleware_files(image: str) -> dict[str, str]:
     }
 
 
+def pushed(engine: Engine, cluster: Cluster, built: BuiltImage) -> str:
+    """The yadockeri image in the registry (as install puts it), for jobs on other nodes."""
+    image = f"{cluster.registry}/yadockeri/yadockeri:{built.image_id.split(':')[1][:16]}"
+    engine.swarm.api.tag(built.image_id, image.rsplit(":", 1)[0], image.rsplit(":", 1)[1])
+    engine.swarm.push(image, lambda line: None)
+    return image
+
+
 def test_middleware_with_a_volume_stays_on_its_node_and_its_volume_goes_with_destroy(
         cluster: Cluster, mn_engine: tuple[Engine, Settings, SampleRepo], yadockeri_image: BuiltImage) -> None:
     engine, settings, repo = mn_engine
     # The volume job runs the yadockeri image on the worker: it pulls it from the registry.
-    image = f"{cluster.registry}/yadockeri/yadockeri:{yadockeri_image.image_id.split(':')[1][:16]}"
-    engine.swarm.api.tag(yadockeri_image.image_id, image.rsplit(":", 1)[0], image.rsplit(":", 1)[1])
-    engine.swarm.push(image, lambda line: None)
-    engine.settings = settings = settings.model_copy(update={"image": image})
+    engine.settings = settings = settings.model_copy(update={"image": pushed(engine, cluster, yadockeri_image)})
     # Each node pulls the middleware's image itself: from the registry.
     busybox = f"{cluster.registry}/library/busybox:latest"
     engine.swarm.api.tag("busybox:latest", busybox.rsplit(":", 1)[0], "latest")
@@ -174,14 +180,16 @@ def built_images(client, app: str) -> set[str]:  # type: ignore[no-untyped-def]
 
 def test_with_a_builder_images_are_built_there_pushed_and_cleaned_there(
         cluster: Cluster, cluster_router: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """YADOCKERI_BUILDER: the worker's engine builds, the registry carries the image to the swarm,
-    destroy and garbage collection remove it from the builder too."""
+    """YADOCKERI_BUILDER: the worker's engine, reached over verified TLS, builds; the registry
+    carries the image to the swarm; destroy and garbage collection remove it from the builder too."""
     from stacks.config import AppConfig
 
     cluster.load_images(("busybox:latest",), cluster.worker)  # the sample app's base, on the builder
     repo = SampleRepo(tmp_path / "app")
     app = unique("a")
-    settings = cluster_settings(cluster, tmp_path / "data", builder=cluster.worker.docker_host, image_min_age=0,
+    ca, cert, key = cluster.builder_tls
+    settings = cluster_settings(cluster, tmp_path / "data", builder=BUILDER_URL, image_min_age=0,
+                                builder_tls_ca=ca, builder_tls_cert=cert, builder_tls_key=key,
                                 apps={app: AppConfig(repo=str(repo.path))})
     engine = Engine(settings, docker_host=cluster.manager.docker_host)
     engine.start()
@@ -191,7 +199,7 @@ def test_with_a_builder_images_are_built_there_pushed_and_cleaned_there(
         cluster.set_availability("worker", "drain")  # tasks run on the manager, images come from the worker
         first = succeeded(deploy(engine, stack))
         assert built_images(worker_client, app) == {first.image} and cluster.registry_has(first.image)
-        assert f"building on {cluster.worker.docker_host}" in (settings.data_dir / "logs" / f"{first.id}.log").read_text()
+        assert f"building on {BUILDER_URL}" in (settings.data_dir / "logs" / f"{first.id}.log").read_text()
         assert page(settings, stack)["content"] == "main-1"  # pulled by the manager from the registry
 
         repo.write({"www/content.txt": "main-2"})
@@ -200,6 +208,7 @@ def test_with_a_builder_images_are_built_there_pushed_and_cleaned_there(
         assert page(settings, stack)["content"] == "main-2"
         assert first.image in engine.collect_garbage()  # no stack runs it: gone from the builder too
         assert built_images(worker_client, app) == {second.image}
+        assert not cluster.registry_has(first.image) and cluster.registry_has(second.image)
 
         succeeded(engine.destroy(stack, ADMIN).wait(240))
         assert built_images(worker_client, app) == set() and built_images(manager_client, app) == set()
@@ -209,3 +218,26 @@ def test_with_a_builder_images_are_built_there_pushed_and_cleaned_there(
         engine.close()
         for service in engine.swarm.services(**{"yadockeri.stack": stack}):
             engine.swarm.remove_service(service["ID"])
+
+
+def test_garbage_collection_removes_the_images_other_nodes_pulled_and_keeps_what_runs(
+        cluster: Cluster, mn_engine: tuple[Engine, Settings, SampleRepo], yadockeri_image: BuiltImage) -> None:
+    engine, settings, repo = mn_engine
+    engine.settings = settings.model_copy(update={"image": pushed(engine, cluster, yadockeri_image), "image_min_age": 0})
+    (app,) = settings.apps
+    worker_client = cluster.worker.client()
+    stack = unique("s")
+    cluster.set_availability("manager", "pause")  # the web tasks run on the worker, which pulls their images
+    first = succeeded(deploy(engine, stack))
+    repo.write({"www/content.txt": "main-2"})
+    repo.commit("second")
+    second = succeeded(redeploy(engine, stack))
+    assert built_images(worker_client, app) == {first.image, second.image}  # the old task's container holds it
+
+    removed = engine.collect_garbage()
+    assert first.image in removed and second.image not in removed
+    assert built_images(worker_client, app) == {second.image}  # removed by the global job on the worker
+    assert not cluster.registry_has(first.image) and cluster.registry_has(second.image)
+    assert engine.swarm.services(**{"yadockeri.role": "cleanup"}) == []  # the job is gone
+    assert page(settings, stack)["content"] == "main-2"
+    succeeded(engine.destroy(stack, ADMIN).wait(240))

@@ -52,6 +52,7 @@ SUBNET = ipaddress.ip_network("10.77.0.0/24")
 HOST_ADDR = "10.77.0.254"
 MANAGER_ADDR = "10.77.0.1"
 WORKER_ADDR = "10.77.0.2"
+BUILDER_URL = f"tcp://{WORKER_ADDR}:2376"  # the worker's dockerd over verified TLS (YADOCKERI_BUILDER)
 REGISTRY = f"{HOST_ADDR}:5000"
 SWITCH_NS = "ydmn-sw"
 HOST_IF = "ydmn-host"
@@ -128,6 +129,7 @@ class Cluster:
         self.manager = MANAGER
         self.worker = WORKER
         self.node_ids: dict[str, str] = {}
+        self.builder_tls: tuple[str, str, str] = ("", "", "")  # CA, client certificate, key (PEM)
 
     # -- up ------------------------------------------------------------------------------------
     def up(self) -> Cluster:
@@ -139,6 +141,7 @@ class Cluster:
             STATE_DIR.mkdir(parents=True, exist_ok=True)
             self._network()
             self._registry()
+            self._builder_tls()
             for node in NODES:
                 self._start_dockerd(node)
             self._swarm()
@@ -214,6 +217,31 @@ class Cluster:
                 raise RuntimeError(f"the registry did not start: {(STATE_DIR / 'registry.log').read_text()[-2000:]}")
             time.sleep(0.2)
 
+    def _builder_tls(self) -> None:
+        """A CA, a server certificate for the worker's TCP listener and a client certificate for
+        yadockeri: the worker is also a builder reached as YADOCKERI_BUILDER over verified TLS."""
+        folder = STATE_DIR / "builder-tls"
+        folder.mkdir(parents=True, exist_ok=True)
+        ca, ca_key = folder / "ca.pem", folder / "ca-key.pem"
+        run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
+            "-days", "2", "-subj", "/CN=yadockeri-test-ca")
+        for name, subject, extension in (("server", WORKER_ADDR, f"subjectAltName=IP:{WORKER_ADDR}"),
+                                         ("client", "yadockeri", "extendedKeyUsage=clientAuth")):
+            key, request, cert = folder / f"{name}-key.pem", folder / f"{name}.csr", folder / f"{name}.pem"
+            run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(request),
+                "-subj", f"/CN={subject}")
+            (folder / f"{name}.ext").write_text(extension + "\n")
+            run("openssl", "x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(ca_key),
+                "-CAcreateserial", "-days", "2", "-out", str(cert), "-extfile", str(folder / f"{name}.ext"))
+        self.builder_tls = (ca.read_text(), (folder / "client.pem").read_text(), (folder / "client-key.pem").read_text())
+
+    def _dockerd_tls_flags(self, node: Node) -> list[str]:
+        if node is not WORKER:
+            return []
+        folder = STATE_DIR / "builder-tls"
+        return ["-H", BUILDER_URL, "--tlsverify", "--tlscacert", str(folder / "ca.pem"),
+                "--tlscert", str(folder / "server.pem"), "--tlskey", str(folder / "server-key.pem")]
+
     def _start_dockerd(self, node: Node) -> None:
         log = open(node.log, "ab")
         # Its own mount namespace too (private propagation: nothing it mounts reaches the host),
@@ -222,7 +250,8 @@ class Cluster:
         proc = self._dockerd[node.name] = subprocess.Popen(
             ["nsenter", f"--net=/var/run/netns/{node.name}", "unshare", "--mount", "--propagation", "private",
              "dockerd", "--data-root", str(node.data_root), "--exec-root", str(node.exec_root),
-             "--pidfile", node.pidfile, "-H", node.docker_host, "--bridge", "none", "--cgroup-parent", f"/{node.name}"],
+             "--pidfile", node.pidfile, "-H", node.docker_host, *self._dockerd_tls_flags(node),
+             "--bridge", "none", "--cgroup-parent", f"/{node.name}"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         deadline = time.monotonic() + 60
