@@ -24,6 +24,7 @@ from typing import Any
 import docker
 import docker.errors
 import docker.tls
+from docker.constants import MINIMUM_DOCKER_API_VERSION as MINIMUM_API_VERSION
 import requests
 
 from .errors import BuildFailed, DockerUnavailable, SpecError, YadockeriError
@@ -77,7 +78,13 @@ def connect_builder(url: str, tls: tuple[str, str, str] | None = None, tls_dir: 
     DOCKER_HOST URL; with `tls` (CA, certificate, key PEM texts) it is verified and we are too."""
     try:
         tls_config = _tls_config(tls, tls_dir) if tls else False
-        client = docker.DockerClient(base_url=url, tls=tls_config, timeout=DOCKER_TIMEOUT)
+        # requests lets REQUESTS_CA_BUNDLE (set on many machines) win over a session's own CA, so
+        # trust_env is off; and the API version is asked with it off too (not `auto`).
+        probe = docker.APIClient(base_url=url, tls=tls_config, version=MINIMUM_API_VERSION, timeout=DOCKER_TIMEOUT)
+        probe.trust_env = False
+        version = probe.version(api_version=False)["ApiVersion"]
+        client = docker.DockerClient(base_url=url, tls=tls_config, version=version, timeout=DOCKER_TIMEOUT)
+        client.api.trust_env = False
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as error:
         raise DockerUnavailable(

@@ -233,6 +233,8 @@ def test_garbage_collection_removes_the_images_other_nodes_pulled_and_keeps_what
     repo.commit("second")
     second = succeeded(redeploy(engine, stack))
     assert built_images(worker_client, app) == {first.image, second.image}  # the old task's container holds it
+    wait_for(lambda: not worker_client.containers.list(filters={"ancestor": first.image}), 60,
+             "the old task's container stopped")  # (a running one keeps its image until the next pass)
 
     removed = engine.collect_garbage()
     assert first.image in removed and second.image not in removed
