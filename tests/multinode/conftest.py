@@ -17,7 +17,7 @@ from stacks.config import AppConfig, Settings
 from stacks.engine import Engine
 from stacks.install import Installer
 from stacks.swarm import Swarm, connect
-from tests.conftest import SESSION_PREFIX, unique
+from tests.conftest import SESSION_PREFIX, purge, unique
 from tests.support.multinode import (
     MANAGER_ADDR,
     Cluster,
@@ -107,9 +107,12 @@ def mn_engine(cluster: Cluster, cluster_router: Settings, tmp_path: Path) -> Ite
     try:
         yield engine, settings, repo
     finally:
+        stacks = [s.name for s in engine.store.list_stacks()]  # a failed test's stacks, which hold the router network
         engine.close()
         for node in ("manager", "worker"):
             cluster.set_availability(node, "active")
+        for stack in stacks:
+            purge(cluster.manager.client(), stack)
 
 
 def wait_for(predicate, timeout: float = 90, what: str = "condition"):  # type: ignore[no-untyped-def]
