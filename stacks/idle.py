@@ -81,12 +81,17 @@ def describe(schedule: Schedule, now: datetime) -> str:
 
 
 def _words(delta: timedelta) -> str:
-    """A coarse, readable duration: 6d, 20h, 45m, 30s."""
+    """A readable duration, to the minute: 6d 23h, 1h 59m, 45m, 30s (a stack idle for a
+    minute "sleeps in 1h 59m", not "in 1h")."""
     seconds = max(0, int(delta.total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    if seconds < 60:
+        return f"{seconds}s"
+    days, hours, minutes = seconds // 86400, seconds // 3600 % 24, seconds // 60 % 60
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    return f"{minutes}m"
 
 
 def decide(stacks: list[StackRecord], busy: set[str], timing: Timing, now: datetime) -> list[Action]:

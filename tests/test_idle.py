@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from stacks.activity import Counter, Hit, docker_time_ns, parse_line
-from stacks.idle import FOREVER, Action, Timing, decide, schedule_of
+from stacks.idle import FOREVER, Action, Timing, decide, describe, schedule_of
 from stacks.status_page import StatusApp, page_for, render
 from stacks.store import StackRecord
 
@@ -188,3 +188,21 @@ def test_status_app_wakes_only_the_named_sleeping_stack_and_answers_nothing_else
         assert status.startswith("404") and body == b"" and "X-Yadockeri-Page" not in headers
     assert call(app, "/_yadockeri/stack/akira", method="POST")[2] == b""
     assert woken == ["akira"]
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (stack(idle=timedelta(minutes=1)), "sleeps in 1h 59m"),
+        (stack(idle=timedelta(0)), "sleeps in 2h"),
+        (stack(idle=timedelta(hours=1, minutes=59, seconds=30)), "sleeps in 30s"),
+        (stack(idle=timedelta(hours=1, minutes=15)), "sleeps in 45m"),
+        (stack(asleep=True, state="sleeping", idle=timedelta(days=1)), "warned in 6d"),
+        (stack(asleep=True, state="sleeping", idle=timedelta(days=1, hours=1)), "warned in 5d 23h"),
+        (stack(state="warned", idle=timedelta(days=7, hours=4), warned_at=NOW - timedelta(hours=4)), "reaped in 20h"),
+        (stack(keep_until=NOW + timedelta(days=6, hours=2)), "kept 6d 2h"),
+        (stack(keep_until=FOREVER), "kept forever"),
+    ],
+)
+def test_what_happens_next_is_said_to_the_minute(record: StackRecord, expected: str) -> None:
+    assert describe(schedule_of(record, TIMING, NOW), NOW) == expected
