@@ -234,12 +234,15 @@ def main(argv: list[str]) -> int:
     images.add_argument("--min-age", type=int, required=True, help="seconds: younger images stay")
     images.add_argument("in_use", nargs="*", metavar="IMAGE", help="images that stacks run: they stay")
     args = parser.parse_args(argv)
-    say = lambda line: print(line, flush=True)  # noqa: E731  (the job's output is what the engine reads)
     if args.verb == "remove-volumes":
         if not all("=" in label for label in args.labels):
             parser.error("labels are LABEL=VALUE")
         return remove_volumes_here(args.labels, say=say)
     return collect_images_here(args.apps.split(","), set(args.in_use), args.min_age, say=say)
+
+
+def say(line: str) -> None:
+    print(line, flush=True)  # the job's output is what the engine reads, line by line
 
 
 def collect_images_here(apps: list[str], in_use: set[str], min_age: int, *, say: Callable[[str], None] = print) -> int:
