@@ -161,7 +161,7 @@ def main() -> None:
 
 def scale_figures(engine: Engine, settings: Settings, work: Path) -> None:
     passes = [timed(engine.idle_pass) for _ in range(5)]
-    lists = [timed(lambda: [engine.schedule(s) for s in engine.list_stacks()]) for _ in range(5)]
+    lists = [timed(lambda: [engine.next_for(s) for s in engine.list_stacks()]) for _ in range(5)]
     env = env_for_cli(settings, work)
     cli = [timed(lambda: subprocess.run([sys.executable, "-m", "yadockeri", "list"], env=env, check=True,
                                         capture_output=True)) for _ in range(3)]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
+from stacks.store import StackRecord
+
 from .asker import Asker
 from .blocks.deployment import kept_message
 from .blocks.home import home_view, restricted_home_view
@@ -73,7 +75,7 @@ def change_env(bot: Bot, asker: Asker, stack: str, set_values: dict[str, str], u
 def show_list(bot: Bot, asker: Asker, page: int = 0, replace: bool = False) -> None:
     stacks = bot.engine.list_stacks()
     urls = {s.name: bot.settings.stack_url(s.name) for s in stacks}
-    text, blocks = list_message(stacks, urls, page, next_={s.name: bot.engine.next_for(s) for s in stacks})
+    text, blocks = list_message(stacks, urls, page, next_=_upcoming(bot, stacks))
     asker.tell(text, blocks, replace=replace, title="Stacks")
 
 
@@ -135,7 +137,7 @@ def publish_home(bot: Bot, asker: Asker, page: int = 0) -> None:
         return
     stacks = bot.engine.list_stacks()
     urls = {s.name: bot.settings.stack_url(s.name) for s in stacks}
-    view = home_view(stacks, urls, page, datetime.now(timezone.utc), {s.name: bot.engine.next_for(s) for s in stacks})
+    view = home_view(stacks, urls, page, datetime.now(timezone.utc), _upcoming(bot, stacks))
     bot.client.views_publish(user_id=asker.user, view=view)
 
 
@@ -163,3 +165,8 @@ def working_modal(bot: Bot, trigger_id: str, title: str, text: str, *, push: boo
         log.info("could not open a modal: %s", error)
         return None
 
+
+
+def _upcoming(bot: Bot, stacks: list[StackRecord]) -> dict[str, str]:
+    """What happens next to each stack (`sleeps in 1h 59m`), for lists and the App Home."""
+    return {s.name: bot.engine.next_for(s) for s in stacks}

@@ -506,9 +506,11 @@ class Engine:
         """Images the other nodes pulled: a global job of the yadockeri image removes them there."""
         from . import nodes
 
+        if not self.settings.registry:  # without a registry no other node has our images
+            return []
         here = self.swarm.local_node_id()
         others = [n for n in self.swarm.nodes() if nodes.schedulable(n) and n["ID"] != here]
-        if not others or not self.settings.registry:  # without a registry no other node has our images
+        if not others:
             return []
         spec = nodes.image_job_spec(name=nodes.image_job_name(self.settings.service_name), image=self.settings.image,
                                     apps=apps, in_use=in_use, min_age=min_age, skip_node=here)
@@ -609,26 +611,15 @@ class Engine:
             )
 
     def _require_registry(self) -> None:
-        """Images are built here; with more than one node they reach the others only through a registry."""
-        if self.settings.registry:
-            if self.settings.builder:  # an unreachable builder is refused up front
-                from .swarm import docker_errors
+        """The image can reach the nodes: a registry where one is needed, and the builder is up."""
+        from .nodes import require_registry
 
-                with docker_errors(f"reaching the builder {self.settings.builder}"):
-                    self.builder.client.ping()
-            return
-        if self.settings.builder:
-            raise YadockeriError(
-                f"images are built on {self.settings.builder} (YADOCKERI_BUILDER) but no registry is set, so they "
-                "could not reach the swarm: set YADOCKERI_REGISTRY too (docs/install.md)"
-            )
-        count = len(self.swarm.nodes())
-        if count > 1:
-            raise YadockeriError(
-                f"this swarm has {count} nodes but no registry is set, so an image built here could not run on the "
-                "other nodes: set YADOCKERI_REGISTRY (and YADOCKERI_REGISTRY_USERNAME/PASSWORD if it needs a login); "
-                "see docs/install.md"
-            )
+        require_registry(self.swarm, self.settings)
+        if self.settings.builder:  # an unreachable builder is refused up front
+            from .swarm import docker_errors
+
+            with docker_errors(f"reaching the builder {self.settings.builder}"):
+                self.builder.client.ping()
 
     def _refuse_foreign_stack(self, stack: str) -> None:
         """A Docker stack of that name that yadockeri did not make is not ours to touch."""

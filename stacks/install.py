@@ -237,7 +237,7 @@ class Installer:
     def __init__(self, swarm: Swarm, settings: Settings, *, say: Callable[[str], None] = print,
                  timeout: float = 240.0) -> None:
         self.swarm = swarm
-        if "status_url" in Settings.model_fields and not getattr(settings, "status_url", None):
+        if not settings.status_url:
             # The router asks yadockeri about a stack it cannot reach: on the router network, by name.
             settings = settings.model_copy(update={"status_url": f"http://{settings.service_name}:{settings.status_port}"})
         self.settings = settings
@@ -250,7 +250,7 @@ class Installer:
     def install(self) -> dict:
         """Bring everything to what the settings say; returns the service as Docker reports it."""
         settings = self.settings
-        self._refuse_several_nodes_without_registry()
+        nodes.require_registry(self.swarm, settings)
         image, image_id = self._image()
         router_image = self.router_up()
         secrets = self._secrets()
@@ -266,14 +266,6 @@ class Installer:
                 else "Socket Mode")
         self.say(f"yadockeri is running ({mode}); the router answers on port {settings.router_port} of every node")
         return service
-
-    def _refuse_several_nodes_without_registry(self) -> None:
-        count = len(self.swarm.nodes())
-        if count > 1 and not self.settings.registry:
-            raise ConfigError(
-                f"this swarm has {count} nodes but no registry is set: the router and the stacks' images could not "
-                "reach the other nodes. Set YADOCKERI_REGISTRY (docs/install.md)"
-            )
 
     def _image(self) -> tuple[str, str]:
         """The image to run (pushed to the registry if there is one) and its image ID."""
@@ -510,10 +502,10 @@ class Installer:
             failed = nodes.remove_volumes(self.swarm.api, [f"{INSTALL_LABEL}={self.service}"], say=lambda line: None)
             self.say(f"data volume {volume}: " + ("could not be removed" if failed else "removed"))
             return
-        spec = nodes.volume_job_spec(stack=self.service, node_id=node, image=self.settings.image)
-        spec["task_template"]["ContainerSpec"]["Command"] = [
-            "python", "-m", "stacks.nodes", "remove-volumes", f"{INSTALL_LABEL}={self.service}"]
-        spec["name"] = f"{self.service}-data-removal"
+        spec = nodes.node_job_spec(
+            name=f"{self.service}-data-removal", image=self.settings.image, constraint=f"node.id == {node}",
+            command=nodes.remove_volumes_command(f"{INSTALL_LABEL}={self.service}"),
+            labels={nodes.CLEANUP_LABEL: self.service, "yadockeri.role": "cleanup"})
         nodes.run_on_node(self.swarm, spec)
         self.say(f"data volume {volume}: removed")
 
@@ -539,9 +531,7 @@ def destroy_all(settings: Settings, say: Callable[[str], None] = print) -> int:
 
 def nginx_conf(settings: Settings) -> str:
     """The router's nginx.conf for these settings (deploy/yadockeri-stack.yml mounts it as a config)."""
-    status = settings.status_url.split("://", 1)[-1].rstrip("/") if getattr(settings, "status_url", None) else None
-    return router.render_nginx_conf(settings.domains, status_upstream=status,
-                                    access_log=getattr(settings, "activity_tracking", True))
+    return router.router_conf(settings, router.configured_status_upstream(settings))
 
 
 def main(argv: list[str]) -> int:

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING
 from docker.types import ContainerSpec, Healthcheck, Mount, Placement, RestartPolicy, ServiceMode, TaskTemplate
 
 from .compose import PreparedCompose, pin_volumes_to_node
-from .errors import YadockeriError
+from .errors import ConfigError, YadockeriError
 
 if TYPE_CHECKING:
+    from .config import Settings
     from .pipeline import Job
     from .swarm import Swarm
 
@@ -82,27 +83,55 @@ def pin_middleware(job: Job, compose: PreparedCompose | None) -> PreparedCompose
     return pin_volumes_to_node(compose, node)
 
 
+def require_registry(swarm: Swarm, settings: Settings) -> None:
+    """Images are built on one engine; they reach the nodes only through a registry. With a
+    separate builder, or more than one node, and no registry: refuse now, before anything is made."""
+    if settings.registry:
+        return
+    if settings.builder:
+        raise ConfigError(
+            f"images are built on {settings.builder} (YADOCKERI_BUILDER) but no registry is set, so they "
+            "could not reach the swarm: set YADOCKERI_REGISTRY too (docs/install.md)"
+        )
+    count = len(swarm.nodes())
+    if count > 1:
+        raise ConfigError(
+            f"this swarm has {count} nodes but no registry is set, so an image built here could not run on the "
+            "other nodes: set YADOCKERI_REGISTRY (and YADOCKERI_REGISTRY_USERNAME/PASSWORD if it needs a login); "
+            "see docs/install.md"
+        )
+
+
 # Jobs on one node --------------------------------------------------------------------------------
 def volume_job_name(stack: str) -> str:
     return f"{stack}__volumes"  # `__` is never part of a process name
 
 
-def volume_job_spec(*, stack: str, node_id: str, image: str) -> dict:
-    """A replicated job on node `node_id` that removes the stack's volumes there. Pure."""
-    labels = {CLEANUP_LABEL: stack, "yadockeri.role": "cleanup"}
+def node_job_spec(*, name: str, image: str, command: list[str], constraint: str, labels: dict[str, str],
+                  mode: str = "replicated-job") -> dict:
+    """A job of the yadockeri image with this node's Docker socket, where `constraint` puts it. Pure."""
     template = TaskTemplate(
         container_spec=ContainerSpec(
             image=image,
-            command=["python", "-m", "stacks.nodes", "remove-volumes", f"yadockeri.stack={stack}"],
+            command=command,
             mounts=[Mount(DOCKER_SOCKET, DOCKER_SOCKET, type="bind")],
             labels=labels,
             healthcheck=NO_HEALTHCHECK,  # the image's own checks the bot, which a job does not run
         ),
         restart_policy=RestartPolicy(condition="none"),
-        placement=Placement(constraints=[f"node.id == {node_id}"]),
+        placement=Placement(constraints=[constraint]),
     )
-    return {"name": volume_job_name(stack), "task_template": template, "mode": ServiceMode("replicated-job"),
-            "labels": labels}
+    return {"name": name, "task_template": template, "mode": ServiceMode(mode), "labels": labels}
+
+
+def remove_volumes_command(label: str) -> list[str]:
+    return ["python", "-m", "stacks.nodes", "remove-volumes", label]
+
+
+def volume_job_spec(*, stack: str, node_id: str, image: str) -> dict:
+    """A replicated job on node `node_id` that removes the stack's volumes there. Pure."""
+    return node_job_spec(name=volume_job_name(stack), image=image, command=remove_volumes_command(f"yadockeri.stack={stack}"),
+                         constraint=f"node.id == {node_id}", labels={CLEANUP_LABEL: stack, "yadockeri.role": "cleanup"})
 
 
 def run_on_node(swarm: Swarm, spec: dict, *, tasks: int = 1, timeout: float = JOB_TIMEOUT,
@@ -173,16 +202,10 @@ def image_job_name(service_name: str) -> str:
 
 def image_job_spec(*, name: str, image: str, apps: list[str], in_use: set[str], min_age: int, skip_node: str) -> dict:
     """A global job that runs collect_images on every node but `skip_node` (done directly). Pure."""
-    labels = {"yadockeri.role": "cleanup"}
     command = ["python", "-m", "stacks.nodes", "collect-images", "--min-age", str(min_age), "--apps", ",".join(apps),
                *sorted(in_use)]
-    template = TaskTemplate(
-        container_spec=ContainerSpec(image=image, command=command, labels=labels, healthcheck=NO_HEALTHCHECK,
-                                     mounts=[Mount(DOCKER_SOCKET, DOCKER_SOCKET, type="bind")]),
-        restart_policy=RestartPolicy(condition="none"),
-        placement=Placement(constraints=[f"node.id != {skip_node}"]),
-    )
-    return {"name": name, "task_template": template, "mode": ServiceMode("global-job"), "labels": labels}
+    return node_job_spec(name=name, image=image, command=command, constraint=f"node.id != {skip_node}",
+                         labels={"yadockeri.role": "cleanup"}, mode="global-job")
 
 
 # What the jobs run -------------------------------------------------------------------------------

@@ -575,12 +575,23 @@ def _wait_until_healthy(
         time.sleep(0.1)
 
 
+def router_conf(settings: Settings, status_upstream: str | None) -> str:
+    """The router's nginx.conf for these settings (ensure_router, and the documented stack file)."""
+    return render_nginx_conf(settings.domains, status_upstream=status_upstream,
+                             access_log=settings.activity_tracking, request_log=settings.router_request_log)
+
+
+def configured_status_upstream(settings: Settings) -> str | None:
+    """host:port of YADOCKERI_STATUS_URL, if it is set."""
+    return settings.status_url.split("://", 1)[-1].rstrip("/") if settings.status_url else None
+
+
 def status_upstream(client: docker.DockerClient, settings: Settings) -> str | None:
     """host:port where the router reaches yadockeri's status endpoint: YADOCKERI_STATUS_URL,
     else this host as the router's containers see it (the docker_gwbridge gateway): right when
     yadockeri runs on the manager's host; `yadockeri install` sets the URL of its service."""
     if settings.status_url:
-        return settings.status_url.split("://", 1)[-1].rstrip("/")
+        return configured_status_upstream(settings)
     try:
         config = client.api.inspect_network("docker_gwbridge")["IPAM"]["Config"] or []
     except docker.errors.APIError:
@@ -595,8 +606,7 @@ def ensure_router(client: docker.DockerClient, settings: Settings, *, timeout: f
     with _docker_errors("setting up the router"):
         image = _router_image(client, settings)  # first: a wrong image setting creates nothing
         _ensure_network(client, settings)
-        conf = render_nginx_conf(settings.domains, status_upstream=status_upstream(client, settings),
-                                 access_log=settings.activity_tracking, request_log=settings.router_request_log)
+        conf = router_conf(settings, status_upstream(client, settings))
         config_name, config_id = _ensure_config(client, settings, conf)
         spec = router_service_spec(settings, image=image, config_name=config_name, config_id=config_id)
         _ensure_service(client, spec)

@@ -85,7 +85,6 @@ def connect_builder(url: str, tls: tuple[str, str, str] | None = None, tls_dir: 
         version = probe.version(api_version=False)["ApiVersion"]
         client = docker.DockerClient(base_url=url, tls=tls_config, version=version, timeout=DOCKER_TIMEOUT)
         client.api.trust_env = False
-        client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as error:
         raise DockerUnavailable(
             f"cannot reach the builder's Docker engine at {url} (YADOCKERI_BUILDER): {_reason(error)}"
@@ -97,13 +96,15 @@ def _tls_config(tls: tuple[str, str, str], folder: Path | None) -> docker.tls.TL
     """docker-py reads certificates from files: write them, private, where only we look."""
     folder = folder or Path(tempfile.mkdtemp(prefix="yadockeri-builder-tls-"))
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    paths = []
-    for name, text in zip(("ca.pem", "cert.pem", "key.pem"), tls):
-        path = folder / name
-        path.touch(mode=0o600)
-        path.write_text(text)
-        paths.append(str(path))
-    return docker.tls.TLSConfig(ca_cert=paths[0], client_cert=(paths[1], paths[2]), verify=True)
+    ca, cert, key = (_write_private(str(folder / name), text) for name, text in zip(("ca.pem", "cert.pem", "key.pem"), tls))
+    return docker.tls.TLSConfig(ca_cert=ca, client_cert=(cert, key), verify=True)
+
+
+def _write_private(path: str, text: str) -> str:
+    """Write a file only its owner may read (mode 600 from its creation on); returns its path."""
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
 
 
 def _reason(error: BaseException) -> str:
@@ -410,9 +411,7 @@ def _cli_login(auth: tuple[str, str, str]) -> tempfile.TemporaryDirectory:
     registry, username, password = auth
     folder = tempfile.TemporaryDirectory(prefix="yadockeri-cli-")
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    path = os.path.join(folder.name, "config.json")
-    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w", encoding="utf-8") as handle:
-        json.dump({"auths": {registry: {"auth": token}}}, handle)
+    _write_private(os.path.join(folder.name, "config.json"), json.dumps({"auths": {registry: {"auth": token}}}))
     return folder
 
 

@@ -25,6 +25,7 @@ from bot.runtime import Bot
 from bot.server import HttpServer, serve_http
 from stacks.config import AppConfig, Settings
 from stacks.engine import Engine
+from tests.support.helpers import wait_until
 from tests.support.slack_requests import (
     block_actions_body,
     signed_headers,
@@ -216,14 +217,7 @@ def everything_sent(slack: SlackStandin) -> str:
 
 
 def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition", interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(interval)
+    return wait_until(predicate, timeout, interval, what=what)
 
 
 def dead_runner() -> str:

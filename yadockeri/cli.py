@@ -24,7 +24,6 @@ from .terminal import TerminalReporter
 if TYPE_CHECKING:  # the engine (SQLAlchemy, docker...) loads only when a command needs it
     from stacks.config import Settings
     from stacks.engine import Actor, Engine
-    from stacks.idle import Schedule
     from stacks.store import DeploymentRecord
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -133,7 +132,7 @@ def do_list(engine: Engine, command: Command) -> int:
     rows = [("STACK", "STATE", "APP", "BRANCH", "COMMIT", "OWNER", "LAST ACTIVITY", "NEXT", "URL")]
     for s in stacks:
         rows.append((s.name, s.state, s.app, s.branch, (s.commit or "-")[:12], s.owner, _ago(s.last_activity_at),
-                     _next(engine.schedule(s)), engine.settings.stack_url(s.name)))
+                     engine.next_for(s) or "-", engine.settings.stack_url(s.name)))
     _table(rows)
     return EXIT_OK
 
@@ -145,7 +144,7 @@ def do_status(engine: Engine, command: Command) -> int:
     print(f"  url: {' '.join(status.urls)}")
     print(f"  last activity: {_ago(s.last_activity_at)} ({s.requests} requests through the router); "
           f"created {_ago(s.created_at)}")
-    print(f"  next: {_next(engine.schedule(s))}")
+    print(f"  next: {status.next or '-'}")
     for service in status.services:
         error = f"  error: {service.error}" if service.error else ""
         print(f"  {service.role:<10} {service.name:<40} {service.running}/{service.desired} running{error}")
@@ -268,12 +267,6 @@ def _ago(moment: datetime | None) -> str:
         return "never"
     seconds = max(0, int((datetime.now(timezone.utc) - moment).total_seconds()))
     return "just now" if seconds < 5 else f"{format_duration(_round(seconds))} ago"
-
-
-def _next(schedule: Schedule) -> str:
-    from stacks.idle import describe
-
-    return describe(schedule, datetime.now(timezone.utc)) or "-"
 
 
 def _round(seconds: int) -> int:

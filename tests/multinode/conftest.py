@@ -26,6 +26,7 @@ from tests.support.multinode import (
     make_cli_image,
     make_wheelhouse,
 )
+from tests.support.helpers import wait_until
 from tests.support.sample_app import SampleRepo
 
 ROUTER_PORT = 8071  # on the cluster's own nodes; the install test's router uses another
@@ -116,11 +117,5 @@ def mn_engine(cluster: Cluster, cluster_router: Settings, tmp_path: Path) -> Ite
 
 
 def wait_for(predicate, timeout: float = 90, what: str = "condition"):  # type: ignore[no-untyped-def]
-    """The predicate's first true value, asked every half second."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout}s")
+    """The predicate's first true value, asked every half second (Docker calls, mostly)."""
+    return wait_until(predicate, timeout, 0.5, what=what)

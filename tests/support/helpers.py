@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import requests
@@ -56,14 +57,17 @@ def run_cli(args: list[str], env: dict[str, str], *, timeout: float = 300, input
                           timeout=timeout, input=input_text)
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 60, interval: float = 0.2) -> object:
+def wait_until(predicate: Callable[[], Any], timeout: float = 60, interval: float = 0.2, *,
+               what: str = "condition") -> Any:
+    """The predicate's first true value, asked every `interval` seconds (once more at the deadline)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         value = predicate()
         if value:
             return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not within {timeout}s")
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def files_containing(folder: Path, needle: str) -> list[Path]:
