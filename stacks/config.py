@@ -7,7 +7,10 @@ one-node swarm, no registry, domain `y.localhost`, and the example app in `examp
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +23,7 @@ from pydantic_settings import (
 )
 
 from .errors import ConfigError, InvalidName, NotFound
+from .limits import MIN_CPUS, MIN_MEMORY, normal_capability, parse_size
 from .names import check_app_name, parse_duration
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +31,17 @@ EXAMPLE_APP_DIR = PROJECT_ROOT / "examples" / "hello"
 ROUTER_DIR = PROJECT_ROOT / "router"
 
 Seconds = Annotated[int, BeforeValidator(parse_duration)]
+
+# A host name of DNS labels; the router's nginx.conf takes domains of exactly this shape.
+_LABEL_RE = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+HOST_NAME = re.compile(rf"{_LABEL_RE}(?:\.{_LABEL_RE})*")
+HTTP_URL = re.compile(r"http://(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,200}[A-Za-z0-9])?):(?P<port>[0-9]{1,5})/?")
+REGISTRY = re.compile(r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,200}[A-Za-z0-9])?)(?::(?P<port>[0-9]{1,5}))?")
+DOCKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,49}")
+
+
+def _valid_port(text: str | None) -> bool:
+    return text is not None and text.isascii() and text.isdigit() and 1 <= int(text) <= 65535
 
 
 def _default_data_dir() -> Path:
@@ -46,11 +61,19 @@ def config_file() -> Path | None:
 
 
 class AppConfig(BaseModel):
-    """An app yadockeri knows how to build: its repository and default branch."""
+    """An app yadockeri knows how to build: its repository and default branch. Only admins write
+    yadockeri.yml, so `capabilities` (added back to the minimal set for this app's processes and
+    middleware, when an image truly needs one) is trusted; a branch can never ask for one."""
 
     repo: str
     branch: str = "main"
     default: bool = False
+    capabilities: list[str] = Field(default_factory=list)
+
+    @field_validator("capabilities")
+    @classmethod
+    def _known_capabilities(cls, value: list[str]) -> list[str]:
+        return sorted({normal_capability(name) for name in value})
 
 
 class Settings(BaseSettings):
@@ -92,8 +115,21 @@ class Settings(BaseSettings):
     git_ssh_key: SecretStr | None = None
     git_token: SecretStr | None = None
 
+    # Limits of every task yadockeri starts (stacks/limits.py): defaults for a task that says
+    # nothing, maximums for one that asks. Sizes: 512m, 4g.
     default_cpus: float = 1.0
     default_memory: str = "512m"
+    max_cpus: float = 4.0
+    max_memory: str = "4g"
+    default_pids: int = 1024
+    max_pids: int = 4096
+    max_replicas: int = 4
+    max_processes: int = 16  # processes plus middleware services of one stack
+    max_tmpfs: str = "256m"  # each tmpfs mount of a middleware service
+    # What is read from a branch: checked against git's own sizes before anything is read.
+    max_spec_bytes: int = 256 * 1024  # .yadockeri.yml and the compose file, each
+    max_context_bytes: str = "1g"  # the build context (the commit's tree under build.context)
+    build_timeout: Seconds = 30 * 60
     deploy_timeout: Seconds = 300
     release_timeout: Seconds = 600
     update_monitor: Seconds = 5
@@ -110,6 +146,12 @@ class Settings(BaseSettings):
     activity_flush: float = 2.0  # seconds between batched activity writes
     status_port: int = 8081  # the narrow endpoint the router asks about a stack it cannot reach
     status_url: str | None = None  # how the router reaches it; default: this host on docker_gwbridge
+    status_bind: str | None = None  # where it listens; default: the address the router reaches
+    # Host packet filter (stacks/firewall.py): stack containers reach no port of the host but
+    # the status endpoint, and no link-local address (cloud metadata). Applied by `yadockeri router`.
+    firewall: bool = True
+    # Proxies in front of the router (CIDRs, comma-separated) whose X-Forwarded-* it believes.
+    trusted_proxies: str = ""
     image_gc_interval: Seconds = 3600
     image_min_age: Seconds = 600  # never remove an image younger than this (a build in flight)
     build_cache_max_age: Seconds = 7 * 86400
@@ -125,6 +167,7 @@ class Settings(BaseSettings):
     admins: str = ""  # comma-separated Slack user IDs
     channels: str = ""  # comma-separated channel IDs where commands work; empty: everywhere
     bot_port: int = 3000
+    bot_bind: str | None = None  # default: every address in HTTP mode (Slack posts), 127.0.0.1 otherwise
 
     apps: dict[str, AppConfig] = Field(default_factory=dict)
 
@@ -146,14 +189,94 @@ class Settings(BaseSettings):
     @field_validator("domain")
     @classmethod
     def _domains_are_host_names(cls, value: str) -> str:
+        # The router's own rule: what Settings accepts, the router config accepts too.
         domains = [d.strip().lower().rstrip(".") for d in value.split(",") if d.strip()]
         if not domains:
-            raise ValueError("at least one domain is needed")
+            raise ValueError("YADOCKERI_DOMAIN: at least one domain is needed")
         for domain in domains:
-            labels = domain.split(".")
-            if not all(label and len(label) <= 63 and label.replace("-", "").isalnum() for label in labels):
-                raise ValueError(f"domain {domain!r} is not a host name")
+            if not (HOST_NAME.fullmatch(domain) and len(domain) <= 200):
+                raise ValueError(f"YADOCKERI_DOMAIN: {domain[:60]!r} is not a host name (letters, digits, dashes, dots)")
         return ",".join(domains)
+
+    @field_validator("status_url", "router_url")
+    @classmethod
+    def _http_host_port(cls, value: str | None, info: Any) -> str | None:
+        # status_url is written into the router's nginx.conf: only http://HOST:PORT, nothing more.
+        if value is None or value == "":
+            return None
+        match = HTTP_URL.fullmatch(value.strip())
+        if match is None or not _valid_port(match.group("port")):
+            raise ValueError(f"YADOCKERI_{info.field_name.upper()}: {value[:80]!r} must be http://HOST:PORT "
+                             "(a host name or IPv4 address and a port, nothing after it)")
+        return value.strip().rstrip("/")
+
+    @field_validator("registry")
+    @classmethod
+    def _registry_host(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        match = REGISTRY.fullmatch(value.strip())
+        if match is None or (match.group("port") and not _valid_port(match.group("port"))):
+            raise ValueError(f"YADOCKERI_REGISTRY: {value[:80]!r} must be HOST or HOST:PORT (no scheme, no path)")
+        return value.strip().lower()
+
+    @field_validator("router_network", "router_service", "service_name")
+    @classmethod
+    def _docker_names(cls, value: str, info: Any) -> str:
+        if not DOCKER_NAME.fullmatch(value):
+            raise ValueError(f"YADOCKERI_{info.field_name.upper()}: {value[:80]!r} is not a Docker name "
+                             "(letters, digits, `_`, `.`, `-`, at most 50 characters)")
+        return value
+
+    @field_validator("status_bind", "bot_bind")
+    @classmethod
+    def _ip_address(cls, value: str | None, info: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ValueError(f"YADOCKERI_{info.field_name.upper()}: {value[:80]!r} is not an IP address") from None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        try:
+            return ",".join(str(ipaddress.ip_network(part.strip(), strict=False))
+                            for part in value.split(",") if part.strip())
+        except ValueError as error:
+            raise ValueError(f"YADOCKERI_TRUSTED_PROXIES: {error} (write CIDRs like 10.0.0.0/8, comma-separated)") from None
+
+    @field_validator("router_port", "status_port", "bot_port")
+    @classmethod
+    def _port(cls, value: int, info: Any) -> int:
+        if not 1 <= value <= 65535:
+            raise ValueError(f"YADOCKERI_{info.field_name.upper()}: {value} is not a port (1-65535)")
+        return value
+
+    @field_validator("default_memory", "max_memory", "max_tmpfs", "max_context_bytes")
+    @classmethod
+    def _size(cls, value: str, info: Any) -> str:
+        try:
+            parse_size(value)
+        except ValueError as error:
+            raise ValueError(f"YADOCKERI_{info.field_name.upper()}: {error}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _limits_make_sense(self) -> "Settings":
+        pairs = [
+            ("DEFAULT_CPUS", self.default_cpus, "MAX_CPUS", self.max_cpus, MIN_CPUS),
+            ("DEFAULT_MEMORY", parse_size(self.default_memory), "MAX_MEMORY", parse_size(self.max_memory), MIN_MEMORY),
+            ("DEFAULT_PIDS", self.default_pids, "MAX_PIDS", self.max_pids, 1),
+        ]
+        for low_name, low, high_name, high, minimum in pairs:
+            if not (math.isfinite(low) and math.isfinite(high) and minimum <= low <= high):
+                raise ValueError(f"YADOCKERI_{low_name} must be at least {minimum:g} and at most YADOCKERI_{high_name}")
+        if self.max_replicas < 1 or self.max_processes < 1 or self.max_spec_bytes < 1024:
+            raise ValueError("YADOCKERI_MAX_REPLICAS and YADOCKERI_MAX_PROCESSES must be at least 1, "
+                             "YADOCKERI_MAX_SPEC_BYTES at least 1024")
+        return self
 
     @field_validator("apps")
     @classmethod
