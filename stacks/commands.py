@@ -12,7 +12,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import InvalidName, UsageError
-from .names import check_app_name, check_branch, check_env_key, check_process_name, check_stack_name, parse_duration
+from .names import (
+    check_app_name,
+    check_branch,
+    check_env_key,
+    check_env_value,
+    check_process_name,
+    check_stack_name,
+    describe_char,
+    echo,
+    parse_duration,
+    unreadable_char,
+)
 
 Origin = Literal["cli", "slack"]
 
@@ -90,7 +101,9 @@ def parse(words: list[str] | str, origin: Origin = "cli") -> Command:
         words = tokenize(words)
     if not words:
         return Command(verb="")
-    verb, rest = words[0].lower(), list(words[1:])
+    _refuse_unreadable(words, origin)
+    # Only ASCII is lowered: `\u212aeep` (Kelvin sign) must not become `keep`.
+    verb, rest = (words[0].lower() if words[0].isascii() else words[0]), list(words[1:])
     if verb in CLI_ONLY:
         if origin != "cli":
             raise UsageError(f"`{verb}` only works on the yadockeri command line, not in Slack\n{usage(origin)}")
@@ -140,7 +153,7 @@ def _parse_env(rest: list[str], origin: Origin) -> Command:
             key, sep, value = item.partition("=")
             if not sep:
                 raise UsageError(f"`{_echo(item)}` is not KEY=VALUE\n{usage(origin, 'env')}")
-            pairs.append((check_env_key(key), value))
+            pairs.append((check_env_key(key), check_env_value(key, value)))
         return Command(verb="env", stack=stack, env_set=tuple(pairs))
     if action == "unset":
         return Command(verb="env", stack=stack, env_unset=tuple(check_env_key(k) for k in items))
@@ -231,6 +244,25 @@ def _positionals(args: list[str], names: list[str], verb: str, origin: Origin) -
     return args
 
 
+def _refuse_unreadable(words: list[str], origin: Origin) -> None:
+    """NUL and lone surrogates cannot reach a name check, git, the database or a process:
+    refused up front with the usage answer. A value after `=` is never echoed (env values are secret)."""
+    verb = words[0].lower() if isinstance(words[0], str) and words[0].isascii() else None
+    for word in words:
+        if not isinstance(word, str):
+            raise UsageError(f"cannot read a word of that command: it is not text\n{usage(origin, verb)}")
+        bad = unreadable_char(word)
+        if bad is None:
+            continue
+        name, sep, _ = word.partition("=")
+        if sep and unreadable_char(name) is None:
+            raise UsageError(
+                f"the value after `{echo(name)}=` contains {describe_char(bad)}, which cannot be stored or "
+                f"passed to a process\n{usage(origin, verb)}"
+            )
+        raise UsageError(f"`{echo(word)}` contains {describe_char(bad)}; remove it\n{usage(origin, verb)}")
+
+
 def _echo(text: str) -> str:
-    text = text.replace("`", "'").replace("\n", " ")
-    return text if len(text) <= 60 else text[:59] + "…"
+    """Words of the grammar are ASCII: anything else is shown escaped, so a look-alike is visible."""
+    return echo(text, ascii_only=True)

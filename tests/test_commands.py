@@ -109,3 +109,68 @@ def test_usage_lists_every_verb_for_its_front_end() -> None:
     for verb in ("deploy", "redeploy", "destroy", "env", "list", "status", "logs", "keep", "help"):
         assert f"/yadockeri {verb}" in slack and f"yadockeri {verb}" in cli
     assert "router" not in slack and "yadockeri router" in cli
+
+
+# Unreadable and look-alike words (issue 9 item 7, issue 18 item 6) ------------------------------
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (["deploy", "akira\n", "main"], "stack name `akira\\n` is not allowed"),
+        (["deploy", "akira\r\n", "main"], "stack name `akira\\r\\n` is not allowed"),
+        (["deploy", "\u0430kira", "main"], "stack name `\u0430kira` is not allowed"),
+        (["deploy", "akira", "main\n"], "branch `main\\n` is not a valid branch name"),
+        (["deploy", "akira", "ma\u200bin"], "U+200B (ZERO WIDTH SPACE)"),
+        (["deploy", "akira", "\u202eniam"], "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        (["deploy", "akira", "m\u0430in"], "branch `m\\u0430in` is not allowed"),
+        (["deploy", "akira", "main\x9b"], "U+009B"),
+        (["deploy", "akira", "main\udc80"], "`main\\udc80` contains a lone surrogate (U+DC80)"),
+        (["deploy", "akira", "\udc80"], "`\\udc80` contains a lone surrogate"),
+        (["deploy", "aki\x00ra", "main"], "`aki\\x00ra` contains a NUL character (U+0000)"),
+        (["deploy", "akira", "main", "--app", "app\x00"], "`app\\x00` contains a NUL character"),
+        (["deploy", "akira", "main", "--app=\udc80"], "the value after `--app=` contains a lone surrogate"),
+        (["\udc80"], "`\\udc80` contains a lone surrogate"),
+        (["de\x00ploy"], "contains a NUL character"),
+        (["\u212aeep", "akira"], "unknown command `\\u212aeep`"),
+        (["keep", "akira", "--for", "²"], "duration `²` is not understood"),
+        (["keep", "akira", "--for", "７d"], "duration `７d` is not understood"),
+        (["keep", "akira", "--for", "٣d"], "not understood"),
+        (["keep", "akira", "--for=9" + "9" * 5000], "not understood"),
+        (["keep", "akira", "--for", "1d\x00"], "contains a NUL character"),
+        (["env", "akira", "set", "TOKEN=s3cr\x00t"], "the value after `TOKEN=` contains a NUL character (U+0000)"),
+        (["env", "akira", "set", "TOKEN=s3cr\udc80t"], "the value after `TOKEN=` contains a lone surrogate"),
+        (["env", "akira", "set", "TOK\x00EN=x"], "`TOK\\x00EN=x` contains a NUL character"),
+        (["env", "akira", "set", "TOKEN\n=x"], "env key `TOKEN\\n` is not allowed"),
+        (["env", "akira", "unset", "TOKEN\n"], "env key `TOKEN\\n` is not allowed"),
+        (["logs", "akira", "web\n"], "process name `web\\n` is not allowed"),
+        (["env", "akira", "s\u0435t", "A=1"], "env takes `set` or `unset`, not `s\\u0435t`"),
+        (["deploy", "akira", "main", "--\u0430pp", "x"], "does not take `--\\u0430pp`"),
+    ],
+)
+def test_unreadable_and_look_alike_words_get_the_usage_answer(words: list[str], message: str) -> None:
+    for origin in ("cli", "slack"):
+        with pytest.raises(UsageError) as caught:
+            parse(words, origin=origin)  # type: ignore[arg-type]
+        first, _, rest = str(caught.value).partition("\n")
+        assert message in first
+        assert "usage" in rest or "yadockeri" in rest
+        assert all(ch.isprintable() for ch in first) and len(first) < 400
+
+
+def test_slack_text_with_a_quoted_newline_is_not_a_look_alike_stack() -> None:
+    with pytest.raises(UsageError, match=r"stack name `akira\\n` is not allowed"):
+        parse('deploy "akira\n" main', origin="slack")
+    with pytest.raises(UsageError, match="U\\+200B"):
+        parse("deploy akira ma\u200bin", origin="slack")
+
+
+def test_env_value_refusals_never_echo_the_value() -> None:
+    secret = "hunter2-top-secret"
+    for value in (secret + "\x00", secret + "\udc80"):
+        with pytest.raises(UsageError) as caught:
+            parse(["env", "akira", "set", f"TOKEN={value}"])
+        assert secret not in str(caught.value) and "hunter2" not in str(caught.value)
+
+
+def test_env_values_keep_any_other_text() -> None:
+    command = parse(["env", "akira", "set", "A=日本語 🎉", "B=line\nbreak", "C="])
+    assert command.env_set == (("A", "日本語 🎉"), ("B", "line\nbreak"), ("C", ""))
