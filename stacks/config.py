@@ -152,6 +152,8 @@ class Settings(BaseSettings):
     firewall: bool = True
     # Proxies in front of the router (CIDRs, comma-separated) whose X-Forwarded-* it believes.
     trusted_proxies: str = ""
+    # The router's secret toward the status endpoint (install sets it); default: derived from the key.
+    router_token: SecretStr | None = None
     image_gc_interval: Seconds = 3600
     image_min_age: Seconds = 600  # never remove an image younger than this (a build in flight)
     build_cache_max_age: Seconds = 7 * 86400
@@ -226,6 +228,13 @@ class Settings(BaseSettings):
         if not DOCKER_NAME.fullmatch(value):
             raise ValueError(f"YADOCKERI_{info.field_name.upper()}: {value[:80]!r} is not a Docker name "
                              "(letters, digits, `_`, `.`, `-`, at most 50 characters)")
+        return value
+
+    @field_validator("router_token")
+    @classmethod
+    def _hex_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[0-9a-f]{32,128}", value.get_secret_value()):
+            raise ValueError("YADOCKERI_ROUTER_TOKEN must be 32 to 128 lowercase hex digits")
         return value
 
     @field_validator("status_bind", "bot_bind")
@@ -323,6 +332,10 @@ class Settings(BaseSettings):
     @property
     def router_check_url(self) -> str:
         return (self.router_url or f"http://127.0.0.1:{self.router_port}").rstrip("/")
+
+    @property
+    def trusted_proxy_networks(self) -> list[str]:
+        return [part for part in self.trusted_proxies.split(",") if part]
 
     @property
     def admin_ids(self) -> set[str]:

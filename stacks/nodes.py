@@ -31,6 +31,7 @@ from docker.types import ContainerSpec, Healthcheck, Mount, Placement, RestartPo
 
 from .compose import PreparedCompose, pin_volumes_to_node
 from .errors import ConfigError, YadockeriError
+from .specs import Hardening, harden
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -43,6 +44,9 @@ DOCKER_SOCKET = "/var/run/docker.sock"
 CLEANUP_LABEL = "yadockeri.cleanup"  # on a volume job: the stack whose volumes it removes
 JOB_TIMEOUT = 180.0
 NO_HEALTHCHECK = Healthcheck(test=["NONE"])
+# A node job is python and the docker SDK talking to the socket (root-owned: no capability needed
+# beyond the minimal set).
+JOB_HARDENING = Hardening(cpus=1.0, memory_bytes=512 * 1024**2, pids=256)
 
 
 # Placement ---------------------------------------------------------------------------------------
@@ -109,18 +113,21 @@ def volume_job_name(stack: str) -> str:
 
 def node_job_spec(*, name: str, image: str, command: list[str], constraint: str, labels: dict[str, str],
                   mode: str = "replicated-job") -> dict:
-    """A job of the yadockeri image with this node's Docker socket, where `constraint` puts it. Pure."""
+    """A job of the yadockeri image with this node's Docker socket, where `constraint` puts it. Pure.
+    Trusted code, but limited like every task yadockeri starts."""
+    container = ContainerSpec(
+        image=image,
+        command=command,
+        mounts=[Mount(DOCKER_SOCKET, DOCKER_SOCKET, type="bind")],
+        labels=labels,
+        healthcheck=NO_HEALTHCHECK,  # the image's own checks the bot, which a job does not run
+    )
     template = TaskTemplate(
-        container_spec=ContainerSpec(
-            image=image,
-            command=command,
-            mounts=[Mount(DOCKER_SOCKET, DOCKER_SOCKET, type="bind")],
-            labels=labels,
-            healthcheck=NO_HEALTHCHECK,  # the image's own checks the bot, which a job does not run
-        ),
+        container_spec=container,
         restart_policy=RestartPolicy(condition="none"),
         placement=Placement(constraints=[constraint]),
     )
+    harden(container, template, JOB_HARDENING)
     return {"name": name, "task_template": template, "mode": ServiceMode(mode), "labels": labels}
 
 

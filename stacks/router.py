@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import re
 import time
@@ -49,12 +50,17 @@ from docker.types import (
 
 from .config import ROUTER_DIR, Settings
 from .errors import ConfigError, DockerUnavailable
+from .secrets import derived_token
 
 ALIAS_SUFFIX = "yadockeri-web"
 WEB_PORT = 8080
 ROLE_LABEL = "yadockeri.role"
 SPEC_HASH_LABEL = "yadockeri.spec-hash"
 PAGE_HEADER = "X-Yadockeri-Page"
+UPSTREAM_HEADER = "X-Yadockeri-Upstream"  # which address answered: only for yadockeri's checks
+CHECK_HEADER = "X-Yadockeri-Check"  # a readiness check of yadockeri, with the router token
+ROUTER_TOKEN_HEADER = "X-Yadockeri-Router"  # the router to the status endpoint
+STATUS_UPSTREAM_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,200}[A-Za-z0-9])?:[0-9]{1,5}")
 ACCESS_LOG_PREFIX = "yadockeri-access "  # a JSON line per request (YADOCKERI_ROUTER_REQUEST_LOG)
 ACTIVITY_PREFIX = "yadockeri-activity "  # STACK COUNT LAST_MSEC, once a second per busy stack
 ACTIVITY_FIFO = "/run/yadockeri/activity.fifo"  # router/start.sh makes it
@@ -125,10 +131,19 @@ def _nginx_string(text: str) -> str:
 STATUS_PATH = "/_yadockeri/stack/"
 
 
-def _nostack_location(status_upstream: str | None) -> str:
+_STATUS_ERROR_PAGE = (
+    "<!doctype html><html lang=en><head><meta charset=utf-8><title>$stack: no answer</title></head>"
+    "<body><h1>$stack is not answering</h1><p>The web process of <b>$stack</b> is not answering, and yadockeri "
+    "could not say why just now. Try again in a moment.</p><p><small>yadockeri router</small></p></body></html>\n"
+)
+
+
+def _nostack_location(status_upstream: str | None, router_token: str | None) -> str:
     """What the router says when a stack's web process cannot be reached. With a status
     upstream (yadockeri's narrow status endpoint) it asks yadockeri about that one stack
-    (sleeping: it wakes); without one, or when yadockeri does not answer, it says unknown."""
+    (sleeping: it wakes); without one, or when yadockeri does not answer, it says unknown.
+    Only yadockeri's own pages (404, 503) pass: any other answer of the status endpoint (a
+    500, a 403 for a wrong token) becomes the router's own page, never the stack's answer."""
     unknown = f"""\
         location @unknown {{
             default_type text/html;
@@ -140,6 +155,7 @@ def _nostack_location(status_upstream: str | None) -> str:
         }}"""
     if status_upstream is None:
         return unknown.replace("location @unknown", "location @nostack")
+    token = f"\n            proxy_set_header {ROUTER_TOKEN_HEADER} {_nginx_string(router_token)};" if router_token else ""
     return f"""\
         location @nostack {{
             # Only the stack label goes to yadockeri: no client header, cookie, path or body.
@@ -148,25 +164,83 @@ def _nostack_location(status_upstream: str | None) -> str:
             proxy_pass_request_headers off;
             proxy_pass_request_body off;
             proxy_set_header Host yadockeri-status;
-            proxy_set_header Accept $http_accept;
+            proxy_set_header Accept $http_accept;{token}
             proxy_http_version 1.1;
             proxy_connect_timeout 2s;
             proxy_read_timeout 10s;
-            proxy_intercept_errors off;
+            proxy_hide_header {UPSTREAM_HEADER};
+            proxy_intercept_errors on;
             error_page 502 504 = @unknown;
+            error_page 400 401 403 405 500 501 505 = @status_error;
+        }}
+
+        location @status_error {{
+            default_type text/html;
+            charset utf-8;
+            add_header {PAGE_HEADER} status-error always;
+            add_header Cache-Control no-store always;
+            add_header Retry-After 5 always;
+            return 503 {_nginx_string(_STATUS_ERROR_PAGE)};
         }}
 
 {unknown}"""
 
 
+def _forwarded_maps(trusted_proxies: list[str], default_scheme: str, public_port: int | None) -> str:
+    """X-Forwarded-* for the apps: what yadockeri knows (the routed host, the public scheme and
+    port from settings), and the client's own values only from a configured proxy in front."""
+    port = str(public_port or (443 if default_scheme == "https" else 80))
+    suffix = f":{public_port}" if public_port else ""
+    blocks: list[str] = []
+    if trusted_proxies:
+        blocks += [f"set_real_ip_from {cidr};" for cidr in trusted_proxies]
+        blocks += ["real_ip_header X-Forwarded-For;", "real_ip_recursive on;"]
+        blocks.append("geo $realip_remote_addr $from_proxy {\n        default 0;\n"
+                      + "".join(f"        {cidr} 1;\n" for cidr in trusted_proxies) + "    }")
+        blocks.append(f'map "$from_proxy:$http_x_forwarded_proto" $forwarded_proto {{\n        default {default_scheme};\n'
+                      '        "1:http" http;\n        "1:https" https;\n    }')
+        blocks.append(f'map "$from_proxy:$http_x_forwarded_port" $forwarded_port {{\n        default {port};\n'
+                      '        "~^1:(?<trusted_port>[0-9]{1,5})$" $trusted_port;\n    }')
+        blocks.append("map $from_proxy $forwarded_for {\n        default $remote_addr;\n"
+                      "        1 \"$http_x_forwarded_for, $realip_remote_addr\";\n    }")
+    else:
+        blocks.append(f"map $host $forwarded_proto {{\n        default {default_scheme};\n    }}")
+        blocks.append(f"map $host $forwarded_port {{\n        default {port};\n    }}")
+        blocks.append("map $host $forwarded_for {\n        default $remote_addr;\n    }")
+    # The routed host: the Host header's name as matched (lowercase, no port) and the public
+    # port yadockeri's URLs carry. Never the raw header (apps build links from it).
+    blocks.append(f"map $host $routed_host {{\n        default $host{suffix};\n    }}")
+    return "\n".join("    " + block for block in blocks)
+
+
+def _check_map(router_token: str | None) -> str:
+    if router_token is None:
+        return '    map $host $upstream_shown {\n        default "";\n    }'
+    return ('    map $http_x_yadockeri_check $upstream_shown {\n        default "";\n'
+            f"        {_nginx_string(router_token)} $upstream_addr;\n    }}")
+
+
 def render_nginx_conf(domains: list[str], *, web_port: int = WEB_PORT, status_upstream: str | None = None,
-                      access_log: bool = True, request_log: bool = False) -> str:
+                      access_log: bool = True, request_log: bool = False, router_token: str | None = None,
+                      default_scheme: str = "http", public_port: int | None = None,
+                      trusted_proxies: list[str] | None = None) -> str:
     """The router's whole nginx.conf for these domains. Pure; never needs a reload for stacks.
 
     status_upstream: host:port of yadockeri's status endpoint (see _nostack_location).
     access_log: count requests per stack (off when activity is not tracked).
-    request_log: also every request as a JSON line on stdout (for debugging)."""
+    request_log: also every request as a JSON line on stdout (for debugging).
+    router_token: the router proves itself with it to the status endpoint, and a request that
+      carries it in X-Yadockeri-Check is told which address answered (deploy readiness checks).
+    default_scheme, public_port: how users reach the router (X-Forwarded-Proto/-Port, Host).
+    trusted_proxies: CIDRs of proxies in front whose X-Forwarded-* are believed."""
     names = _normal_domains(list(domains))
+    if status_upstream is not None and not STATUS_UPSTREAM_RE.fullmatch(status_upstream):
+        raise ConfigError(f"the status endpoint address {status_upstream!r} is not HOST:PORT")
+    if router_token is not None and not re.fullmatch(r"[0-9a-f]{16,128}", router_token):
+        raise ValueError("the router token must be hex")
+    if default_scheme not in ("http", "https"):
+        raise ValueError(f"scheme {default_scheme!r}")
+    proxies = [str(ipaddress.ip_network(cidr, strict=False)) for cidr in trusted_proxies or []]
     map_lines = "\n".join(
         f"        {_nginx_string(host_regex(d, capture=True))} $stack_label;" for d in names
     )
@@ -193,6 +267,7 @@ http {{
     tcp_nopush on;
     keepalive_timeout 65s;
     client_max_body_size 100m;
+    map_hash_bucket_size 256;  # the router token (up to 128 hex digits) is a map key
 
     # Docker's embedded DNS, asked at request time (proxy_pass with a variable): stacks come and
     # go without a reload, and after a rolling update the new task IPs are used within 1 s.
@@ -226,24 +301,14 @@ http {{
 {map_lines}
     }}
 
-    # A TLS terminator in front may say the original scheme; anything else is not trusted.
-    map $http_x_forwarded_proto $forwarded_proto {{
-        default $scheme;
-        http http;
-        https https;
-    }}
-    map $forwarded_proto $default_port {{
-        default 80;
-        https 443;
-    }}
-    map $http_host $host_port {{
-        default $default_port;
-        "~:(?<host_port_digits>[0-9]{{1,5}})$" $host_port_digits;
-    }}
-    map $http_x_forwarded_port $forwarded_port {{
-        default $host_port;
-        "~^[0-9]{{1,5}}$" $http_x_forwarded_port;
-    }}
+    # What the app is told about the request (X-Forwarded-*, Host): from yadockeri's settings,
+    # and from a client only when it is a configured proxy (YADOCKERI_TRUSTED_PROXIES).
+{_forwarded_maps(proxies, default_scheme, public_port)}
+
+    # A readiness check of yadockeri (X-Yadockeri-Check with the router's token) is told which
+    # task answered: a deploy is ready when its new task answers, not an old one or another stack.
+{_check_map(router_token)}
+
     map $http_upgrade $connection_upgrade {{
         default upgrade;
         "" close;
@@ -283,18 +348,22 @@ http {{
             proxy_pass http://$stack.{ALIAS_SUFFIX}:{web_port};
 
             proxy_http_version 1.1;
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header Host $routed_host;
+            proxy_set_header X-Forwarded-For $forwarded_for;
             proxy_set_header X-Forwarded-Proto $forwarded_proto;
-            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Forwarded-Host $routed_host;
             proxy_set_header X-Forwarded-Port $forwarded_port;
             proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header Forwarded "";
+            proxy_set_header {CHECK_HEADER} "";
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
             proxy_set_header Proxy "";
             proxy_redirect off;
-            # Only the router may say it answered.
+            # Only the router may say it answered, or which task did.
             proxy_hide_header {PAGE_HEADER};
+            proxy_hide_header {UPSTREAM_HEADER};
+            add_header {UPSTREAM_HEADER} $upstream_shown always;
 
             # dnsrr: the name resolves to the task IPs. A dead task (rolling update) costs at
             # most the connect timeout before the next address is tried.
@@ -309,7 +378,7 @@ http {{
             error_page 502 504 = @nostack;
         }}
 
-{_nostack_location(status_upstream)}
+{_nostack_location(status_upstream, router_token)}
     }}
 }}
 """
@@ -577,8 +646,26 @@ def _wait_until_healthy(
 
 def router_conf(settings: Settings, status_upstream: str | None) -> str:
     """The router's nginx.conf for these settings (ensure_router, and the documented stack file)."""
-    return render_nginx_conf(settings.domains, status_upstream=status_upstream,
-                             access_log=settings.activity_tracking, request_log=settings.router_request_log)
+    return render_nginx_conf(settings.domains, status_upstream=status_upstream, access_log=settings.activity_tracking,
+                             request_log=settings.router_request_log, router_token=router_token(settings),
+                             default_scheme=settings.url_scheme, public_port=public_port(settings),
+                             trusted_proxies=settings.trusted_proxy_networks)
+
+
+def public_port(settings: Settings) -> int | None:
+    """The port in the stacks' URLs, if they carry one (as Settings.stack_url writes them)."""
+    default = 80 if settings.url_scheme == "http" else 443
+    return None if settings.url_scheme == "https" or settings.router_port == default else settings.router_port
+
+
+def router_token(settings: Settings) -> str:
+    """The secret the router proves itself with to the status endpoint, and that lets
+    yadockeri's readiness checks see which task answered: YADOCKERI_ROUTER_TOKEN (install sets
+    it), else derived from the install's key (every process on this host computes the same)."""
+    if settings.router_token:
+        return settings.router_token.get_secret_value()
+    key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    return derived_token(key, settings.data_dir, "router")
 
 
 def configured_status_upstream(settings: Settings) -> str | None:

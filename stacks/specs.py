@@ -6,15 +6,15 @@ Tested by equality; docker.types objects are dicts, so a spec compares equal to 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from docker.types import (
     ContainerSpec,
     EndpointSpec,
     NetworkAttachmentConfig,
-    Resources,
     RestartPolicy,
     RollbackConfig,
     ServiceMode,
@@ -22,12 +22,12 @@ from docker.types import (
     UpdateConfig,
 )
 
+from .limits import NANO, capabilities, log_driver
 from .router import web_alias
 
 WEB_PORT = 8080
 NAMESPACE_LABEL = "com.docker.stack.namespace"  # makes `docker stack ps/rm STACK` see our services too
 HASH_LABEL = "yadockeri.spec-hash"
-NANO = 1_000_000_000
 
 
 def service_name(stack: str, process: str) -> str:
@@ -64,6 +64,32 @@ def process_env(
 
 
 @dataclass(frozen=True)
+class Hardening:
+    """What every task of a stack gets, whatever the branch says: limits, the minimal capability
+    set (plus what an admin added for the app), no new privileges, a rotating log driver."""
+
+    cpus: float
+    memory_bytes: int
+    pids: int
+    capabilities: tuple[str, ...] = tuple(capabilities())
+    log_driver: dict[str, object] = field(default_factory=lambda: log_driver(None))
+
+
+def harden(container: dict, template: dict, hardening: Hardening) -> None:
+    """Apply a Hardening to a ContainerSpec and its TaskTemplate (both dicts, changed in place).
+    `Privileges.NoNewPrivileges` takes effect on engines with API 1.46+; older engines ignore it
+    and need dockerd's own `no-new-privileges` (scripts/setup.sh, docs/security.md)."""
+    container["CapabilityDrop"] = ["ALL"]
+    container["CapabilityAdd"] = list(hardening.capabilities)
+    container["Privileges"] = {"NoNewPrivileges": True}
+    template["Resources"] = {"Limits": {
+        "NanoCPUs": max(1, round(hardening.cpus * NANO)), "MemoryBytes": hardening.memory_bytes,
+        "Pids": hardening.pids,
+    }}
+    template["LogDriver"] = copy.deepcopy(hardening.log_driver)
+
+
+@dataclass(frozen=True)
 class ProcessInput:
     """Everything a process service depends on."""
 
@@ -73,8 +99,7 @@ class ProcessInput:
     image: str
     command: str | None
     env: dict[str, str]
-    cpus: float
-    memory_bytes: int
+    hardening: Hardening
     router_network: str
     endpoint_mode: str = "dnsrr"
     update_monitor_s: int = 5
@@ -99,10 +124,10 @@ def process_service_spec(p: ProcessInput) -> dict:
     )
     template = TaskTemplate(
         container_spec=container,
-        resources=Resources(cpu_limit=int(p.cpus * NANO), mem_limit=p.memory_bytes),
         restart_policy=RestartPolicy(condition="any", delay=2 * NANO, max_attempts=0),
         networks=networks,
     )
+    harden(container, template, p.hardening)
     spec = {
         "name": service_name(p.stack, p.process),
         "task_template": template,
@@ -119,17 +144,20 @@ def process_service_spec(p: ProcessInput) -> dict:
     return with_hash(spec)
 
 
-def release_job_spec(*, stack: str, app: str, image: str, command: str, env: dict[str, str], deployment_id: int) -> dict:
+def release_job_spec(*, stack: str, app: str, image: str, command: str, env: dict[str, str], deployment_id: int,
+                     hardening: Hardening) -> dict:
     """The release command as a swarm replicated job: runs once, to completion, never restarts."""
     labels = stack_labels(stack, app, "release") | {"yadockeri.deployment": str(deployment_id)}
+    container = ContainerSpec(
+        image=image, command=["/bin/sh", "-c", command], env=[f"{k}={v}" for k, v in sorted(env.items())],
+        labels=labels, init=True,
+    )
     template = TaskTemplate(
-        container_spec=ContainerSpec(
-            image=image, command=["/bin/sh", "-c", command], env=[f"{k}={v}" for k, v in sorted(env.items())],
-            labels=labels, init=True,
-        ),
+        container_spec=container,
         restart_policy=RestartPolicy(condition="none"),
         networks=[NetworkAttachmentConfig(network_name(stack))],
     )
+    harden(container, template, hardening)
     return {
         "name": release_job_name(stack),
         "task_template": template,

@@ -7,7 +7,6 @@ Specs come in as plain dicts built by specs.py; Docker's errors go out as Yadock
 from __future__ import annotations
 
 import base64
-import io
 import json
 import logging
 import os
@@ -15,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +26,7 @@ import docker.errors
 import docker.tls
 from docker.constants import MINIMUM_DOCKER_API_VERSION as MINIMUM_API_VERSION
 import requests
+import urllib3
 
 from .errors import BuildFailed, DockerUnavailable, SpecError, YadockeriError
 from .specs import HASH_LABEL, NAMESPACE_LABEL
@@ -267,9 +268,12 @@ class Swarm:
             except docker.errors.ImageNotFound:
                 return False
 
-    def build(self, context_tar: bytes, *, tag: str, dockerfile: str, labels: dict[str, str],
-              log_line: Callable[[str], None]) -> None:
-        """docker build of a tar context; output goes to log_line, failure ends with its last lines."""
+    def build(self, context: Path, *, tag: str, dockerfile: str, labels: dict[str, str],
+              log_line: Callable[[str], None], timeout: float, memory_bytes: int | None = None) -> None:
+        """docker build of a tar context file; output goes to log_line, failure ends with its last
+        lines. At `timeout` seconds the connection is cut, which makes dockerd cancel the build
+        (a branch's endless RUN never holds a worker). Build containers get `memory_bytes` (no
+        swap beyond it). No registry login is sent: a branch's FROM cannot pull with ours."""
         lines: list[str] = []
 
         def out(text: str) -> None:
@@ -277,20 +281,44 @@ class Swarm:
                 lines.append(line)
                 log_line(line)
 
-        with docker_errors(f"building {tag}"):
-            stream = self.api.build(
-                fileobj=io.BytesIO(context_tar), custom_context=True, tag=tag, dockerfile=dockerfile,
-                labels=labels, rm=True, forcerm=True, decode=True, pull=False,
-            )
-            for chunk in stream:
-                if "stream" in chunk:
-                    out(chunk["stream"])
-                if "error" in chunk:
-                    out(chunk["error"])
-                    tail = "\n".join(lines[-15:])
-                    raise BuildFailed(f"docker build failed: {chunk['error'].strip()}\n{tail}")
+        params: dict[str, object] = {"t": tag, "dockerfile": dockerfile, "labels": json.dumps(labels), "rm": True,
+                                     "forcerm": True, "pull": False, "q": False, "nocache": False}
+        if memory_bytes:
+            params.update(memory=memory_bytes, memswap=memory_bytes)
+        timer: threading.Timer | None = None
+        with docker_errors(f"building {tag}"), open(context, "rb") as body:
+            response = self.api._post(self.api._url("/build"), data=body, params=params, stream=True, timeout=None,
+                                      headers={"Content-Type": "application/tar"})
+            sock = getattr(self.api._get_raw_response_socket(response), "_sock", None)
+            expired = threading.Event()
+            timer = threading.Timer(timeout, _cut, (sock, expired))
+            timer.daemon = True
+            timer.start()
+            try:
+                for chunk in self.api._stream_helper(response, decode=True):
+                    if "stream" in chunk:
+                        out(chunk["stream"])
+                    if "error" in chunk:
+                        out(chunk["error"])
+                        tail = "\n".join(lines[-15:])
+                        raise BuildFailed(f"docker build failed: {chunk['error'].strip()}\n{tail}")
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):
+                if not expired.is_set():
+                    raise
+            finally:
+                timer.cancel()
+                response.close()
+            if expired.is_set():
+                tail = "\n".join(lines[-15:])
+                raise BuildFailed(f"docker build did not finish within {timeout:.0f}s (YADOCKERI_BUILD_TIMEOUT); "
+                                  f"it was stopped\n{tail}")
         if not self.image_exists(tag):
             raise BuildFailed("docker build ended without an image:\n" + "\n".join(lines[-15:]))
+
+    def engine_log_driver(self) -> str | None:
+        """The engine's default log driver (what tasks get unless told otherwise)."""
+        with docker_errors("reading the engine's log driver"):
+            return self.api.info().get("LoggingDriver")
 
     def push(self, ref: str, log_line: Callable[[str], None]) -> None:
         with docker_errors(f"pushing {ref}"):
@@ -397,6 +425,16 @@ class LogStream:
         # instead would wait for the lock that very reader holds.
         try:
             self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _cut(sock: socket.socket | None, expired: threading.Event) -> None:
+    """Cut a streaming response's connection (a build past its timeout): dockerd then cancels."""
+    expired.set()
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
 

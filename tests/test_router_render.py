@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import pwd
 import re
-import shutil
-import socket
 import subprocess
-import threading
 import time
 
 import pytest
@@ -42,7 +37,7 @@ from stacks.router import (
     web_alias,
 )
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+from tests.support.host_nginx import NGINX, DnsServer, qname, runnable_conf, serve
 
 
 def _settings(**overrides) -> Settings:
@@ -305,16 +300,9 @@ def test_router_image_tag_follows_router_files_and_base(tmp_path):
 # Real nginx on this machine -------------------------------------------------------------------
 
 
-def _testable(conf: str) -> str:
-    """The rendered config, runnable by this machine's nginx as the current user."""
-    user = pwd.getpwuid(os.geteuid()).pw_name
-    assert conf.startswith("# The yadockeri router.") and "\nuser nginx;\n" in conf
-    return conf.replace("\nuser nginx;\n", f"\nuser {user};\n", 1)
-
-
 @pytest.mark.parametrize("domains", [["y.localhost"], ["y.localhost", "y2.localhost", "dev.y.example.com"]])
 def test_nginx_accepts_the_rendered_config(tmp_path, domains):
-    conf = _testable(render_nginx_conf(domains)).replace("/run/yadockeri/activity.fifo", f"{tmp_path}/activity.log")
+    conf = runnable_conf(render_nginx_conf(domains)).replace("/run/yadockeri/activity.fifo", f"{tmp_path}/activity.log")
     (tmp_path / "nginx.conf").write_text(conf)
     result = subprocess.run(
         [NGINX, "-t", "-q", "-c", str(tmp_path / "nginx.conf"), "-p", f"{tmp_path}/", "-e", "stderr",
@@ -324,90 +312,17 @@ def test_nginx_accepts_the_rendered_config(tmp_path, domains):
     assert result.returncode == 0, result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class _NxdomainServer:
-    """A DNS server on 127.0.0.1 that answers every query with NXDOMAIN, like Docker's
-    embedded DNS for a name nobody has: stands in for 127.0.0.11 on this machine."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.queries: list[bytes] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                query, peer = self.sock.recvfrom(4096)
-            except OSError:
-                return
-            if len(query) < 12:
-                continue
-            self.queries.append(query)
-            # Same id and question; flags QR|RD|RA, RCODE 3 (NXDOMAIN); no answers.
-            self.sock.sendto(query[:2] + b"\x81\x83" + query[4:6] + b"\x00" * 6 + query[12:], peer)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture(scope="module")
 def host_nginx(tmp_path_factory):
     """The rendered config served by this machine's nginx on a free port, its resolver
     pointed at a DNS server that knows no name (every stack is unknown): no Docker needed."""
     folder = tmp_path_factory.mktemp("host-nginx")
-    dns = _NxdomainServer()
-    port = _free_port()
-    conf = _testable(render_nginx_conf(["y.localhost", "y2.localhost"], request_log=True))
-    conf = conf.replace("listen 80", f"listen 127.0.0.1:{port}")
-    conf = conf.replace("resolver 127.0.0.11 ", f"resolver 127.0.0.1:{dns.port} ")
-    conf = conf.replace("access_log /dev/stdout yadockeri buffer=64k flush=1s;", f"access_log {folder}/access.log yadockeri;")
-    conf = conf.replace("access_log /run/yadockeri/activity.fifo yadockeri_count buffer=4k flush=1s",
-                        f"access_log {folder}/count.log yadockeri_count")
-    for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        conf = conf.replace("http {\n", f"http {{\n    {temp}_temp_path {folder}/{temp};\n", 1)
-    (folder / "nginx.conf").write_text(conf)
-    with open(folder / "error.log", "wb") as errors:
-        process = subprocess.Popen(
-            [NGINX, "-c", str(folder / "nginx.conf"), "-p", f"{folder}/", "-e", "stderr",
-             "-g", f"daemon off; pid {folder}/nginx.pid;"],
-            stdout=subprocess.DEVNULL, stderr=errors,
-        )
+    dns = DnsServer()
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/_router/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert process.poll() is None, (folder / "error.log").read_text()
-            assert time.monotonic() < deadline, "host nginx did not start"
-            time.sleep(0.05)
-        yield port, folder, dns
+        with serve(render_nginx_conf(["y.localhost", "y2.localhost"], request_log=True), folder, dns) as port:
+            yield port, folder, dns
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         dns.close()
-
-
-def _qname(query: bytes) -> str:
-    labels, at = [], 12
-    while query[at]:
-        labels.append(query[at + 1 : at + 1 + query[at]].decode())
-        at += 1 + query[at]
-    return ".".join(labels)
 
 
 def _get(port: int, host: str, path: str = "/") -> requests.Response:
@@ -426,7 +341,7 @@ def test_host_nginx_normalises_host_to_the_stack(host_nginx, host):
     assert response.status_code == 404
     assert response.headers["X-Yadockeri-Page"] == "unknown-stack"
     # Only the label reached the upstream name (nginx may have it cached: then no new query).
-    assert {_qname(q) for q in dns.queries[asked:]} <= {"akira.yadockeri-web"}
+    assert {qname(q) for q in dns.queries[asked:]} <= {"akira.yadockeri-web"}
     assert "No stack named akira here" in response.text
     assert "/yadockeri deploy akira &lt;branch&gt;" in response.text
     assert response.headers["Content-Type"].startswith("text/html")
@@ -473,4 +388,4 @@ def test_host_nginx_health_and_access_log(host_nginx):
     counted = (folder / "count.log").read_text().splitlines()
     assert {line.split()[0] for line in counted} == {"akira", "toru"}  # no health, no host without a stack
     assert all(re.fullmatch(r"[a-z0-9-]+ \d+\.\d{3}", line) for line in counted)
-    assert "toru.yadockeri-web" in {_qname(q) for q in dns.queries}
+    assert "toru.yadockeri-web" in {qname(q) for q in dns.queries}

@@ -1,15 +1,19 @@
 """Service specs are pure functions: tested by equality with the dict Docker receives."""
 
 from stacks import specs
-from stacks.specs import ProcessInput, process_env, process_service_spec, release_job_spec
+from stacks.limits import log_driver
+from stacks.specs import Hardening, ProcessInput, process_env, process_service_spec, release_job_spec
 
 NANO = 1_000_000_000
+HARDENING = Hardening(cpus=0.5, memory_bytes=256 * 1024 * 1024, pids=1024, log_driver=log_driver("json-file"))
+MINIMAL_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE",
+                "CAP_SETGID", "CAP_SETUID"]
 
 
 def web_input(**changes: object) -> ProcessInput:
     values = dict(
         stack="akira", app="crowdworks", process="web", image="yadockeri/crowdworks:abc", command="bin/web -p $PORT",
-        env={"PORT": "8080", "A": "1"}, cpus=0.5, memory_bytes=256 * 1024 * 1024, router_network="router",
+        env={"PORT": "8080", "A": "1"}, hardening=HARDENING, router_network="router",
     )
     values.update(changes)
     return ProcessInput(**values)  # type: ignore[arg-type]
@@ -34,8 +38,12 @@ def test_web_process_spec() -> None:
                 "Labels": {**labels, specs.HASH_LABEL: digest},
                 "StopGracePeriod": 10 * NANO,
                 "Init": True,
+                "CapabilityDrop": ["ALL"],
+                "CapabilityAdd": MINIMAL_CAPS,  # no NET_RAW: no forged ARP or raw packets
+                "Privileges": {"NoNewPrivileges": True},
             },
-            "Resources": {"Limits": {"NanoCPUs": NANO // 2, "MemoryBytes": 256 * 1024 * 1024}},
+            "Resources": {"Limits": {"NanoCPUs": NANO // 2, "MemoryBytes": 256 * 1024 * 1024, "Pids": 1024}},
+            "LogDriver": {"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}},
             "RestartPolicy": {"Condition": "any", "Delay": 2 * NANO, "MaxAttempts": 0, "Window": 0},
             "Networks": [
                 {"Target": "akira_default", "Aliases": ["web"], "DriverOpts": None},
@@ -58,7 +66,8 @@ def test_only_web_joins_the_router_network() -> None:
 def test_hash_changes_with_what_matters_and_only_then() -> None:
     base = process_service_spec(web_input())["labels"][specs.HASH_LABEL]
     assert process_service_spec(web_input())["labels"][specs.HASH_LABEL] == base
-    for change in ({"image": "yadockeri/crowdworks:def"}, {"env": {"A": "2"}}, {"cpus": 1.0}, {"command": "x"}):
+    more_cpus = Hardening(cpus=1.0, memory_bytes=HARDENING.memory_bytes, pids=1024)
+    for change in ({"image": "yadockeri/crowdworks:def"}, {"env": {"A": "2"}}, {"hardening": more_cpus}, {"command": "x"}):
         assert process_service_spec(web_input(**change))["labels"][specs.HASH_LABEL] != base
 
 
@@ -72,13 +81,33 @@ def test_env_order_port_always_wins() -> None:
 
 
 def test_release_job_runs_once_on_the_stack_network() -> None:
-    spec = release_job_spec(stack="akira", app="crowdworks", image="img", command="migrate", env={"A": "1"}, deployment_id=7)
+    spec = release_job_spec(stack="akira", app="crowdworks", image="img", command="migrate", env={"A": "1"}, deployment_id=7,
+                            hardening=HARDENING)
     assert spec["name"] == "akira__release"
     assert spec["mode"] == {"ReplicatedJob": {}}
     assert spec["task_template"]["RestartPolicy"] == {"Condition": "none", "Delay": 0, "MaxAttempts": 0, "Window": 0}
     assert spec["task_template"]["Networks"] == [{"Target": "akira_default", "Aliases": None, "DriverOpts": None}]
     assert spec["task_template"]["ContainerSpec"]["Command"] == ["/bin/sh", "-c", "migrate"]
     assert spec["labels"]["yadockeri.role"] == "release"
+    # A release task is as limited as a process: limits, minimal capabilities, rotating logs.
+    assert spec["task_template"]["Resources"]["Limits"]["Pids"] == 1024
+    assert spec["task_template"]["ContainerSpec"]["CapabilityDrop"] == ["ALL"]
+    assert spec["task_template"]["ContainerSpec"]["CapabilityAdd"] == MINIMAL_CAPS
+    assert spec["task_template"]["LogDriver"]["Name"] == "json-file"
+
+
+def test_a_tiny_cpu_limit_never_rounds_to_no_limit() -> None:
+    # Docker reads NanoCPUs 0 as "no limit"; Limits refuses less than 0.01, and specs never round to 0.
+    spec = process_service_spec(web_input(hardening=Hardening(cpus=1e-12, memory_bytes=6 * 1024**2, pids=1)))
+    assert spec["task_template"]["Resources"]["Limits"]["NanoCPUs"] == 1
+
+
+def test_admin_capabilities_are_added_to_the_minimal_set() -> None:
+    from stacks.limits import capabilities
+
+    hardening = Hardening(cpus=1, memory_bytes=6 * 1024**2, pids=10, capabilities=tuple(capabilities(["SYS_CHROOT"])))
+    added = process_service_spec(web_input(hardening=hardening))["task_template"]["ContainerSpec"]["CapabilityAdd"]
+    assert added == sorted(MINIMAL_CAPS + ["CAP_SYS_CHROOT"])
 
 
 def test_names() -> None:
