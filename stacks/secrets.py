@@ -61,10 +61,9 @@ def decrypt(fernet: Fernet, token: bytes) -> str:
 
 
 def mask(value: str) -> str:
-    """Enough to recognise a value, never enough to use it."""
-    if len(value) >= 12:
-        return f"{value[:2]}{MASK} ({len(value)} chars)"
-    return f"{MASK} ({len(value)} chars)" if value else "(empty)"
+    """What is shown of a value anywhere (Slack, the command line, logs): nothing, neither its
+    characters nor its length. Only emptiness is said, which is no secret and often the mistake."""
+    return MASK if value else "(empty)"
 
 
 def redact(text: str, secrets: list[str]) -> str:

@@ -92,7 +92,7 @@ def test_env_reaches_the_app_without_a_rebuild_and_is_never_shown(
         shown_cli = run_cli(args, env)
         assert shown_cli.returncode == 0, shown_cli.stderr
         outputs.append(shown_cli.stdout + shown_cli.stderr)
-    assert "SECRET_TOKEN=" in outputs[1] and "chars" in outputs[1]  # listed, masked
+    assert "SECRET_TOKEN=••••••\n" in outputs[1]  # listed, masked: no characters, no length
     assert all(canary not in text for text in outputs)
     assert files_containing(settings.data_dir, canary) == []  # database, WAL, logs: encrypted or absent
 
