@@ -104,6 +104,32 @@ remove_legacy_veth() {
 }
 
 # --- dockerd ---------------------------------------------------------------------
+# Every container gets no-new-privileges: swarm services of Docker 20.10 cannot ask for it one
+# by one (API 1.46 can), so dockerd sets it for all (docs/security.md). Merged into an existing
+# /etc/docker/daemon.json; a dockerd that already runs keeps its old setting until restarted.
+DAEMON_JSON=/etc/docker/daemon.json
+configure_dockerd() {
+  mkdir -p "$(dirname "$DAEMON_JSON")"
+  local changed
+  changed=$(python3 - "$DAEMON_JSON" <<'PY'
+import json, os, sys
+path = sys.argv[1]
+config = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else {}
+if config.get("no-new-privileges") is True:
+    print("no")
+else:
+    config["no-new-privileges"] = True
+    with open(path + ".tmp", "w") as handle:
+        json.dump(config, handle, indent=2)
+    os.replace(path + ".tmp", path)
+    print("yes")
+PY
+)
+  if [ "$changed" = yes ] && docker_up; then
+    log "note: $DAEMON_JSON now sets no-new-privileges; the running dockerd applies it after a restart"
+  fi
+}
+
 docker_up() { [ -n "$(timeout 15 docker info --format '{{.ServerVersion}}' 2>/dev/null)" ]; }
 
 start_dockerd() {
@@ -278,6 +304,7 @@ main() {
   log "starting (--for $MODE)"
   step "packages" install_packages
   step "legacy veth" remove_legacy_veth
+  step "dockerd config" configure_dockerd
   step "dockerd" start_dockerd
   step "swarm" setup_swarm
   step "offline images" build_images

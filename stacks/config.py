@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     router_image: str | None = None  # prebuilt; unset: build router/ from router_base_image
     router_base_image: str = "nginx:stable-alpine"
     router_url: str | None = None  # where yadockeri reaches the router; default http://127.0.0.1:PORT
+    # Installed as a service (`yadockeri install` sets it): the network yadockeri shares with the
+    # router only. Stacks never join it, so no web process can reach yadockeri's ports.
+    control_network: str | None = None
     endpoint_mode: Literal["dnsrr", "vip"] = "dnsrr"
 
     registry: str | None = None
@@ -150,6 +153,7 @@ class Settings(BaseSettings):
     # Host packet filter (stacks/firewall.py): stack containers reach no port of the host but
     # the status endpoint, and no link-local address (cloud metadata). Applied by `yadockeri router`.
     firewall: bool = True
+    firewall_block: str = ""  # more networks stack containers may not reach (CIDRs, comma-separated)
     # Proxies in front of the router (CIDRs, comma-separated) whose X-Forwarded-* it believes.
     trusted_proxies: str = ""
     # The router's secret toward the status endpoint (install sets it); default: derived from the key.
@@ -222,9 +226,11 @@ class Settings(BaseSettings):
             raise ValueError(f"YADOCKERI_REGISTRY: {value[:80]!r} must be HOST or HOST:PORT (no scheme, no path)")
         return value.strip().lower()
 
-    @field_validator("router_network", "router_service", "service_name")
+    @field_validator("router_network", "router_service", "service_name", "control_network")
     @classmethod
-    def _docker_names(cls, value: str, info: Any) -> str:
+    def _docker_names(cls, value: str | None, info: Any) -> str | None:
+        if value is None or (value == "" and info.field_name == "control_network"):
+            return None
         if not DOCKER_NAME.fullmatch(value):
             raise ValueError(f"YADOCKERI_{info.field_name.upper()}: {value[:80]!r} is not a Docker name "
                              "(letters, digits, `_`, `.`, `-`, at most 50 characters)")
@@ -233,6 +239,8 @@ class Settings(BaseSettings):
     @field_validator("router_token")
     @classmethod
     def _hex_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            return None
         if value is not None and not re.fullmatch(r"[0-9a-f]{32,128}", value.get_secret_value()):
             raise ValueError("YADOCKERI_ROUTER_TOKEN must be 32 to 128 lowercase hex digits")
         return value
@@ -247,14 +255,15 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"YADOCKERI_{info.field_name.upper()}: {value[:80]!r} is not an IP address") from None
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "firewall_block")
     @classmethod
-    def _networks(cls, value: str) -> str:
+    def _networks(cls, value: str, info: Any) -> str:
         try:
             return ",".join(str(ipaddress.ip_network(part.strip(), strict=False))
                             for part in value.split(",") if part.strip())
         except ValueError as error:
-            raise ValueError(f"YADOCKERI_TRUSTED_PROXIES: {error} (write CIDRs like 10.0.0.0/8, comma-separated)") from None
+            raise ValueError(f"YADOCKERI_{info.field_name.upper()}: {error} "
+                             "(write CIDRs like 10.0.0.0/8, comma-separated)") from None
 
     @field_validator("router_port", "status_port", "bot_port")
     @classmethod
@@ -336,6 +345,10 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_networks(self) -> list[str]:
         return [part for part in self.trusted_proxies.split(",") if part]
+
+    @property
+    def firewall_block_networks(self) -> list[str]:
+        return [part for part in self.firewall_block.split(",") if part]
 
     @property
     def admin_ids(self) -> set[str]:

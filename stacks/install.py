@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -53,6 +54,7 @@ from pydantic import AliasChoices, SecretStr
 from . import nodes, router, specs
 from .config import Settings, config_file
 from .errors import ConfigError, YadockeriError
+from .limits import LOG_MAX_FILE, LOG_MAX_SIZE, capabilities, restrict_privileges
 from .registry import ca_file
 from .swarm import Swarm, docker_errors
 
@@ -83,6 +85,7 @@ SECRETS = (
     SecretDef("git-token", "YADOCKERI_GIT_TOKEN", "git_token"),
     SecretDef("git-ssh-key", "YADOCKERI_GIT_SSH_KEY", "git_ssh_key"),
     SecretDef("database-url", "YADOCKERI_DATABASE_URL", "database_url"),
+    SecretDef("router-token", "YADOCKERI_ROUTER_TOKEN", "router_token"),
     SecretDef("builder-tls-ca", "YADOCKERI_BUILDER_TLS_CA", "builder_tls_ca"),
     SecretDef("builder-tls-cert", "YADOCKERI_BUILDER_TLS_CERT", "builder_tls_cert"),
     SecretDef("builder-tls-key", "YADOCKERI_BUILDER_TLS_KEY", "builder_tls_key"),
@@ -106,6 +109,10 @@ def secret_name(service: str, role: str, value: str) -> str:
 
 def config_name(service: str, role: str, content: bytes) -> str:
     return f"{service}-{role}-{hashlib.sha256(content).hexdigest()[:12]}"
+
+
+def control_network(settings: Settings) -> str:
+    return f"{settings.service_name}-control"
 
 
 def data_volume(settings: Settings) -> str:
@@ -209,6 +216,7 @@ def service_spec(settings: Settings, *, image: str, image_id: str, env: dict[str
         stop_grace_period=30 * NANO,
         init=True,
     )
+    restrict_privileges(container, capabilities())  # root for the socket and /data: no capability more
     ports = []
     if settings.bot_mode == "http":
         ports = [{"Protocol": "tcp", "TargetPort": settings.bot_port, "PublishedPort": settings.bot_port,
@@ -219,7 +227,10 @@ def service_spec(settings: Settings, *, image: str, image_id: str, env: dict[str
             container_spec=container,
             restart_policy=RestartPolicy(condition="any", delay=5 * NANO),
             placement=Placement(constraints=["node.role == manager"]),
-            networks=[NetworkAttachmentConfig(settings.router_network)],
+            # Not the router network (every stack's web process is there): the control network,
+            # which only the router shares with yadockeri.
+            networks=[NetworkAttachmentConfig(settings.control_network or control_network(settings))],
+            log_driver={"Name": "json-file", "Options": {"max-size": LOG_MAX_SIZE, "max-file": LOG_MAX_FILE}},
         ),
         "mode": {"Replicated": {"Replicas": 1}},
         "endpoint_spec": EndpointSpec(mode="dnsrr", ports=ports),
@@ -238,8 +249,10 @@ class Installer:
                  timeout: float = 240.0) -> None:
         self.swarm = swarm
         if not settings.status_url:
-            # The router asks yadockeri about a stack it cannot reach: on the router network, by name.
+            # The router asks yadockeri about a stack it cannot reach: on the control network, by name.
             settings = settings.model_copy(update={"status_url": f"http://{settings.service_name}:{settings.status_port}"})
+        if not settings.control_network:
+            settings = settings.model_copy(update={"control_network": control_network(settings)})
         self.settings = settings
         self.say = say
         self.timeout = timeout
@@ -251,6 +264,7 @@ class Installer:
         """Bring everything to what the settings say; returns the service as Docker reports it."""
         settings = self.settings
         nodes.require_registry(self.swarm, settings)
+        settings = self.settings = settings.model_copy(update={"router_token": SecretStr(self._router_token())})
         image, image_id = self._image()
         router_image = self.router_up()
         secrets = self._secrets()
@@ -266,6 +280,15 @@ class Installer:
                 else "Socket Mode")
         self.say(f"yadockeri is running ({mode}); the router answers on port {settings.router_port} of every node")
         return service
+
+    def _router_token(self) -> str:
+        """The router's token (a Docker secret of the service, and in the router's nginx.conf):
+        given, or the one the running router has (configs can be read back, secrets cannot), or new."""
+        if self.settings.router_token:
+            return self.settings.router_token.get_secret_value()
+        with docker_errors("reading the router's config"):
+            current = router.current_token(self.swarm.client, self.settings)
+        return current or secrets.token_hex(32)
 
     def _image(self) -> tuple[str, str]:
         """The image to run (pushed to the registry if there is one) and its image ID."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import SpecError
 
@@ -153,6 +153,15 @@ class Limits:
                 f"the stack would run {processes} processes and {middleware} middleware services: at most "
                 f"{self.max_processes} in all (YADOCKERI_MAX_PROCESSES)"
             )
+
+
+def restrict_privileges(container: dict[str, Any], keep: list[str] | tuple[str, ...]) -> None:
+    """A ContainerSpec (a dict, changed in place) that drops every capability but `keep` and asks
+    for no new privileges. `Privileges.NoNewPrivileges` takes effect on engines with API 1.46+;
+    older engines ignore it and need dockerd's own `no-new-privileges` (scripts/setup.sh)."""
+    container["CapabilityDrop"] = ["ALL"]
+    container["CapabilityAdd"] = list(keep)
+    container["Privileges"] = {"NoNewPrivileges": True}
 
 
 def capabilities(extra: list[str] | tuple[str, ...] = ()) -> list[str]:

@@ -20,18 +20,22 @@ from pathlib import Path
 
 import requests
 
-from . import nodes, registry, specs
-from .appspec import AppSpec, parse_appspec, parse_memory
-from .compose import PreparedCompose, prepare_compose
+from . import limits as limits_module
+from . import nodes, readback, registry, specs
+from .appspec import AppSpec, check_limits, parse_appspec
+from .compose import MiddlewarePolicy, PreparedCompose, prepare_compose
 from .config import AppConfig, Settings
 from .errors import DeployFailed, ReleaseFailed, SpecError, YadockeriError
 from .gitrepo import Mirror
 from .idle import Timing
+from .limits import Limits, parse_size
 from .models import utcnow
 from .progress import Reporter
+from .router import CHECK_HEADER, PAGE_HEADER, UPSTREAM_HEADER, router_token
 from .secrets import redact
 from .store import DeploymentRecord, StackRecord, Store
 from .swarm import Swarm
+from .text import inert
 
 LOG_TAIL_LINES = 200
 SETTLE_SECONDS = 1.5
@@ -51,7 +55,8 @@ class DeploymentLog:
         self._tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
 
     def __call__(self, line: str) -> None:
-        line = redact(line.rstrip("\n"), self._secrets)
+        # Build output and commit subjects come from a branch: no terminal escapes, no controls.
+        line = inert(redact(line.rstrip("\n"), self._secrets))
         self._tail.append(line)
         self._file.write(line + "\n")
         self._file.flush()
@@ -92,10 +97,29 @@ class Job:
     log: DeploymentLog
     connect_builder: Callable[[], Swarm]  # the engine images are built on (connected when first needed)
     created_services: list[str] = field(default_factory=list)
+    _log_driver: dict | None = None
 
     @property
     def name(self) -> str:
         return self.stack.name
+
+    @property
+    def limits(self) -> Limits:
+        return Limits.of(self.settings)
+
+    @property
+    def log_driver(self) -> dict:
+        """The engine's default log driver with size caps (asked once a job)."""
+        if self._log_driver is None:
+            self._log_driver = limits_module.log_driver(self.swarm.engine_log_driver())
+        return self._log_driver
+
+    def hardening(self, spec: AppSpec, process: str) -> specs.Hardening:
+        """Limits, capabilities and logging of one of the stack's tasks (a process or the release)."""
+        cpus, memory, pids = spec.resources_for(process, self.limits)
+        return specs.Hardening(cpus=cpus, memory_bytes=memory, pids=pids,
+                               capabilities=tuple(limits_module.capabilities(self.app.capabilities)),
+                               log_driver=self.log_driver)
 
     @property
     def builder(self) -> Swarm:
@@ -157,21 +181,36 @@ def run_deploy(job: Job) -> Release:
 
 
 def read_spec(job: Job, commit: str) -> tuple[AppSpec, PreparedCompose | None]:
-    spec = parse_appspec(job.mirror.read_file(commit, ".yadockeri.yml"))
+    """The branch's .yadockeri.yml and middleware, read into checked data (sizes first)."""
+    max_bytes = job.settings.max_spec_bytes
+    spec = parse_appspec(job.mirror.read_file(commit, ".yadockeri.yml", max_bytes=max_bytes), max_bytes=max_bytes)
     if "release" in spec.processes:
         raise SpecError(".yadockeri.yml: a process cannot be named `release` (the release command has that role)")
+    check_limits(spec, job.limits)
     if not spec.services:
+        job.limits.count(len(spec.processes), 0)
         return spec, None
-    text = job.mirror.read_file(commit, spec.services)
+    text = job.mirror.read_file(commit, spec.services, max_bytes=max_bytes)
     if text is None:
         raise SpecError(f".yadockeri.yml names services file `{spec.services}`, which is not in the commit")
     compose = prepare_compose(
         text, stack=job.name, process_names=set(spec.processes), endpoint_mode=job.settings.endpoint_mode,
         labels=specs.stack_labels(job.name, job.app_name, "middleware"), source=spec.services,
+        policy=middleware_policy(job),
     )
     for warning in compose.warnings:
         job.log(f"note: {warning}")
     return spec, nodes.pin_middleware(job, compose)
+
+
+def middleware_policy(job: Job) -> MiddlewarePolicy:
+    """What the branch's middleware may be, from settings and the images yadockeri built."""
+    own = frozenset(job.swarm.own_image_ids())
+    return MiddlewarePolicy(
+        limits=job.limits, capabilities=tuple(limits_module.capabilities(job.app.capabilities)),
+        log_driver=job.log_driver, registry=job.settings.registry, own_images=own,
+        max_bytes=job.settings.max_spec_bytes,
+    )
 
 
 def build_image(job: Job, release: Release) -> None:
@@ -182,11 +221,13 @@ def build_image(job: Job, release: Release) -> None:
                 builder.push(release.image, job.log)
             s.skip(f"image for {release.commit[:12]} exists; reused")
             return
-        context = job.mirror.archive(release.commit, release.spec.build.context)
         labels = {"yadockeri.app": job.app_name, "yadockeri.commit": release.commit}
         if job.settings.builder:
             job.log(f"building on {job.settings.builder}")
-        builder.build(context, tag=release.image, dockerfile=release.spec.build.dockerfile, labels=labels, log_line=job.log)
+        max_context = parse_size(job.settings.max_context_bytes)
+        with job.mirror.archive(release.commit, release.spec.build.context, max_bytes=max_context) as context:
+            builder.build(context, tag=release.image, dockerfile=release.spec.build.dockerfile, labels=labels,
+                          log_line=job.log, timeout=job.settings.build_timeout, memory_bytes=job.limits.max_memory)
         if job.settings.registry:
             builder.push(release.image, job.log)
         s.detail = release.image
@@ -205,9 +246,11 @@ def start_middleware(job: Job, compose: PreparedCompose | None) -> None:
         if compose.digest == job.stack.middleware_hash and wanted <= current:
             s.skip("middleware unchanged")
             return
-        output = job.swarm.stack_deploy(job.name, compose.yaml, with_registry_auth=bool(job.settings.registry))
+        # Middleware images are other people's: yadockeri's registry login never goes with them.
+        output = job.swarm.stack_deploy(job.name, compose.yaml, with_registry_auth=False)
         for line in output.splitlines():
             job.log(line)
+        verify_middleware(job, compose)
         # The release command (a migration, say) needs its database running.
         deadline = time.monotonic() + job.settings.deploy_timeout
         for service in sorted(wanted):
@@ -220,7 +263,7 @@ def run_release(job: Job, release: Release) -> None:
         env = stack_env(job, release)
         spec = specs.release_job_spec(
             stack=job.name, app=job.app_name, image=release.image, command=release.spec.release or "",
-            env=env, deployment_id=job.deployment.id,
+            env=env, deployment_id=job.deployment.id, hardening=job.hardening(release.spec, "release"),
         )
         name = spec["name"]
         job.swarm.create_job(spec)
@@ -259,13 +302,11 @@ def stack_env(job: Job, release: Release) -> dict[str, str]:
 # Roll out ---------------------------------------------------------------------------------------
 def process_specs(job: Job, release: Release) -> list[dict]:
     env = stack_env(job, release)
-    default_memory = parse_memory(job.settings.default_memory)
     result = []
     for process, definition in release.spec.processes.items():
-        cpus, memory = release.spec.resources_for(process, job.settings.default_cpus, default_memory)
         result.append(specs.process_service_spec(specs.ProcessInput(
             stack=job.name, app=job.app_name, process=process, image=release.image, command=definition.command,
-            env=env, cpus=cpus, memory_bytes=memory, router_network=job.settings.router_network,
+            env=env, hardening=job.hardening(release.spec, process), router_network=job.settings.router_network,
             endpoint_mode=job.settings.endpoint_mode, update_monitor_s=job.settings.update_monitor,
         )))
     return result
@@ -285,6 +326,7 @@ def roll_out(job: Job, release: Release) -> None:
             if service["Spec"]["Name"] not in names:
                 job.swarm.remove_service(service["Spec"]["Name"])
                 results[service["Spec"]["Name"]] = "removed"
+        verify_processes(job, wanted)
         if all(r == "unchanged" for r in results.values()):
             s.skip("no process changed")
         else:
@@ -356,22 +398,51 @@ def process_failure(job: Job, service: str, tasks: list[dict], what: str) -> Dep
 
 
 def wait_http(job: Job, deadline: float, web: dict | None) -> str:
-    """Ask the router for the stack until the web process itself answers (or keeps crashing)."""
+    """Ask the router for the stack until the web process itself answers (or keeps crashing).
+    The router tells this check (and only it: the router's token) which address answered, so
+    the answer counts only when it came from a new task of this stack: not an old task still in
+    DNS, and never another stack's process."""
     url = job.settings.router_check_url + "/"
     host = f"{job.name}.{job.settings.domains[0]}"
+    headers = {"Host": host, CHECK_HEADER: router_token(job.settings)}
     last = "no answer"
     while time.monotonic() < deadline:
         if web is not None:
             _raise_if_crashing(job, web)
         try:
-            response = requests.get(url, headers={"Host": host}, timeout=5, allow_redirects=False)
-            if "X-Yadockeri-Page" not in response.headers:
-                return f"web answered {response.status_code} through the router"
-            last = f"router says {response.headers['X-Yadockeri-Page']}"
+            response = requests.get(url, headers=headers, timeout=5, allow_redirects=False)
         except requests.RequestException as error:
             last = f"router not reachable at {url}: {type(error).__name__}"
+        else:
+            if PAGE_HEADER in response.headers:
+                last = f"router says {response.headers[PAGE_HEADER]}"
+            elif not response.headers.get(UPSTREAM_HEADER):
+                last = ("the router does not say which task answered: it was set up with other settings or an "
+                        "older yadockeri; run `yadockeri router`")
+            elif web is None or _answered_by_new_task(job, web, response.headers[UPSTREAM_HEADER]):
+                return f"web answered {response.status_code} through the router"
+            else:
+                last = f"an old task answered ({response.headers[UPSTREAM_HEADER]})"
         time.sleep(job.settings.poll_interval)
     raise DeployFailed(f"the web process did not answer through the router within {job.settings.deploy_timeout}s ({last})")
+
+
+def _answered_by_new_task(job: Job, web: dict, upstream: str) -> bool:
+    """Whether nginx's $upstream_addr (`ip:port`, or several tried, the last one answered) is a
+    running task of the wanted web spec on the router network."""
+    address = upstream.split(",")[-1].strip().rsplit(":", 1)[0]
+    want_hash = web["labels"][specs.HASH_LABEL]
+    for task in job.swarm.tasks(web["name"]):
+        if task["Spec"]["ContainerSpec"].get("Labels", {}).get(specs.HASH_LABEL) != want_hash:
+            continue
+        if task["Status"]["State"] != "running":
+            continue
+        for attachment in task.get("NetworksAttachments") or []:
+            if attachment.get("Network", {}).get("Spec", {}).get("Name") != job.settings.router_network:
+                continue
+            if address in {entry.split("/", 1)[0] for entry in attachment.get("Addresses") or []}:
+                return True
+    return False
 
 
 def _raise_if_crashing(job: Job, spec: dict) -> None:
@@ -389,6 +460,37 @@ def stop_failed_new_services(job: Job) -> None:
             job.swarm.scale(name, 0)
         except YadockeriError:
             pass
+
+
+# Read back ------------------------------------------------------------------------------------------
+def verify_middleware(job: Job, compose: PreparedCompose) -> None:
+    """What `docker stack deploy` made, compared with what was checked; on any difference the
+    middleware is removed and the deploy stops (a parser confusion must never run)."""
+    names = job.swarm.network_names()
+    found: list[str] = []
+    for name, service in (compose.data.get("services") or {}).items():
+        expected = readback.middleware_expected(job.name, name, service, tmpfs_max=job.limits.max_tmpfs)
+        inspected = job.swarm.service(expected.name)
+        found += [f"{expected.name} is missing"] if inspected is None else readback.differences(inspected, expected, names)
+    if found:
+        for service in job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "middleware"}):
+            job.swarm.remove_service(service["ID"])
+        raise DeployFailed("what Docker runs is not what yadockeri checked, so the middleware was removed: "
+                           + "; ".join(found[:5]))
+
+
+def verify_processes(job: Job, wanted: list[dict]) -> None:
+    names = job.swarm.network_names()
+    found: list[str] = []
+    for spec in wanted:
+        inspected = job.swarm.service(spec["name"])
+        found += [f"{spec['name']} is missing"] if inspected is None else readback.differences(
+            inspected, readback.process_expected(spec), names)
+    if found:
+        for spec in wanted:
+            if spec["name"] in job.created_services:
+                job.swarm.remove_service(spec["name"])
+        raise DeployFailed("what Docker runs is not what yadockeri asked for: " + "; ".join(found[:5]))
 
 
 # Env and destroy ---------------------------------------------------------------------------------

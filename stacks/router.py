@@ -23,7 +23,9 @@ small and translate docker errors into `stacks.errors`.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import logging
 import hashlib
 import ipaddress
 import json
@@ -48,9 +50,13 @@ from docker.types import (
     UpdateConfig,
 )
 
+from . import firewall
 from .config import ROUTER_DIR, Settings
 from .errors import ConfigError, DockerUnavailable
+from .limits import LOG_MAX_FILE, LOG_MAX_SIZE, capabilities, restrict_privileges
 from .secrets import derived_token
+
+log = logging.getLogger(__name__)
 
 ALIAS_SUFFIX = "yadockeri-web"
 WEB_PORT = 8080
@@ -405,18 +411,27 @@ def router_service_spec(settings: Settings, *, image: str, config_name: str, con
     Host-mode publishing (no ingress mesh, no IPVS needed) on a global service; stop-first
     updates because a new task cannot bind the host port while the old one holds it.
     """
+    container = ContainerSpec(
+        image=image,
+        configs=[ConfigReference(config_id, config_name, filename="/etc/nginx/nginx.conf")],
+        stop_grace_period=5 * _NS,
+        labels={ROLE_LABEL: "router"},
+    )
+    # nginx binds port 80 and steps down to its user: the minimal set is enough. The router
+    # faces the internet: no more privilege than that, and its logs rotate.
+    restrict_privileges(container, capabilities())
+    networks = [NetworkAttachmentConfig(settings.router_network)]
+    if settings.control_network:  # installed: the network it shares with yadockeri only
+        networks.append(NetworkAttachmentConfig(settings.control_network))
+    template = TaskTemplate(
+        container_spec=container,
+        restart_policy=RestartPolicy(condition="any", delay=1 * _NS),
+        networks=networks,
+        log_driver={"Name": "json-file", "Options": {"max-size": LOG_MAX_SIZE, "max-file": LOG_MAX_FILE}},
+    )
     spec: dict[str, Any] = {
         "name": settings.router_service,
-        "task_template": TaskTemplate(
-            container_spec=ContainerSpec(
-                image=image,
-                configs=[ConfigReference(config_id, config_name, filename="/etc/nginx/nginx.conf")],
-                stop_grace_period=5 * _NS,
-                labels={ROLE_LABEL: "router"},
-            ),
-            restart_policy=RestartPolicy(condition="any", delay=1 * _NS),
-            networks=[NetworkAttachmentConfig(settings.router_network)],
-        ),
+        "task_template": template,
         "mode": ServiceMode("global"),
         "endpoint_spec": EndpointSpec(
             mode="dnsrr",
@@ -457,8 +472,7 @@ def _find_network(client: docker.DockerClient, name: str) -> dict[str, Any] | No
     return found[0] if found else None
 
 
-def _ensure_network(client: docker.DockerClient, settings: Settings) -> None:
-    name = settings.router_network
+def _ensure_network(client: docker.DockerClient, settings: Settings, name: str) -> None:
     network = _find_network(client, name)
     if network is None:
         client.api.create_network(
@@ -652,6 +666,19 @@ def router_conf(settings: Settings, status_upstream: str | None) -> str:
                              trusted_proxies=settings.trusted_proxy_networks)
 
 
+def current_token(client: docker.DockerClient, settings: Settings) -> str | None:
+    """The token in the nginx.conf the router service runs now, if any (a swarm config can be
+    read back; `yadockeri install` keeps the token the installed service was given)."""
+    service = _find_service(client, settings.router_service)
+    configs = (service or {}).get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {}).get("Configs") or []
+    for reference in configs:
+        data = client.api.inspect_config(reference["ConfigID"])["Spec"].get("Data", "")
+        match = re.search(r'"([0-9a-f]{32,128})" \$upstream_addr;', base64.b64decode(data).decode("utf-8", "replace"))
+        if match:
+            return match.group(1)
+    return None
+
+
 def public_port(settings: Settings) -> int | None:
     """The port in the stacks' URLs, if they carry one (as Settings.stack_url writes them)."""
     default = 80 if settings.url_scheme == "http" else 443
@@ -687,12 +714,16 @@ def status_upstream(client: docker.DockerClient, settings: Settings) -> str | No
     return f"{gateway}:{settings.status_port}" if gateway else None
 
 
-def ensure_router(client: docker.DockerClient, settings: Settings, *, timeout: float = 30.0) -> None:
-    """Make the router network, image, config and service what `settings` say. Idempotent:
-    when nothing changed, nothing is written (the service's version stays the same)."""
+def ensure_router(client: docker.DockerClient, settings: Settings, *, timeout: float = 30.0) -> str:
+    """Make the router network, image, config and service what `settings` say, and the host's
+    packet filter (stacks/firewall.py) unless YADOCKERI_FIREWALL is off. Idempotent: when
+    nothing changed, nothing is written (the service's version stays the same). Returns what
+    the packet filter says."""
     with _docker_errors("setting up the router"):
         image = _router_image(client, settings)  # first: a wrong image setting creates nothing
-        _ensure_network(client, settings)
+        _ensure_network(client, settings, settings.router_network)
+        if settings.control_network:
+            _ensure_network(client, settings, settings.control_network)
         conf = router_conf(settings, status_upstream(client, settings))
         config_name, config_id = _ensure_config(client, settings, conf)
         spec = router_service_spec(settings, image=image, config_name=config_name, config_id=config_id)
@@ -700,10 +731,22 @@ def ensure_router(client: docker.DockerClient, settings: Settings, *, timeout: f
     _wait_until_healthy(client, settings, spec, timeout=timeout)
     with _docker_errors("removing old router configs"):
         _remove_stale_configs(client, settings, keep=config_name)
+    return ensure_firewall(settings)
+
+
+def ensure_firewall(settings: Settings) -> str:
+    """The host's rules for what stack containers may reach (stacks/firewall.py)."""
+    if not settings.firewall:
+        return "packet filter: off (YADOCKERI_FIREWALL=false): stack containers can reach this host's ports"
+    rules = firewall.plan(status_port=None if settings.status_url else settings.status_port,
+                          blocked=settings.firewall_block_networks)
+    message = "packet filter: " + firewall.apply(rules)
+    log.info("%s", message)
+    return message
 
 
 def remove_router(client: docker.DockerClient, settings: Settings, *, timeout: float = 60.0) -> None:
-    """Remove the router service, its configs and its network. Idempotent."""
+    """Remove the router service, its configs and its networks. Idempotent."""
     with _docker_errors("removing the router"):
         with contextlib.suppress(docker.errors.NotFound):
             client.api.remove_service(settings.router_service)
@@ -713,10 +756,15 @@ def remove_router(client: docker.DockerClient, settings: Settings, *, timeout: f
                 with contextlib.suppress(docker.errors.NotFound):
                     client.api.remove_config(config["ID"])
     deadline = time.monotonic() + timeout
+    for name in filter(None, (settings.router_network, settings.control_network)):
+        _remove_network(client, name, deadline, timeout)
+
+
+def _remove_network(client: docker.DockerClient, name: str, deadline: float, timeout: float) -> None:
     removed = False
     while True:
-        with _docker_errors("removing the router network"):
-            network = _find_network(client, settings.router_network)
+        with _docker_errors(f"removing the network {name}"):
+            network = _find_network(client, name)
             if network is None:
                 return
             if not removed:
@@ -729,7 +777,7 @@ def remove_router(client: docker.DockerClient, settings: Settings, *, timeout: f
                     # "in use by task": the service's tasks are going away.
                     if time.monotonic() >= deadline:
                         raise ConfigError(
-                            f"network {settings.router_network} is still in use after {timeout:.0f}s "
+                            f"network {name} is still in use after {timeout:.0f}s "
                             f"(are stacks still attached to it?): {error.explanation}"
                         ) from None
         # Once the manager has removed it, this node drops its copy when the router's containers

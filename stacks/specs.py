@@ -22,7 +22,7 @@ from docker.types import (
     UpdateConfig,
 )
 
-from .limits import NANO, capabilities, log_driver
+from .limits import NANO, capabilities, log_driver, restrict_privileges
 from .router import web_alias
 
 WEB_PORT = 8080
@@ -76,12 +76,8 @@ class Hardening:
 
 
 def harden(container: dict, template: dict, hardening: Hardening) -> None:
-    """Apply a Hardening to a ContainerSpec and its TaskTemplate (both dicts, changed in place).
-    `Privileges.NoNewPrivileges` takes effect on engines with API 1.46+; older engines ignore it
-    and need dockerd's own `no-new-privileges` (scripts/setup.sh, docs/security.md)."""
-    container["CapabilityDrop"] = ["ALL"]
-    container["CapabilityAdd"] = list(hardening.capabilities)
-    container["Privileges"] = {"NoNewPrivileges": True}
+    """Apply a Hardening to a ContainerSpec and its TaskTemplate (both dicts, changed in place)."""
+    restrict_privileges(container, hardening.capabilities)
     template["Resources"] = {"Limits": {
         "NanoCPUs": max(1, round(hardening.cpus * NANO)), "MemoryBytes": hardening.memory_bytes,
         "Pids": hardening.pids,

@@ -328,6 +328,22 @@ class Swarm:
                 if chunk.get("status") and chunk.get("id") is None:
                     log_line(chunk["status"])
 
+    def own_image_ids(self) -> set[str]:
+        """IDs and repo digests (`sha256:...`) of every image yadockeri built here (any app):
+        a branch's middleware may not name them, however it spells them."""
+        with docker_errors("listing yadockeri's images"):
+            images = self.api.images(filters={"label": "yadockeri.app"})
+        found = set()
+        for image in images:
+            found.add(image["Id"])
+            found.update(digest.split("@", 1)[1] for digest in image.get("RepoDigests") or [] if "@" in digest)
+        return found
+
+    def network_names(self) -> dict[str, str]:
+        """Network ID -> name (service specs name their networks by ID)."""
+        with docker_errors("listing networks"):
+            return {network["Id"]: network["Name"] for network in self.api.networks()}
+
     def images(self, **labels: str) -> list[dict]:
         with docker_errors("listing images"):
             return self.api.images(filters={"label": _label_filters(labels)})

@@ -104,6 +104,8 @@ def infra(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathF
         "status_port": free_port(),
         "reaper_interval": 1,
         "activity_flush": 0.5,
+        # One router serves every test's engine (each with its own data folder): they share its token.
+        "router_token": secrets.token_hex(32),
     }
     settings = Settings(data_dir=tmp_path_factory.mktemp("infra"), **values)
     ensure_router(docker_client, settings)
@@ -181,6 +183,7 @@ def env_for_cli(settings: Settings, tmp_path: Path) -> dict[str, str]:
         "YADOCKERI_STATUS_PORT": str(settings.status_port),
         "YADOCKERI_REAPER_INTERVAL": str(settings.reaper_interval),
         "YADOCKERI_ACTIVITY_FLUSH": str(settings.activity_flush),
+        "YADOCKERI_ROUTER_TOKEN": settings.router_token.get_secret_value() if settings.router_token else "",
         "YADOCKERI_SLEEP_AFTER": str(settings.sleep_after),
         "YADOCKERI_REAP_AFTER": str(settings.reap_after),
         "YADOCKERI_REAP_WARNING": str(settings.reap_warning),

@@ -78,7 +78,11 @@ def test_the_service_runs_on_a_manager_with_the_socket_and_its_data(tmp_path: Pa
     assert mounts["/var/run/docker.sock"]["Type"] == "bind"
     assert mounts["/data"] == {"Target": "/data", "Source": "yadockeri-data", "Type": "volume", "ReadOnly": False,
                                "VolumeOptions": {"Labels": {install.INSTALL_LABEL: "yadockeri"}}}
-    assert [n["Target"] for n in template["Networks"]] == ["router"]
+    # Not the router network, where every stack's web process is: the control network, which
+    # only the router shares with yadockeri (no web process can reach the bot or status ports).
+    assert [n["Target"] for n in template["Networks"]] == ["yadockeri-control"]
+    container = template["ContainerSpec"]
+    assert container["CapabilityDrop"] == ["ALL"] and "CAP_NET_RAW" not in container["CapabilityAdd"]
     assert spec["mode"] == {"Replicated": {"Replicas": 1}}
     assert spec["update_config"]["Order"] == "stop-first"
 
@@ -112,13 +116,16 @@ def test_secret_names_are_stable_fingerprints_that_do_not_show_the_value() -> No
 def test_settings_read_every_secret_from_the_file_install_mounts(tmp_path: Path) -> None:
     folder = tmp_path / "secrets"
     folder.mkdir()
+    def value_of(field: str) -> str:
+        return "ab" * 32 if field == "router_token" else f"value-of-{field}"  # the token is hex
+
     for definition in install.SECRETS:
-        (folder / definition.filename).write_text(f"value-of-{definition.field}\n")
+        (folder / definition.filename).write_text(value_of(definition.field) + "\n")
     s = Settings(_secrets_dir=folder, data_dir=tmp_path)
     for definition in install.SECRETS:
         value = getattr(s, definition.field)
         value = value.get_secret_value() if isinstance(value, SecretStr) else value
-        assert value == f"value-of-{definition.field}", definition
+        assert value == value_of(definition.field), definition
 
 
 def test_what_install_needs_for_each_mode(tmp_path: Path) -> None:

@@ -227,7 +227,7 @@ def test_requests_are_counted_through_the_fifo_and_logged_as_json_only_when_aske
 def test_router_service_spec_by_equality():
     settings = _settings()
     spec = router_service_spec(settings, image="yadockeri/router:abc", config_name="rsvc-nginx-0123456789ab", config_id="cid1")
-    rest = {
+    rest: dict = {
         "name": "rsvc",
         "task_template": TaskTemplate(
             container_spec=ContainerSpec(
@@ -238,6 +238,7 @@ def test_router_service_spec_by_equality():
             ),
             restart_policy=RestartPolicy(condition="any", delay=1_000_000_000),
             networks=[NetworkAttachmentConfig("rnet")],
+            log_driver={"Name": "json-file", "Options": {"max-size": "10m", "max-file": "3"}},
         ),
         "mode": ServiceMode("global"),
         "endpoint_spec": EndpointSpec(
@@ -247,6 +248,12 @@ def test_router_service_spec_by_equality():
         "rollback_config": RollbackConfig(parallelism=1, order="stop-first", failure_action="pause"),
         "labels": {"yadockeri.role": "router"},
     }
+    # The router faces the internet: minimal capabilities, no new privileges.
+    rest["task_template"]["ContainerSpec"].update({
+        "CapabilityDrop": ["ALL"], "Privileges": {"NoNewPrivileges": True},
+        "CapabilityAdd": ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+                          "CAP_NET_BIND_SERVICE", "CAP_SETGID", "CAP_SETUID"],
+    })
     expected_hash = hashlib.sha256(json.dumps(rest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     assert spec == {**rest, "labels": {"yadockeri.role": "router", "yadockeri.spec-hash": expected_hash}}
     # The plain JSON the Docker API gets, spelled out.
@@ -260,6 +267,9 @@ def test_router_service_spec_by_equality():
     }
     assert spec["mode"] == {"global": {}}
     assert spec["update_config"]["Order"] == "stop-first"
+    # Installed: the router also joins the network it shares with yadockeri (and only it does).
+    installed = router_service_spec(_settings(control_network="yd-control"), image="i", config_name="c", config_id="i")
+    assert [n["Target"] for n in installed["task_template"]["Networks"]] == ["rnet", "yd-control"]
     assert spec["task_template"]["Networks"] == [{"Target": "rnet", "Aliases": None, "DriverOpts": None}]
 
 
