@@ -14,21 +14,34 @@ import fcntl
 import os
 import posixpath
 import re
+import secrets
 import shlex
 import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from .errors import BranchNotFound, GitError
-from .names import check_branch
+from .errors import BranchNotFound, GitError, SpecError
+from .names import check_branch, check_stack_name, echo
 
 MASK = "••••••"
-_HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
-_BATCH_BLOB = re.compile(rb"^[0-9a-f]{40,64} blob (\d+)$")
+_HEX = re.compile(r"[0-9a-fA-F]{4,64}")
+_BATCH_BLOB = re.compile(rb"([0-9a-f]{40,64}) blob ([0-9]+)")
+# Where a fetch lands before the remote has confirmed the branch, and where stacks pin commits.
+INCOMING_REFS = "refs/yadockeri/incoming"
+PINNED_REFS = "refs/yadockeri/stacks"
+# Files read whole (.yadockeri.yml, the compose file): the settings default, never unbounded.
+DEFAULT_MAX_FILE_BYTES = 256 * 1024
+# The tar format: a 512-byte header per entry (plus one for a long name), data in 512-byte blocks.
+_TAR_BLOCK = 512
+_TAR_ENTRY_OVERHEAD = 2 * _TAR_BLOCK
+_TAR_ARCHIVE_OVERHEAD = 20 * _TAR_BLOCK  # the global header with the commit id, the end blocks
+_CHUNK = 1 << 20
 _URL_USERINFO = re.compile(r"(?i)\b(https?://)[^/@\s]+@")
 # Transports a mirror may use; `ext::` and friends would run arbitrary commands.
 _ALLOWED_PROTOCOLS = "file:git:http:https:ssh"
@@ -76,41 +89,103 @@ class Mirror:
 
     # Public API ---------------------------------------------------------------------------
     def fetch(self, branch: str) -> str:
-        """Fetch one branch into the mirror (only new objects travel); return its commit."""
+        """Fetch one branch into the mirror (only new objects travel); return its commit.
+
+        The branch lands on a private ref first; only once the remote has sent it are the
+        cached refs it conflicts with (`main` for `main/x`) dropped and the branch moved into
+        place. A branch the remote does not have changes no other ref.
+        """
         check_branch(branch)  # callers check too; a mirror must be safe on its own
         ref = f"refs/heads/{branch}"
         self._say(f"fetching {branch} from {self.display_repo}")
         with self._locked():
             self._ensure_mirror()
-            self._clear_conflicting_refs(ref)
-            result = self._git(["fetch", "--no-tags", "--prune", "--", self.repo, f"+{ref}:{ref}"], check=False)
-            if result.returncode != 0:
-                self._fetch_failed(branch, ref, result.stderr)
-            sha = self._rev_parse(f"{ref}^{{commit}}")
-        if sha is None:
-            raise GitError(f"branch `{_echo(branch)}` was fetched from {self.display_repo} but cannot be resolved")
+            self._drop_refs(INCOMING_REFS)  # left by a process killed mid-fetch; we hold the lock
+            incoming = f"{INCOMING_REFS}/{secrets.token_hex(8)}"
+            try:
+                result = self._git(["fetch", "--no-tags", "--", self.repo, f"+{ref}:{incoming}"], check=False)
+                if result.returncode != 0:
+                    self._fetch_failed(branch, ref, result.stderr)
+                sha = self._rev_parse(f"{incoming}^{{commit}}")
+                if sha is None:
+                    raise GitError(
+                        f"branch `{echo(branch)}` was fetched from {self.display_repo} but is not a commit"
+                    )
+                self._clear_conflicting_refs(ref)
+                self._git(["update-ref", "--no-deref", ref, sha])
+            finally:
+                self._git(["update-ref", "-d", incoming], check=False)
         info = self.describe(sha)
         self._say(f"at {info.short}: {info.subject}")
         return sha
 
-    def read_file(self, commit: str, path: str) -> str | None:
-        """The text of `path` at `commit` (symlinks inside the tree followed); None if absent."""
+    def pin(self, stack: str, commit: str) -> None:
+        """Keep `commit` for `stack` whatever happens to branches: garbage collection never
+        removes what a ref points at, so the stack can always be woken or get new env."""
+        ref = self._pin_ref(stack)
+        sha = self._commit(commit)
+        with self._locked():
+            self._git(["update-ref", "--no-deref", ref, sha])
+
+    def unpin(self, stack: str) -> None:
+        """Let the stack's commit go (after destroy); nothing happens if it was not pinned."""
+        ref = self._pin_ref(stack)
+        if not (self.path / "HEAD").is_file():
+            return
+        with self._locked():
+            self._git(["update-ref", "--no-deref", "-d", ref], check=False)
+
+    def pinned(self, stack: str) -> str | None:
+        """The commit pinned for `stack`, if any."""
+        ref = self._pin_ref(stack)
+        return self._rev_parse(f"{ref}^{{commit}}") if (self.path / "HEAD").is_file() else None
+
+    def read_file(self, commit: str, path: str, *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> str | None:
+        """The text of `path` at `commit` (symlinks inside the tree followed); None if absent.
+
+        git is asked for the blob's size first: a file over `max_bytes` is refused without
+        being read (a few KB of packed zeros can expand to GiBs).
+        """
         sha = self._commit(commit)
         name = _tree_path(path)
         if not name or "\n" in name or "\x00" in name:
             return None
-        result = self._git(["cat-file", "--batch", "--follow-symlinks"], stdin=f"{sha}:{name}\n".encode())
-        return _parse_batch_blob(result.stdout)
+        header = self._git(["cat-file", "--batch-check", "--follow-symlinks"], stdin=f"{sha}:{name}\n".encode())
+        match = _BATCH_BLOB.fullmatch(header.stdout.partition(b"\n")[0])
+        if match is None:
+            return None  # missing, a folder, a symlink leaving the tree, a loop
+        blob, size = match.group(1).decode(), int(match.group(2))
+        if size > max_bytes:
+            raise SpecError(
+                f"{echo(name)} is {format_bytes(size)}, larger than YADOCKERI_MAX_SPEC_BYTES ({format_bytes(max_bytes)})"
+            )
+        return self._git(["cat-file", "blob", blob]).stdout.decode("utf-8", "replace")
 
-    def archive(self, commit: str, subdir: str = ".") -> bytes:
-        """A tar of the tree at `commit`, of `subdir`, with paths relative to it (a build context)."""
+    @contextmanager
+    def archive(self, commit: str, subdir: str = ".", *, max_bytes: int) -> Iterator[Path]:
+        """A tar file of the tree at `commit`, of `subdir`, with paths relative to it (a build
+        context); removed when the `with` block ends.
+
+        The tree's blob sizes are summed first (`ls-tree -l`, nothing is read) and a context
+        over `max_bytes` is refused; then `git archive` streams into the file, never into
+        memory, and is stopped should its output still grow past the limit. A tree, not the
+        commit, is archived, so `export-subst` placeholders are never expanded.
+        """
         sha = self._commit(commit)
         name = _tree_path(subdir)
         treeish = f"{sha}:{name}"
         kind = self._git(["cat-file", "-t", treeish], check=False)
         if kind.returncode != 0 or kind.stdout.strip() != b"tree":
-            raise GitError(f"folder `{_echo(subdir)}` does not exist at commit {sha[:12]}")
-        return self._git(["archive", "--format=tar", treeish]).stdout
+            raise GitError(f"folder `{echo(subdir)}` does not exist at commit {sha[:12]}")
+        self._check_tree_size(treeish, subdir, max_bytes)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.context-", suffix=".tar", dir=self.path.parent)
+        path = Path(tmp)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                self._archive_into(out, treeish, subdir, max_bytes)
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
 
     def describe(self, commit: str) -> CommitInfo:
         sha = self._commit(commit)
@@ -150,33 +225,82 @@ class Mirror:
         self._git(["init", "--bare", "--quiet", "--initial-branch=main", "--", str(self.path)], git_dir=False)
 
     def _clear_conflicting_refs(self, ref: str) -> None:
-        """Drop cached refs that cannot coexist with `ref` (`a` vs `a/b`); the remote has neither now."""
+        """Drop cached refs that cannot coexist with `ref` (`a` vs `a/b`). Called only once the
+        remote has sent `ref`, so it no longer has them; stacks on their commits are pinned."""
         top = "/".join(ref.split("/")[:3])
         listed = self._git(["for-each-ref", "--format=%(refname)", top]).stdout.decode().split()
         for other in listed:
             if ref.startswith(other + "/") or other.startswith(ref + "/"):
                 self._git(["update-ref", "-d", other])
 
+    def _drop_refs(self, prefix: str) -> None:
+        listed = self._git(["for-each-ref", "--format=%(refname)", prefix]).stdout.decode().split()
+        for ref in listed:
+            self._git(["update-ref", "--no-deref", "-d", ref], check=False)
+
+    def _pin_ref(self, stack: str) -> str:
+        return f"{PINNED_REFS}/{check_stack_name(stack)}"
+
     def _fetch_failed(self, branch: str, ref: str, stderr: bytes) -> None:
         text = stderr.decode("utf-8", "replace")
         if "couldn't find remote ref" in text:
-            self._git(["update-ref", "-d", ref], check=False)  # a stale copy would mislead readers
-            raise BranchNotFound(f"branch `{_echo(branch)}` does not exist in {self.display_repo}")
-        raise GitError(f"cannot fetch `{_echo(branch)}` from {self.display_repo}: {self._reason(text)}")
+            # The remote said so: a stale copy of this very branch would mislead readers. Nothing
+            # else changes (stacks deployed from it keep their pinned commit).
+            self._git(["update-ref", "-d", ref], check=False)
+            raise BranchNotFound(f"branch `{echo(branch)}` does not exist in {self.display_repo}")
+        raise GitError(f"cannot fetch `{echo(branch)}` from {self.display_repo}: {self._reason(text)}")
 
     # git plumbing -------------------------------------------------------------------------
     def _commit(self, commit: str) -> str:
         """A full commit id present in the mirror; only hex is accepted, so nothing reads as an option."""
-        if not isinstance(commit, str) or not _HEX.match(commit):
-            raise GitError(f"`{_echo(str(commit))}` is not a commit id")
+        if not isinstance(commit, str) or not _HEX.fullmatch(commit):
+            raise GitError(f"`{echo(str(commit))}` is not a commit id")
         sha = self._rev_parse(f"{commit.lower()}^{{commit}}") if (self.path / "HEAD").is_file() else None
         if sha is None:
-            raise GitError(f"commit {_echo(commit)} is not in the mirror of {self.display_repo}; fetch it first")
+            raise GitError(f"commit {echo(commit)} is not in the mirror of {self.display_repo}; fetch it first")
         return sha
 
     def _rev_parse(self, name: str) -> str | None:
         result = self._git(["rev-parse", "--verify", "--quiet", name], check=False)
         return result.stdout.decode().strip() if result.returncode == 0 else None
+
+    def _check_tree_size(self, treeish: str, subdir: str, max_bytes: int) -> None:
+        """Refuse a tree whose tar would exceed max_bytes, from git's recorded sizes alone."""
+        total = _TAR_ARCHIVE_OVERHEAD
+        pending = b""
+
+        def add(chunk: bytes) -> bool:
+            nonlocal total, pending
+            *records, pending = (pending + chunk).split(b"\0")
+            for record in records:
+                # `<mode> <type> <oid> <size>\t<path>`; the size is `-` for folders and submodules.
+                fields = record.partition(b"\t")[0].split()
+                total += _tar_size(int(fields[3])) if len(fields) == 4 and fields[3].isdigit() else _TAR_ENTRY_OVERHEAD
+            return total <= max_bytes  # stop reading as soon as it is too big
+
+        self._stream(["ls-tree", "-r", "-t", "-l", "-z", treeish], add)
+        if total > max_bytes:
+            raise SpecError(self._too_big(subdir, total, max_bytes))
+
+    def _archive_into(self, out: BinaryIO, treeish: str, subdir: str, max_bytes: int) -> None:
+        written = 0
+
+        def write(chunk: bytes) -> bool:
+            nonlocal written
+            written += len(chunk)
+            if written > max_bytes:
+                return False  # a second line of defence: the tree's sizes already said it fits
+            out.write(chunk)
+            return True
+
+        self._stream(["archive", "--format=tar", treeish], write)
+        if written > max_bytes:
+            raise SpecError(self._too_big(subdir, None, max_bytes))
+
+    def _too_big(self, subdir: str, size: int | None, max_bytes: int) -> str:
+        where = "the build context" if _tree_path(subdir) == "" else f"the build context `{echo(subdir)}`"
+        measured = f"is {format_bytes(size)}, larger" if size is not None else "is larger"
+        return f"{where} {measured} than YADOCKERI_MAX_CONTEXT_BYTES ({format_bytes(max_bytes)})"
 
     def _git(
         self, args: list[str], *, check: bool = True, stdin: bytes | None = None, git_dir: bool = True
@@ -212,6 +336,39 @@ class Mirror:
             proc.wait()
             raise
         return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+    def _stream(self, args: list[str], consume: Callable[[bytes], bool]) -> None:
+        """Run git with its output handed to `consume` chunk by chunk, never held whole. When
+        consume returns False, git is stopped and that is not an error; a failure or the
+        timeout is a GitError."""
+        argv = ["git", "-c", "gc.autoDetach=false", f"--git-dir={self.path}", *args]
+        with tempfile.TemporaryFile() as stderr:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
+                                    env=self._env, start_new_session=True)
+            expired = threading.Event()
+            timer = threading.Timer(self.timeout, _kill_group, (proc, expired))
+            timer.daemon = True
+            timer.start()
+            stopped = finished = False
+            try:
+                assert proc.stdout is not None
+                while chunk := proc.stdout.read(_CHUNK):
+                    if not consume(chunk):
+                        stopped = True
+                        break
+                finished = True
+            finally:
+                timer.cancel()
+                if stopped or not finished:  # told to stop, or the consumer failed: git must not linger
+                    _kill_group(proc, None)
+                proc.stdout.close()  # type: ignore[union-attr]
+                proc.wait()
+            if expired.is_set() and proc.returncode != 0:
+                raise GitError(f"git {args[0]} timed out after {self.timeout:g}s ({self.display_repo})")
+            if not stopped and proc.returncode != 0:
+                stderr.seek(0)
+                reason = self._reason(stderr.read(64 * 1024).decode("utf-8", "replace"))
+                raise GitError(f"git {args[0]} failed in the mirror of {self.display_repo} ({self.path}): {reason}")
 
     def _reason(self, stderr: str) -> str:
         """git's first fatal/error line (the cause; later lines are advice), scrubbed, one line."""
@@ -283,19 +440,19 @@ def _absolute_if_local(repo: str) -> str:
     return repo
 
 
+def _kill_group(proc: subprocess.Popen[bytes], flag: threading.Event | None) -> None:
+    if flag is not None:
+        flag.set()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # it ended on its own
+
+
 def _tree_path(path: str) -> str:
     """A path inside the tree, `` for the root; `..` cannot climb out of it."""
     name = posixpath.normpath("/" + str(path).replace("\\", "/")).lstrip("/")
     return "" if name == "." else name
-
-
-def _parse_batch_blob(out: bytes) -> str | None:
-    """`cat-file --batch` answer: `<oid> blob <size>\\n<data>\\n`, or a missing/symlink/tree note."""
-    header, _, rest = out.partition(b"\n")
-    match = _BATCH_BLOB.match(header)
-    if match is None:
-        return None  # missing, a folder, a symlink leaving the tree, a loop
-    return rest[: int(match.group(1))].decode("utf-8", "replace")
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -315,7 +472,18 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)  # atomic: another process never sees half a key
 
 
-def _echo(text: str, limit: int = 60) -> str:
-    """User input echoed in a message: bounded, no backticks or newlines."""
-    text = text.replace("`", "'").replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def format_bytes(size: int) -> str:
+    """1536 -> `1.5 KiB`; `5 MiB`; `300 bytes`."""
+    value = float(size)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            break
+        value /= 1024
+    if unit == "bytes":
+        return f"{size} bytes"
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+
+
+def _tar_size(blob_size: int) -> int:
+    """What one entry of `blob_size` bytes takes in a tar: header(s) plus whole data blocks."""
+    return _TAR_ENTRY_OVERHEAD + -(-blob_size // _TAR_BLOCK) * _TAR_BLOCK

@@ -1,5 +1,6 @@
 """stacks.gitrepo against real git: local repositories, a real `git http-backend` behind a tiny
-HTTP server that demands a token, and concurrent fetches into one mirror."""
+HTTP server that demands a token, concurrent fetches into one mirror, refs that survive a
+conflicting branch and `git gc`, and sizes checked before anything is read (a zero bomb)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ from urllib.parse import unquote
 import pytest
 
 from stacks import gitrepo
-from stacks.errors import BranchNotFound, GitError, YadockeriError
+from stacks.errors import BranchNotFound, GitError, InvalidName, SpecError, YadockeriError
 from stacks.gitrepo import CommitInfo, Mirror
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LIMIT = 1 << 20  # max_bytes where a test is not about sizes
 
 
 # A source repository the tests commit to -------------------------------------------------
@@ -208,20 +210,22 @@ def test_unknown_or_bad_commit(source: Path, tmp_path: Path) -> None:
     with pytest.raises(GitError, match="fetch it first"):
         mirror.describe("0" * 40)
     with pytest.raises(GitError, match="not a commit id"):
-        mirror.archive("--output=/tmp/x")
+        with mirror.archive("--output=/tmp/x", max_bytes=LIMIT):
+            pass
 
 
 def test_archive_root_and_subdir(source: Path, tmp_path: Path) -> None:
     mirror = Mirror(str(source), tmp_path / "app.git")
     sha = mirror.fetch("main")
 
-    with tarfile.open(fileobj=io.BytesIO(mirror.archive(sha)), mode="r:") as tar:
+    with mirror.archive(sha, max_bytes=LIMIT) as context, tarfile.open(context, mode="r:") as tar:
         names = set(tar.getnames())
         assert {"README.md", "app", "app/Dockerfile", "app/link"} <= names
         assert tar.extractfile("README.md").read() == b"hello\n"  # type: ignore[union-attr]
+    assert not context.exists()  # removed when the block ends
 
     for subdir in ("app", "./app/", "/app"):
-        with tarfile.open(fileobj=io.BytesIO(mirror.archive(sha, subdir)), mode="r:") as tar:
+        with mirror.archive(sha, subdir, max_bytes=LIMIT) as context, tarfile.open(context, mode="r:") as tar:
             assert set(tar.getnames()) == {"Dockerfile", "link"}
             assert tar.extractfile("Dockerfile").read() == b"FROM scratch\n"  # type: ignore[union-attr]
             assert tar.getmember("link").issym()
@@ -231,15 +235,265 @@ def test_archive_missing_subdir(source: Path, tmp_path: Path) -> None:
     mirror = Mirror(str(source), tmp_path / "app.git")
     sha = mirror.fetch("main")
     with pytest.raises(GitError, match="folder `docker/web` does not exist"):
-        mirror.archive(sha, "docker/web")
+        with mirror.archive(sha, "docker/web", max_bytes=LIMIT):
+            pass
     with pytest.raises(GitError, match="folder `README.md` does not exist"):
-        mirror.archive(sha, "README.md")  # a file is not a build context
+        with mirror.archive(sha, "README.md", max_bytes=LIMIT):  # a file is not a build context
+            pass
 
 
 def test_describe(source: Path, tmp_path: Path) -> None:
     mirror = Mirror(str(source), tmp_path / "app.git")
     sha = mirror.fetch("main")
     assert mirror.describe(sha) == CommitInfo(sha=sha, short=sha[:12], subject="link", author="Ann Author")
+
+
+# Refs: nothing cleared before the remote confirms; stacks' commits pinned ------------------------
+def refs(git_dir: Path) -> dict[str, str]:
+    out = subprocess.run(["git", f"--git-dir={git_dir}", "for-each-ref", "--format=%(refname) %(objectname)"],
+                         check=True, capture_output=True, text=True).stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+def gc_now(git_dir: Path) -> None:
+    subprocess.run(["git", f"--git-dir={git_dir}", "-c", "gc.reflogExpire=now", "-c", "gc.reflogExpireUnreachable=now",
+                    "gc", "--prune=now", "--quiet"], check=True, capture_output=True)
+
+
+def has_object(git_dir: Path, sha: str) -> bool:
+    return subprocess.run(["git", f"--git-dir={git_dir}", "cat-file", "-e", sha], capture_output=True).returncode == 0
+
+
+def test_missing_branch_that_conflicts_changes_no_ref(source: Path, tmp_path: Path) -> None:
+    """`/yadockeri deploy x main/x`: the remote has `main`, not `main/x`; the mirror's `main` stays."""
+    path = tmp_path / "app.git"
+    mirror = Mirror(str(source), path)
+    main = mirror.fetch("main")
+    before = refs(path)
+    for branch in ("main/x", "main/x/y"):
+        with pytest.raises(BranchNotFound):
+            mirror.fetch(branch)
+        assert refs(path) == before == {"refs/heads/main": main}
+    gc_now(path)
+    assert mirror.read_file(main, "README.md") == "hello\n"
+
+
+def test_failed_fetch_changes_no_ref(source: Path, tmp_path: Path) -> None:
+    path = tmp_path / "app.git"
+    Mirror(str(source), path).fetch("main")
+    before = refs(path)
+    unreachable = Mirror(str(tmp_path / "gone.git"), path)  # the same mirror, its remote unreachable
+    with pytest.raises(GitError):
+        unreachable.fetch("main/x")
+    with pytest.raises(GitError):
+        unreachable.fetch("main")
+    assert refs(path) == before
+
+
+def test_conflicting_branch_replaces_the_cached_one_and_pins_survive_gc(source: Path, tmp_path: Path) -> None:
+    """The remote deleted `main` and pushed `main/x` (unrelated history): the fetch moves the
+    mirror over, and after `git gc --prune=now` the commit stack `akira` runs is still there,
+    while an unpinned commit whose branch went away is really gone (gc did run)."""
+    path = tmp_path / "app.git"
+    mirror = Mirror(str(source), path)
+    main = mirror.fetch("main")
+    mirror.pin("akira", main)
+    git(source, "checkout", "-q", "-b", "scratch")
+    scratch = commit_file(source, "scratch.txt", "only here\n", "scratch")
+    assert mirror.fetch("scratch") == scratch
+
+    git(source, "checkout", "-q", "--orphan", "rewrite")
+    git(source, "rm", "-q", "-r", "--cached", ".")
+    new = commit_file(source, "NEW.md", "rewritten\n", "unrelated history")
+    git(source, "branch", "-q", "-D", "main", "scratch")
+    git(source, "branch", "-q", "-m", "rewrite", "main/x")
+
+    assert mirror.fetch("main/x") == new
+    with pytest.raises(BranchNotFound):
+        mirror.fetch("scratch")  # the remote says it is gone: its stale copy goes
+    assert refs(path) == {"refs/heads/main/x": new, "refs/yadockeri/stacks/akira": main}
+    gc_now(path)
+
+    assert has_object(path, main) and not has_object(path, scratch)
+    assert mirror.read_file(main, "app/Dockerfile") == "FROM scratch\n"
+    assert mirror.describe(main).subject == "link"
+    with mirror.archive(main, max_bytes=LIMIT) as context, tarfile.open(context) as tar:
+        assert "README.md" in tar.getnames()
+
+    mirror.unpin("akira")
+    gc_now(path)
+    assert not has_object(path, main) and mirror.pinned("akira") is None
+
+
+def test_pin_and_unpin(source: Path, tmp_path: Path) -> None:
+    path = tmp_path / "app.git"
+    mirror = Mirror(str(source), path)
+    mirror.unpin("akira")  # no mirror yet: nothing to do
+    main = mirror.fetch("main")
+    first = git(source, "rev-list", "--max-parents=0", "main")
+    mirror.pin("akira", main)
+    mirror.pin("toru", first[:12])  # short ids resolve to the full commit
+    assert mirror.pinned("akira") == main and mirror.pinned("toru") == first
+    mirror.pin("akira", first)  # a redeploy moves the pin
+    assert mirror.pinned("akira") == first
+    mirror.unpin("akira")
+    mirror.unpin("akira")  # twice is fine
+    assert mirror.pinned("akira") is None and mirror.pinned("toru") == first
+    with pytest.raises(GitError, match="fetch it first"):
+        mirror.pin("akira", "0" * 40)
+    with pytest.raises(GitError, match="not a commit id"):
+        mirror.pin("akira", "main")  # a branch name is not a commit id
+    for bad in ("../heads/main", "Akira", "a/b", "akira\n", ""):
+        with pytest.raises(InvalidName):
+            mirror.pin(bad, main)
+        with pytest.raises(InvalidName):
+            mirror.unpin(bad)
+    assert set(refs(path)) == {"refs/heads/main", "refs/yadockeri/stacks/toru"}
+
+
+def test_incoming_refs_of_a_killed_fetch_are_dropped(source: Path, tmp_path: Path) -> None:
+    path = tmp_path / "app.git"
+    mirror = Mirror(str(source), path)
+    main = mirror.fetch("main")
+    git(path, "update-ref", "refs/yadockeri/incoming/deadbeef", main)
+    mirror.fetch("main")
+    assert set(refs(path)) == {"refs/heads/main"}
+
+
+# Sizes checked before reading -----------------------------------------------------------------
+def record_git_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    argvs: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    def recording_popen(args, *rest, **kwargs):  # type: ignore[no-untyped-def]
+        argvs.append([str(a) for a in args])
+        return real_popen(args, *rest, **kwargs)
+
+    monkeypatch.setattr(gitrepo.subprocess, "Popen", recording_popen)
+    return argvs
+
+
+def test_read_file_over_the_limit_is_refused_by_its_size(source: Path, tmp_path: Path) -> None:
+    commit_file(source, ".yadockeri.yml", "x" * (300 * 1024), "big spec")
+    commit_file(source, "exact.yml", "y" * 1024, "exact")
+    mirror = Mirror(str(source), tmp_path / "app.git")
+    sha = mirror.fetch("main")
+    with pytest.raises(SpecError) as caught:
+        mirror.read_file(sha, ".yadockeri.yml")  # the default bound is the settings' default
+    assert str(caught.value) == ".yadockeri.yml is 300 KiB, larger than YADOCKERI_MAX_SPEC_BYTES (256 KiB)"
+    assert mirror.read_file(sha, ".yadockeri.yml", max_bytes=300 * 1024) == "x" * (300 * 1024)
+    assert mirror.read_file(sha, "exact.yml", max_bytes=1024) == "y" * 1024
+    with pytest.raises(SpecError, match=r"exact.yml is 1 KiB, larger than YADOCKERI_MAX_SPEC_BYTES \(1023 bytes\)"):
+        mirror.read_file(sha, "exact.yml", max_bytes=1023)
+
+
+@pytest.fixture
+def zero_bomb(tmp_path: Path) -> tuple[Mirror, str]:
+    """A commit with 300 MiB of zeros that packs to a few hundred KB."""
+    repo = tmp_path / "bomb"
+    repo.mkdir()
+    git(repo, "init", "-q", "--initial-branch=main")
+    git(repo, "config", "core.bigFileThreshold", "1m")  # streamed into a pack: quick, little memory
+    subprocess.run(f"head -c 300M /dev/zero > {shlex.quote(str(repo / 'big'))}", shell=True, check=True)
+    (repo / "Dockerfile").write_text("FROM scratch\n")
+    (repo / "docker").mkdir()
+    (repo / "docker" / "Dockerfile").write_text("FROM scratch\n")
+    (repo / ".yadockeri.yml").symlink_to("big")
+    git(repo, "add", "big", "Dockerfile", "docker/Dockerfile", ".yadockeri.yml")
+    git(repo, "-c", "user.name=Ann Author", "-c", "user.email=ann@example.com", "commit", "-q", "-m", "zeros")
+    (repo / "big").unlink()  # only the packed object stays
+    mirror = Mirror(str(repo), tmp_path / "app.git")
+    return mirror, mirror.fetch("main")
+
+
+def test_a_zero_bomb_is_refused_without_being_read(zero_bomb: tuple[Mirror, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    mirror, sha = zero_bomb
+    packed = sum(p.stat().st_size for p in (mirror.path / "objects").rglob("*") if p.is_file())
+    assert packed < 2 * 1024 * 1024  # a few KB on the wire and on disk...
+    argvs = record_git_calls(monkeypatch)
+    started = time.monotonic()
+
+    with pytest.raises(SpecError) as caught:
+        mirror.read_file(sha, "big", max_bytes=64 * 1024)
+    assert str(caught.value) == "big is 300 MiB, larger than YADOCKERI_MAX_SPEC_BYTES (64 KiB)"
+    with pytest.raises(SpecError, match=r"^\.yadockeri\.yml is 300 MiB"):
+        mirror.read_file(sha, ".yadockeri.yml", max_bytes=64 * 1024)  # through a symlink too
+    with pytest.raises(SpecError) as context_error:
+        with mirror.archive(sha, max_bytes=1 << 20):
+            pytest.fail("an oversized context must not be archived")
+    assert str(context_error.value).startswith("the build context is 300 MiB, larger than YADOCKERI_MAX_CONTEXT_BYTES (1 MiB)")
+
+    assert time.monotonic() - started < 10
+    verbs = [argv[argv.index(next(a for a in argv if a.startswith("--git-dir="))) + 1] for argv in argvs]
+    assert "archive" not in verbs and not any("blob" in argv for argv in argvs), argvs  # ...never expanded
+    assert list(mirror.path.parent.glob("*.tar")) == []
+    # A folder of the same commit without the bomb is a context like any other.
+    with mirror.archive(sha, "docker", max_bytes=1 << 20) as context, tarfile.open(context) as tar:
+        assert tar.getnames() == ["Dockerfile"]
+
+
+def test_many_small_files_count_their_tar_headers(tmp_path: Path) -> None:
+    repo = tmp_path / "many"
+    repo.mkdir()
+    git(repo, "init", "-q", "--initial-branch=main")
+    empty = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input="", capture_output=True,
+                           text=True, check=True).stdout.strip()
+    entries = "".join(f"100644 {empty}\tf/{n:05d}\n" for n in range(3000))
+    subprocess.run(["git", "update-index", "--add", "--index-info"], cwd=repo, input=entries, text=True, check=True)
+    git(repo, "-c", "user.name=A", "-c", "user.email=a@example.com", "commit", "-q", "-m", "empty files")
+    mirror = Mirror(str(repo), tmp_path / "app.git")
+    sha = mirror.fetch("main")
+    with pytest.raises(SpecError, match="YADOCKERI_MAX_CONTEXT_BYTES"):
+        with mirror.archive(sha, max_bytes=1 << 20):  # 0 bytes of data, 1.5 MiB of tar
+            pass
+    with mirror.archive(sha, max_bytes=8 << 20) as context:
+        assert 1 << 20 < context.stat().st_size < 8 << 20
+
+
+def test_export_subst_placeholders_are_not_expanded(source: Path, tmp_path: Path) -> None:
+    """`$Format:%B$` would expand in `git archive` of a commit (12 bytes -> the whole message,
+    2000 times); a tree is archived, so the archive is what the size check counted."""
+    (source / ".gitattributes").write_text("grow export-subst\n")
+    (source / "grow").write_text("$Format:%B$\n" * 2000)
+    git(source, "add", ".gitattributes", "grow")
+    git(source, "-c", "user.name=A", "-c", "user.email=a@example.com", "commit", "-q", "-m", "m" * 4000)
+    mirror = Mirror(str(source), tmp_path / "app.git")
+    sha = mirror.fetch("main")
+    with mirror.archive(sha, max_bytes=1 << 20) as context, tarfile.open(context) as tar:
+        assert tar.extractfile("grow").read() == b"$Format:%B$\n" * 2000  # type: ignore[union-attr]
+        assert context.stat().st_size < 100 * 1024
+
+
+def test_archive_output_is_bounded_while_it_streams(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Second line of defence: were the tree's sizes ever wrong, the tar stops at the limit."""
+    (source / "data.bin").write_bytes(os.urandom(3 << 20))
+    git(source, "add", "data.bin")
+    git(source, "-c", "user.name=A", "-c", "user.email=a@example.com", "commit", "-q", "-m", "data")
+    mirror = Mirror(str(source), tmp_path / "app.git")
+    sha = mirror.fetch("main")
+    monkeypatch.setattr(Mirror, "_check_tree_size", lambda *args: None)
+    with pytest.raises(SpecError) as caught:
+        with mirror.archive(sha, max_bytes=1 << 20):
+            pytest.fail("an archive past the limit must not be handed out")
+    assert str(caught.value) == "the build context is larger than YADOCKERI_MAX_CONTEXT_BYTES (1 MiB)"
+    assert list(mirror.path.parent.glob("*.tar")) == []
+
+
+def test_archive_streams_to_a_file_removed_even_on_error(source: Path, tmp_path: Path) -> None:
+    (source / "data.bin").write_bytes(os.urandom(3 << 20))
+    git(source, "add", "data.bin")
+    git(source, "-c", "user.name=A", "-c", "user.email=a@example.com", "commit", "-q", "-m", "data")
+    mirror = Mirror(str(source), tmp_path / "app.git")
+    sha = mirror.fetch("main")
+    with pytest.raises(RuntimeError):
+        with mirror.archive(sha, max_bytes=8 << 20) as context:
+            assert context.parent == mirror.path.parent and context.stat().st_size > 3 << 20
+            with tarfile.open(context) as tar:
+                assert tar.extractfile("data.bin").read() == (source / "data.bin").read_bytes()  # type: ignore[union-attr]
+            raise RuntimeError("the build failed")
+    assert not context.exists()
 
 
 # Concurrency ------------------------------------------------------------------------------
