@@ -255,7 +255,7 @@ def test_yadockeri_bot_serves_http_mode_and_stops_on_sigterm(quiet_engine: Engin
         assert "No stacks yet" in slack.responses(response_url)[0].payload["text"]
     finally:
         output = _stop(process)
-    assert "HTTP mode on :" in output and "Traceback" not in output
+    assert "HTTP mode on 0.0.0.0:" in output and "Traceback" not in output  # Slack must reach it
 
 
 def test_yadockeri_bot_uses_socket_mode_when_an_app_token_is_set(quiet_engine: Engine, slack: SlackStandin,

@@ -173,7 +173,9 @@ def start_bot(engine: Engine, settings: Settings, slack: SlackStandin, *, http: 
     spy_on(engine, running.engine_calls)
     bot.start(engine.interrupted_at_start)
     if http:
-        running.server = serve_http(running.app, host="127.0.0.1", port=0)
+        assert settings.slack_signing_secret is not None
+        running.server = serve_http(running.app, signing_secret=settings.slack_signing_secret.get_secret_value(),
+                                    host="127.0.0.1", port=0)
     return running
 
 
