@@ -22,7 +22,6 @@ Refusals raise `SpecError` with one sentence naming the file, the service and th
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -30,7 +29,7 @@ from typing import Any, Iterable
 
 from .errors import SpecError
 from .limits import MIN_CPUS, Limits, format_size, parse_size
-from .untrusted_yaml import load_untrusted
+from .untrusted_yaml import json_text, load_untrusted
 
 DEFAULT_SOURCE = "docker-compose-yadockeri.yml"
 COMPOSE_VERSION = "3.9"  # 3.9 is the first with `deploy.resources.limits.pids`
@@ -1159,16 +1158,10 @@ def pin_volumes_to_node(prepared: PreparedCompose, node_id: str) -> PreparedComp
     return _prepared({**prepared.data, "services": services}, prepared.services, prepared.warnings)
 
 
-# Characters JSON leaves raw that Go's YAML reader refuses (C1 controls, DEL, non-characters)
-# or reads as line breaks inside a quoted string (NEL, LS, PS), and a stray BOM.
-_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
-
-
 def render(data: dict[str, Any]) -> str:
     """The text for `docker stack deploy -c -`: JSON (valid YAML, which cannot carry tags),
     every `$` in a value escaped, memory sizes as the strings of bytes the CLI reads."""
-    text = json.dumps(_for_docker(data, ()), ensure_ascii=False, sort_keys=True)
-    return _YAML_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    return json_text(_for_docker(data, ()))
 
 
 def _for_docker(node: Any, path: tuple[str, ...]) -> Any:

@@ -25,6 +25,7 @@ no ValueError, RecursionError (nothing here recurses deeper than MAX_DEPTH) or Y
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -52,6 +53,9 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _TAG = "tag:yaml.org,2002:"
 _RESOLVER = yaml.resolver.Resolver()
 _NUL_OR_SURROGATE = re.compile("[\x00\ud800-\udfff]")
+# Characters JSON leaves raw that YAML readers refuse (C1 controls, DEL, non-characters) or
+# read as line breaks inside a quoted string (NEL, LS, PS), and a stray BOM.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
 
 
 # ---------------------------------------------------------------------------------------
@@ -115,6 +119,14 @@ def load_untrusted(text: str, source: str, *, max_bytes: int) -> Any:
     if root is None:
         return None
     return _Converter(refuse).value(root, 1)
+
+
+def json_text(value: Any) -> str:
+    """JSON text (sorted keys) that YAML readers, Go's yaml.v2 in the docker CLI included, read
+    as the same value: no `\\uD83D\\uDE00` pairs (ensure_ascii=False), and the characters a
+    YAML reader refuses raw written as escapes. JSON cannot carry tags or anchors."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
+    return _YAML_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 # ---------------------------------------------------------------------------------------
@@ -352,9 +364,9 @@ class _Converter:
         sources = []
         for candidate in candidates:
             if not isinstance(self._deref(candidate), _Mapping):
-                raise self.refuse.at(
-                    candidate.line, "the merge key `<<` must name a mapping or a list of mappings (`<<: *base`)"
-                )
+                # The line the reader sees: the alias, unless the list is written right there.
+                line = node.line if isinstance(node, _Alias) else candidate.line
+                raise self.refuse.at(line, "the merge key `<<` must name a mapping or a list of mappings (`<<: *base`)")
             sources.append(self.value(candidate, depth + 1))
         return sources
 
