@@ -24,6 +24,7 @@ from .errors import BranchNotFound, DockerUnavailable, NotFound, PermissionDenie
 from .example import ensure_example_repo
 from .idle import FOREVER, Action, Schedule, Timing, decide, describe, schedule_of
 from .models import utcnow
+from .names import check_env_value
 from .progress import Reporter, ReporterGuard
 from .secrets import load_fernet, mask, redact
 from .store import DeploymentRecord, LockRecord, StackRecord, Store
@@ -258,6 +259,8 @@ class Engine:
     def change_env(self, stack: str, set_values: dict[str, str], unset: list[str], actor: Actor, *,
                    reporter: Reporter | None = None) -> tuple[list[str], JobHandle | None]:
         """Store the change now; roll it out (no rebuild) in a job. Returns the changed keys."""
+        for key, value in set_values.items():  # the env form does not go through the parser
+            check_env_value(key, value)
         record = self.store.require_stack(stack)
         self._require_owner(record, actor, f"change the env of `{stack}`")
         missing = [key for key in unset if key not in self.store.get_env(stack) and key not in set_values]
@@ -273,9 +276,15 @@ class Engine:
 
     def _submit(self, stack: str, app: str, branch: str, kind: str, actor: Actor, reporter: Reporter | None,
                 *, create: bool = False) -> JobHandle:
-        deployment, created = self.store.create_deployment(
-            stack=stack, app=app, branch=branch, kind=kind, actor=actor.id, source=actor.source, create=create,
-        )
+        try:  # the owner check again, atomically with the record: the stack may have moved meanwhile
+            deployment, created = self.store.create_deployment(
+                stack=stack, app=app, branch=branch, kind=kind, actor=actor.id, source=actor.source, create=create,
+                admin=actor.admin,
+            )
+        except PermissionDenied:
+            self.store.add_event(actor=actor.id, source=actor.source, action=kind, stack=stack, result="refused",
+                                 detail="not owner or admin")
+            raise
         self.store.claim_deployment(deployment.id, self.runner)
         self.store.add_event(actor=actor.id, source=actor.source, action=kind, stack=stack, result="queued",
                              detail=f"deployment #{deployment.id}" + (" (new stack)" if created else ""))

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import migrations
 
 from .config import AppConfig
-from .errors import ConfigError, NotFound, YadockeriError
+from .errors import ConfigError, NotFound, PermissionDenied, YadockeriError
 from .models import (
     App,
     Cursor,
@@ -40,6 +40,7 @@ from .secrets import decrypt, encrypt
 
 LIVE = Stack.state != "destroyed"
 ACTIVE_DEPLOYMENT = ("queued", "running")
+BUILDS_BRANCH = ("deploy", "redeploy")  # the kinds that build the deployment's branch
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,24 @@ def _insert(session: Session, row: object) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def _live_stack(session: Session, name: str, *, lock: bool = False) -> Stack | None:
+    """The live stack row; with lock, held until the transaction ends (PostgreSQL; SQLite's
+    BEGIN IMMEDIATE already serialises writers)."""
+    query = select(Stack).where(Stack.name == name, LIVE)
+    return session.scalar(query.with_for_update(of=Stack) if lock else query)
+
+
+def _check_may_build(row: Stack, *, app: str, branch: str, kind: str, actor: str, admin: bool, create: bool) -> None:
+    """Only the owner or an admin may point a stack at another branch (deploy, or a redeploy
+    that still carries the branch the stack had before it moved)."""
+    if create and row.app.name != app:
+        raise YadockeriError(f"stack `{row.name}` runs app `{row.app.name}`; destroy it first to use `{app}`")
+    if kind in BUILDS_BRANCH and branch != row.branch and actor != row.owner and not admin:
+        raise PermissionDenied(
+            f"only the owner of `{row.name}` (<{row.owner}>) or an admin may move `{row.name}` to another branch"
+        )
 
 
 def make_engine(url: str) -> Engine:
@@ -310,14 +329,18 @@ class Store:
 
     # Deployments ------------------------------------------------------------------------------
     def create_deployment(
-        self, *, stack: str, app: str, branch: str, kind: str, actor: str, source: str, create: bool
+        self, *, stack: str, app: str, branch: str, kind: str, actor: str, source: str, create: bool,
+        admin: bool = False,
     ) -> tuple[DeploymentRecord, bool]:
         """Queue a deployment; with create=True a missing stack is created, owned by actor.
 
-        Returns the deployment and whether the stack was created by this call.
+        Who may build which branch is decided again here, on the stack row as it is in this
+        transaction (locked): the caller's earlier check ran before its Docker calls, and the
+        stack may have been created or moved meanwhile. Returns the deployment and whether the
+        stack was created by this call.
         """
         with self.session() as s:
-            row = s.scalar(select(Stack).where(Stack.name == stack, LIVE))
+            row = _live_stack(s, stack, lock=True)
             created = False
             if row is None:
                 if not create:
@@ -326,9 +349,13 @@ class Store:
                 if app_row is None:
                     raise NotFound(f"no app named `{app}`")
                 row = Stack(name=stack, app_id=app_row.id, branch=branch, owner=actor, state="deploying")
-                if not _insert(s, row):  # another process created it a moment ago
-                    raise YadockeriError(f"stack `{stack}` was just created by someone else; try again")
-                created = True
+                created = _insert(s, row)
+                if not created:  # another process created it a moment ago: decide on its row
+                    row = _live_stack(s, stack, lock=True)
+                    if row is None:
+                        raise YadockeriError(f"stack `{stack}` was just created and removed by someone else; try again")
+            if not created:
+                _check_may_build(row, app=app, branch=branch, kind=kind, actor=actor, admin=admin, create=create)
             deployment = Deployment(
                 stack_id=row.id, kind=kind, branch=branch, requested_by=actor, source=source, state="queued"
             )

@@ -15,7 +15,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from stacks.config import AppConfig
-from stacks.errors import NotFound
+from stacks.errors import NotFound, PermissionDenied, YadockeriError
 from stacks.models import utcnow
 from stacks.store import Store
 
@@ -213,3 +213,121 @@ def test_events_are_an_audit_trail(store: Store) -> None:
     store.add_event(actor="U1", source="slack", action="deploy", stack="akira", result="ok", detail="#1")
     (event,) = store.events("akira")
     assert (event.actor, event.source, event.action, event.result) == ("U1", "slack", "deploy", "ok")
+
+
+# The owner/branch check where the deployment is recorded (issue 18 item 6) ------------------------
+MOVE_REFUSED = "only the owner of `akira` (<U1>) or an admin may move `akira` to another branch"
+
+
+def deploy(store: Store, actor: str, branch: str, *, kind: str = "deploy", admin: bool = False,
+           app: str = "app") -> tuple[int, bool]:
+    deployment, created = store.create_deployment(stack="akira", app=app, branch=branch, kind=kind, actor=actor,
+                                                  source="slack", create=kind == "deploy", admin=admin)
+    return deployment.id, created
+
+
+def test_a_stack_created_meanwhile_is_not_built_from_another_branch(store: Store) -> None:
+    """The interleaving of the race: B and A both checked `akira` (absent), then A recorded
+    first. B's deploy of another branch must not be queued on A's new stack (with A's env)."""
+    assert store.get_stack("akira") is None  # what B's check saw
+    _, created = deploy(store, "U1", "feature-a")
+    assert created
+    with pytest.raises(PermissionDenied) as refused:
+        deploy(store, "U2", "feature-b")
+    assert str(refused.value) == MOVE_REFUSED
+    assert [d.branch for d in store.deployments("akira")] == ["feature-a"]
+    # The same branch is not a move: anyone may build it again; an admin and the owner may move it.
+    assert deploy(store, "U2", "feature-a")[1] is False
+    assert deploy(store, "U3", "feature-x", admin=True)[1] is False
+    assert deploy(store, "U1", "feature-y")[1] is False
+
+
+def test_a_stack_moved_meanwhile_is_not_moved_back_by_a_stale_redeploy(store: Store) -> None:
+    new_stack(store)  # U1's, on main
+    store.update_stack("akira", branch="feature")  # U1's deploy of `feature` succeeded meanwhile
+    with pytest.raises(PermissionDenied, match="may move `akira` to another branch"):
+        deploy(store, "U2", "main", kind="redeploy")  # read `main` before the move
+    with pytest.raises(PermissionDenied):
+        deploy(store, "U2", "main")
+    for kind in ("env", "destroy", "wake", "sleep"):  # these build nothing from the branch
+        store.create_deployment(stack="akira", app="app", branch="main", kind=kind, actor="U2", source="cli",
+                                create=False)
+
+
+def test_a_stack_created_meanwhile_with_another_app_is_refused(store: Store) -> None:
+    store.sync_apps({"app": AppConfig(repo="/srv/app.git", branch="main", default=True),
+                     "other": AppConfig(repo="/srv/other.git", branch="main")})
+    deploy(store, "U1", "main", app="other")
+    with pytest.raises(YadockeriError, match="runs app `other`; destroy it first to use `app`"):
+        deploy(store, "U1", "main")
+
+
+def test_two_stores_racing_to_create_one_stack(db_url: str, store: Store) -> None:
+    """Threads on their own stores (as if processes) all deploy `akira` at once, each its own
+    branch: one creates it, every other one is refused; none is queued on the winner's stack."""
+    stores = [Store(db_url, KEY) for _ in range(6)]
+    barrier = threading.Barrier(len(stores))
+    results: dict[str, object] = {}
+
+    def race(own: Store, index: int) -> None:
+        barrier.wait()
+        try:
+            results[f"U{index}"] = deploy(own, f"U{index}", f"branch-{index}")[1]
+        except PermissionDenied as error:
+            results[f"U{index}"] = error
+
+    threads = [threading.Thread(target=race, args=(s, i)) for i, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for own in stores:
+        own.close()
+    winners = [actor for actor, result in results.items() if result is True]
+    assert len(results) == 6 and len(winners) == 1
+    owner = store.require_stack("akira")
+    assert owner.owner == winners[0] and owner.branch == f"branch-{winners[0][1:]}"
+    assert all(isinstance(r, PermissionDenied) for a, r in results.items() if a != winners[0])
+    assert [d.requested_by for d in store.deployments("akira")] == winners
+
+
+def test_the_check_waits_for_a_creation_in_flight(db_url: str, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A's transaction has inserted `akira` but not committed when B's begins: B waits for it
+    (SQLite: the write lock; PostgreSQL: the unique index) and then decides on A's row."""
+    from stacks import store as store_module
+
+    a_store, b_store = Store(db_url, KEY), Store(db_url, KEY)
+    inserted, release = threading.Event(), threading.Event()
+    real_insert = store_module._insert
+
+    def slow_insert(session, row):  # type: ignore[no-untyped-def]
+        done = real_insert(session, row)
+        if threading.current_thread().name == "A":
+            inserted.set()
+            release.wait(30)  # hold A's transaction open
+        return done
+
+    monkeypatch.setattr(store_module, "_insert", slow_insert)
+    outcome: dict[str, object] = {}
+
+    def run(name: str, own: Store, actor: str, branch: str) -> None:
+        try:
+            outcome[name] = deploy(own, actor, branch)
+        except YadockeriError as error:
+            outcome[name] = error
+
+    a = threading.Thread(target=run, name="A", args=("A", a_store, "U1", "feature-a"))
+    b = threading.Thread(target=run, name="B", args=("B", b_store, "U2", "feature-b"))
+    a.start()
+    assert inserted.wait(30)
+    b.start()
+    time.sleep(0.5)
+    assert "B" not in outcome  # B is waiting on A's open transaction
+    release.set()
+    a.join(30)
+    b.join(30)
+    a_store.close()
+    b_store.close()
+    assert outcome["A"] == (outcome["A"][0], True)  # type: ignore[index]
+    assert isinstance(outcome["B"], PermissionDenied) and str(outcome["B"]) == MOVE_REFUSED
+    assert [d.branch for d in store.deployments("akira")] == ["feature-a"]
