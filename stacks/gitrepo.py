@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import glob
 import os
 import posixpath
 import re
@@ -20,6 +21,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ _TAR_BLOCK = 512
 _TAR_ENTRY_OVERHEAD = 2 * _TAR_BLOCK
 _TAR_ARCHIVE_OVERHEAD = 20 * _TAR_BLOCK  # the global header with the commit id, the end blocks
 _CHUNK = 1 << 20
+STALE_CONTEXT_SECONDS = 86400
 _URL_USERINFO = re.compile(r"(?i)\b(https?://)[^/@\s]+@")
 # Transports a mirror may use; `ext::` and friends would run arbitrary commands.
 _ALLOWED_PROTOCOLS = "file:git:http:https:ssh"
@@ -101,6 +104,7 @@ class Mirror:
         with self._locked():
             self._ensure_mirror()
             self._drop_refs(INCOMING_REFS)  # left by a process killed mid-fetch; we hold the lock
+            self._sweep_contexts()
             incoming = f"{INCOMING_REFS}/{secrets.token_hex(8)}"
             try:
                 result = self._git(["fetch", "--no-tags", "--", self.repo, f"+{ref}:{incoming}"], check=False)
@@ -178,7 +182,7 @@ class Mirror:
         if kind.returncode != 0 or kind.stdout.strip() != b"tree":
             raise GitError(f"folder `{echo(subdir)}` does not exist at commit {sha[:12]}")
         self._check_tree_size(treeish, subdir, max_bytes)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.context-", suffix=".tar", dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=self._context_prefix, suffix=".tar", dir=self.path.parent)
         path = Path(tmp)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -232,6 +236,20 @@ class Mirror:
         for other in listed:
             if ref.startswith(other + "/") or other.startswith(ref + "/"):
                 self._git(["update-ref", "-d", other])
+
+    @property
+    def _context_prefix(self) -> str:
+        return f".{self.path.name}.context-"
+
+    def _sweep_contexts(self) -> None:
+        """Remove build contexts a killed process left behind (a day old: no build runs that long)."""
+        cutoff = time.time() - STALE_CONTEXT_SECONDS
+        for leftover in self.path.parent.glob(glob.escape(self._context_prefix) + "*.tar"):
+            try:
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+            except FileNotFoundError:
+                pass  # another process swept it
 
     def _drop_refs(self, prefix: str) -> None:
         listed = self._git(["for-each-ref", "--format=%(refname)", prefix]).stdout.decode().split()

@@ -496,6 +496,19 @@ def test_archive_streams_to_a_file_removed_even_on_error(source: Path, tmp_path:
     assert not context.exists()
 
 
+def test_contexts_left_by_a_killed_process_are_swept(source: Path, tmp_path: Path) -> None:
+    mirror = Mirror(str(source), tmp_path / "app.git")
+    old, fresh = tmp_path / ".app.git.context-old.tar", tmp_path / ".app.git.context-fresh.tar"
+    other = tmp_path / ".other.git.context-old.tar"
+    for leftover in (old, fresh, other):
+        leftover.write_bytes(b"x")
+    day_ago = time.time() - 2 * 86400
+    os.utime(old, (day_ago, day_ago))
+    os.utime(other, (day_ago, day_ago))
+    mirror.fetch("main")
+    assert not old.exists() and fresh.exists() and other.exists()  # a build may still read the fresh one
+
+
 # Concurrency ------------------------------------------------------------------------------
 def test_threads_fetch_different_branches_into_one_mirror(source: Path, tmp_path: Path) -> None:
     expected = {}
