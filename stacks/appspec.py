@@ -1,9 +1,15 @@
 """.yadockeri.yml -> AppSpec, validated.
 
-The file comes from a branch anyone can push, so every key is checked: unknown keys are
-refused (a typo must not be silently ignored), names go through `stacks.names`, and paths
-must stay inside the repository. Every problem becomes a `SpecError` whose message names
-the file and the key path, e.g. `.yadockeri.yml: processes.worker.command must be a string`.
+The file comes from a branch anyone can push. It is read by `stacks.untrusted_yaml` into
+plain JSON types (no tags, no duplicate or non-string keys, bounded size and depth: a refusal
+there names the line), then every key is checked: unknown keys are refused (a typo must not
+be silently ignored), names go through `stacks.names`, and paths must stay inside the
+repository. Every problem becomes a `SpecError` whose message names the file and the key
+path, e.g. `.yadockeri.yml: processes.worker.command must be a string`.
+
+Resources are checked twice: here for their shape (a positive number of CPUs, a size, a
+whole number of pids), and by `check_limits` against the install's `Limits` (minimums and
+maximums from settings), which `resources_for` also applies with the defaults.
 
 Paths (`build.dockerfile`, `build.context`, `services`) are kept as written, normalized
 (`./Dockerfile` -> `Dockerfile`); all of them are relative to the repository root.
@@ -16,7 +22,6 @@ import posixpath
 import re
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -29,48 +34,17 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .errors import InvalidName, SpecError
-from .names import check_env_key, check_process_name
+from .limits import Limits, parse_size
+from .names import check_env_key, check_process_name, echo
+from .untrusted_yaml import load_untrusted
 
 SOURCE = ".yadockeri.yml"
-MAX_TEXT = 256 * 1024  # a spec is a few lines; anything this big is a mistake or an attack
-MAX_CPUS = 64.0
-
-
-# ---------------------------------------------------------------------------------------
-# YAML loading (shared with stacks.compose)
-
-
-def load_yaml(text: str, source: str) -> Any:
-    """Parse YAML text; a syntax problem becomes a SpecError naming the file and the line."""
-    if len(text) > MAX_TEXT:
-        raise SpecError(f"{source}: the file is larger than {MAX_TEXT // 1024} KiB")
-    try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as error:
-        raise SpecError(f"{source}: invalid YAML {_yaml_where(error)}: {_yaml_problem(error)}") from None
-    except yaml.YAMLError as error:
-        raise SpecError(f"{source}: invalid YAML: {error}") from None
-
-
-def _yaml_where(error: yaml.MarkedYAMLError) -> str:
-    # PyYAML counts lines from 0; editors count from 1.
-    mark = error.problem_mark or error.context_mark
-    if mark is None:
-        return ""
-    return f"at line {mark.line + 1}, column {mark.column + 1}"
-
-
-def _yaml_problem(error: yaml.MarkedYAMLError) -> str:
-    parts = [part for part in (error.context, error.problem) if part]
-    return ", ".join(parts) or "not understood"
+MAX_TEXT = 256 * 1024  # the default bound; callers pass YADOCKERI_MAX_SPEC_BYTES
+MAX_CPUS = 64.0  # a sanity bound of the shape; the install's maximum is checked by check_limits
 
 
 # ---------------------------------------------------------------------------------------
 # Memory sizes
-
-_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$", re.IGNORECASE)
-_UNIT = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
 
 def parse_memory(text: str | int) -> int:
     """`512m`, `1g`, `256k`, `1.5g` -> bytes (binary units, as Docker reads them).
@@ -80,16 +54,12 @@ def parse_memory(text: str | int) -> int:
     """
     if isinstance(text, bool) or not isinstance(text, (int, str)):
         raise SpecError(f"memory `{text!r}` is not understood: write it like 512m or 1g")
-    if isinstance(text, int):
-        size = text
-    else:
-        match = _MEMORY.match(text.strip())
-        if not match:
-            raise SpecError(f"memory `{_short(text)}` is not understood: write it like 512m or 1g")
-        size = int(float(match.group(1)) * _UNIT[match.group(2).lower()])
-    if size <= 0:
-        raise SpecError(f"memory `{_short(str(text))}` must be more than zero")
-    return size
+    try:
+        return parse_size(text)
+    except ValueError:
+        if isinstance(text, int) or re.fullmatch(r"\s*0*(?:\.0*)?[kmgt]?(?:i?b)?\s*", text, re.IGNORECASE):
+            raise SpecError(f"memory `{_short(str(text))}` must be more than zero") from None
+        raise SpecError(f"memory `{_short(text)}` is not understood: write it like 512m or 1g") from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -149,16 +119,17 @@ def _name_check(check: Any) -> Any:
     return validate
 
 
+_DECIMAL = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,12})?|\.[0-9]{1,12}")
+
+
 def _cpus(value: Any) -> Any:
-    # A quoted "0.5" is what compose files usually say; accept it too.
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
+    # A quoted "0.5" is what compose files usually say; accept it too (ASCII digits only:
+    # float() would also take "1e400", "nan", "1_0" and other scripts' digits).
+    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _fail("must be a number of CPUs, like 0.5 or 2")
-    return value
+    return float(value)  # an int beyond float's range is refused at load (int64)
 
 
 def _cpus_range(value: float) -> float:
@@ -176,6 +147,12 @@ def _memory(value: Any) -> int:
         raise PydanticCustomError("spec_name", "{reason}", {"reason": str(error)}) from None
 
 
+def _pids(value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise _fail("must be a whole number of at least 1")
+    return value
+
+
 def _none_is_empty(value: Any) -> Any:
     """`key:` with nothing after it reads as null in YAML; treat it as an empty mapping."""
     return {} if value is None else value
@@ -188,6 +165,7 @@ EnvValue = Annotated[str, BeforeValidator(_env_value)]
 ProcessName = Annotated[str, AfterValidator(_name_check(check_process_name))]
 Cpus = Annotated[float, BeforeValidator(_cpus), AfterValidator(_cpus_range)]
 MemoryBytes = Annotated[int | None, BeforeValidator(_memory)]
+Pids = Annotated[int | None, AfterValidator(_pids)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -211,6 +189,7 @@ class ProcessSpec(_Frozen):
 class Resources(_Frozen):
     cpus: Cpus | None = None
     memory_bytes: MemoryBytes = Field(None, alias="memory")
+    pids: Pids = None
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -259,27 +238,44 @@ class AppSpec(_Frozen):
         """web first, then the others in the order the file lists them."""
         return ("web",) + tuple(name for name in self.processes if name != "web")
 
-    def resources_for(self, process: str, default_cpus: float, default_memory_bytes: int) -> tuple[float, int]:
-        """(cpus, memory bytes) for a process: its own limits, else the defaults.
+    def resources_for(self, process: str, limits: Limits, source: str = SOURCE) -> tuple[float, int, int]:
+        """(cpus, memory bytes, pids) for a process: its own values, else the install's defaults.
 
-        A name without an entry (also one that is not a process, like a release task)
-        gets the defaults.
+        A name without an entry (also one that is not a process, like a release task) gets
+        the defaults. Raises SpecError for a value outside the limits (see check_limits).
         """
-        own = self.resources.get(process)
-        cpus = own.cpus if own is not None and own.cpus is not None else default_cpus
-        memory = own.memory_bytes if own is not None and own.memory_bytes is not None else default_memory_bytes
-        return float(cpus), int(memory)
+        own = self.resources.get(process) or Resources()
+        where = f"{source}: resources.{process}"
+        return (
+            limits.cpus(own.cpus, f"{where}.cpus"),
+            limits.memory(own.memory_bytes, f"{where}.memory"),
+            limits.pids(own.pids, f"{where}.pids"),
+        )
+
+
+def check_limits(spec: AppSpec, limits: Limits, source: str = SOURCE) -> None:
+    """The spec within the install's limits: CPUs between Docker's minimum (0 nano-CPUs would
+    mean "no limit") and YADOCKERI_MAX_CPUS, memory and pids within their maximums, and no more
+    processes than YADOCKERI_MAX_PROCESSES. SpecError names `resources.<process>.<key>`."""
+    try:
+        limits.count(len(spec.processes), 0)
+    except SpecError as error:
+        raise SpecError(f"{source}: {error}") from None
+    for process in spec.resources:
+        spec.resources_for(process, limits, source)
 
 
 # ---------------------------------------------------------------------------------------
 # Parsing
 
 
-def parse_appspec(text: str | None, source: str = SOURCE) -> AppSpec:
-    """Text of .yadockeri.yml (None when the file is absent) -> a validated AppSpec."""
+def parse_appspec(text: str | None, source: str = SOURCE, *, max_bytes: int = MAX_TEXT) -> AppSpec:
+    """Text of .yadockeri.yml (None when the file is absent) -> a validated AppSpec.
+
+    Its limits are checked separately (check_limits), against the install's settings."""
     if text is None:
         return AppSpec()
-    data = load_yaml(text, source)
+    data = load_untrusted(text, source, max_bytes=max_bytes)
     if data is None:  # an empty file (or only comments) means defaults
         return AppSpec()
     if not isinstance(data, dict):
@@ -310,7 +306,7 @@ def _describe(error: ValidationError, source: str) -> str:
     is_key = bool(loc) and loc[-1] == "[key]"
     if is_key:  # a bad key of a mapping: pydantic puts the key before `[key]`
         loc = loc[:-1]
-    path = ".".join(_alias(loc))
+    path = ".".join(_short(part, 40) for part in _alias(loc))  # keys are the branch's text
     if is_key and kind == "string_type":
         return f"{source}: {path}: the name must be a string"
     if kind == "extra_forbidden":
@@ -339,12 +335,12 @@ def _known_keys(parent: list[str]) -> str:
     elif parent[0] == "processes":
         keys = list(ProcessSpec.model_fields)
     elif parent[0] == "resources":
-        keys = ["cpus", "memory"]
+        keys = ["cpus", "memory", "pids"]
     else:
         return ""
     return f" (known keys: {', '.join(keys)})"
 
 
 def _short(text: str, limit: int = 60) -> str:
-    text = text.replace("`", "'").replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """User text in a message: bounded, one line, no backticks, invisible characters escaped."""
+    return echo(text, limit)

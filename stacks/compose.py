@@ -29,6 +29,7 @@ from typing import Any, Iterable
 
 from .errors import SpecError
 from .limits import MIN_CPUS, Limits, format_size, parse_size
+from .names import echo
 from .untrusted_yaml import json_text, load_untrusted
 
 DEFAULT_SOURCE = "docker-compose-yadockeri.yml"
@@ -1180,5 +1181,5 @@ def _for_docker(node: Any, path: tuple[str, ...]) -> Any:
 
 
 def _short(text: str, limit: int = 60) -> str:
-    text = text.replace("`", "'").replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """User text in a message: bounded, one line, no backticks, invisible characters escaped."""
+    return echo(text, limit)

@@ -45,6 +45,7 @@ from yaml.events import (
 )
 
 from .errors import SpecError
+from .names import echo
 
 MAX_DEPTH = 40  # compose files nest about 7 levels; this stops "[[[[...", also after aliases
 MAX_NODES = 50_000  # values after alias expansion: stops "billion laughs" files
@@ -436,5 +437,5 @@ def _kind(value: Any) -> str:
 
 
 def _short(text: str, limit: int = 60) -> str:
-    text = text.replace("`", "'").replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """User text in a message: bounded, one line, no backticks, invisible characters escaped."""
+    return echo(text, limit)

@@ -1,12 +1,20 @@
 """Unit tests for stacks.appspec: .yadockeri.yml -> AppSpec."""
 
+import re
 import textwrap
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from stacks.appspec import AppSpec, ProcessSpec, Resources, parse_appspec, parse_memory
+from stacks.appspec import AppSpec, ProcessSpec, Resources, check_limits, parse_appspec, parse_memory
 from stacks.errors import SpecError, YadockeriError
+from stacks.limits import Limits
+
+LIMITS = Limits(default_cpus=1.0, max_cpus=4.0, default_memory=512 * 1024**2, max_memory=4 * 1024**3,
+                default_pids=1024, max_pids=4096, max_replicas=4, max_processes=16, max_tmpfs=256 * 1024**2)
 
 DEFAULTS = {
     "build": {"dockerfile": "Dockerfile", "context": "."},
@@ -70,7 +78,7 @@ def test_full_example_from_the_design():
         "services": "docker-compose-yadockeri.yml",
         "env": {"RAILS_ENV": "staging"},
         "release": "bin/rails db:migrate",
-        "resources": {"web": {"cpus": 1.0, "memory_bytes": 1024**3}},
+        "resources": {"web": {"cpus": 1.0, "memory_bytes": 1024**3, "pids": None}},
     }
     assert parsed.process_names == ("web", "worker")
     assert isinstance(parsed.processes["worker"], ProcessSpec)
@@ -132,7 +140,10 @@ def test_env_values_become_strings(yaml_value, expected):
         ("env: {KEY: }\n", ["env.KEY has no value"]),
         ("env: {KEY: [1, 2]}\n", ["env.KEY must be a string, a number or a boolean"]),
         ("env: {KEY: {a: b}}\n", ["env.KEY must be a string, a number or a boolean"]),
-        ('env: {KEY: "a\\0b"}\n', ["env.KEY must not contain a NUL"]),
+        ('env: {KEY: "a\\0b"}\n', ["line 1: a NUL character is not allowed"]),
+        ('env: {KEY: "\\ud800"}\n', ["line 1: a lone surrogate (U+D800) is not allowed"]),
+        ("env: {KEY: !!binary eA==}\n", ["line 1: the YAML tag `!!binary` is not allowed"]),
+        ("env: {KEY: a, KEY: b}\n", ["line 1: the key `KEY` appears twice in one mapping"]),
         ("env: [A=1]\n", ["env must be a mapping"]),
     ],
 )
@@ -171,7 +182,6 @@ def test_paths_are_normalized(written, kept):
         ("../outside", "must stay inside the repository (no `..`)"),
         ("a/../../b", "must stay inside the repository (no `..`)"),
         ("a/..", "must stay inside the repository (no `..`)"),
-        ('"a\\0b"', "must not contain a NUL character"),
         ('""', "must not be empty"),
         ("3", "must be a string"),
         ("[a]", "must be a string"),
@@ -208,7 +218,14 @@ def test_paths_must_stay_inside_the_repository(key, value, phrase):
         ("processes: {web: x}\n", ".yadockeri.yml: processes.web must be a mapping"),
         ("processes: {web: {command: ''}}\n", ".yadockeri.yml: processes.web.command must not be empty (leave the key out instead)"),
         ("processes: {web: {comand: x}}\n", ".yadockeri.yml: processes.web.comand is not a known key (known keys: command)"),
-        ("processes: {1: {command: x}}\n", ".yadockeri.yml: processes.1: the name must be a string"),
+        (
+            "processes: {1: {command: x}}\n",
+            ".yadockeri.yml: line 1: the key `1` reads as a number; a mapping key must be a string (quote it)",
+        ),
+        (
+            "processes:\n  web: {}\n  web: {command: x}\n",
+            ".yadockeri.yml: line 3: the key `web` appears twice in one mapping",
+        ),
     ],
 )
 def test_process_errors(text, expected):
@@ -248,7 +265,10 @@ def test_release_errors(text, expected):
             ".yadockeri.yml: proceses is not a known key (known keys: build, processes, services, env, release, resources)",
         ),
         ("build: {dockerfle: x}\n", ".yadockeri.yml: build.dockerfle is not a known key (known keys: dockerfile, context)"),
-        ("resources: {web: {mem: 1g}}\n", ".yadockeri.yml: resources.web.mem is not a known key (known keys: cpus, memory)"),
+        (
+            "resources: {web: {mem: 1g}}\n",
+            ".yadockeri.yml: resources.web.mem is not a known key (known keys: cpus, memory, pids)",
+        ),
         ("build: Dockerfile\n", ".yadockeri.yml: build must be a mapping"),
     ],
 )
@@ -276,7 +296,37 @@ def test_invalid_yaml_names_the_line(text, line):
 
 
 def test_huge_file_is_refused():
-    assert "larger than" in error_of("env:\n" + "  A: x\n" * 50_000)
+    assert error_of("env:\n" + "  A: x\n" * 50_000) == (
+        ".yadockeri.yml: the file is larger than 256 KiB (YADOCKERI_MAX_SPEC_BYTES)"
+    )
+
+
+def test_size_bound_comes_from_the_caller():
+    text = "env:\n" + "".join(f"  A{n}: x\n" for n in range(200))
+    assert len(spec(text).env) == 200
+    with pytest.raises(SpecError, match=r"^\.yadockeri\.yml: the file is larger than 1 KiB"):
+        parse_appspec(text, max_bytes=1024)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("build: !!binary eA==\n", ".yadockeri.yml: line 1: the YAML tag `!!binary` is not allowed: write plain values"),
+        ("x: &a [*a]\n", ".yadockeri.yml: line 1: the alias `*a` refers to the node that contains it"),
+        ("release: x\nrelease: y\n", ".yadockeri.yml: line 2: the key `release` appears twice in one mapping"),
+        ("env: " + "[" * 100 + "]" * 100 + "\n", ".yadockeri.yml: line 1: the file is nested more than 40 levels deep"),
+        ("resources: {web: {cpus: .inf}}\n", ".yadockeri.yml: line 1: the number `.inf` is not finite (infinity and NaN are not allowed)"),
+        ("resources: {web: {pids: 99999999999999999999}}\n", ".yadockeri.yml: line 1: the number `99999999999999999999` is outside the 64-bit integer range"),
+    ],
+)
+def test_yaml_refusals_name_the_line(text, expected):
+    assert error_of(text) == expected
+
+
+def test_merge_keys_work_in_the_spec():
+    merged = spec("processes:\n  web: &w {command: serve}\n  worker: {<<: *w, command: work}\n  clock: {<<: *w}\n")
+    assert merged.processes["clock"].command == "serve"
+    assert merged.processes["worker"].command == "work"
 
 
 def test_spec_error_is_a_yadockeri_error():
@@ -312,8 +362,20 @@ def test_resources(written, cpus, memory):
         ("{cpus: 0}", ".yadockeri.yml: resources.web.cpus must be more than 0 and at most 64"),
         ("{cpus: -1}", ".yadockeri.yml: resources.web.cpus must be more than 0 and at most 64"),
         ("{cpus: 65}", ".yadockeri.yml: resources.web.cpus must be more than 0 and at most 64"),
-        ("{cpus: .nan}", ".yadockeri.yml: resources.web.cpus must be more than 0 and at most 64"),
-        ("{cpus: .inf}", ".yadockeri.yml: resources.web.cpus must be more than 0 and at most 64"),
+        ("{cpus: '.nan'}", ".yadockeri.yml: resources.web.cpus must be a number of CPUs, like 0.5 or 2"),
+        ("{cpus: 'inf'}", ".yadockeri.yml: resources.web.cpus must be a number of CPUs, like 0.5 or 2"),
+        ("{cpus: 1e400}", ".yadockeri.yml: resources.web.cpus must be a number of CPUs, like 0.5 or 2"),
+        ("{cpus: '1e400'}", ".yadockeri.yml: resources.web.cpus must be a number of CPUs, like 0.5 or 2"),
+        ("{cpus: '1_0'}", ".yadockeri.yml: resources.web.cpus must be a number of CPUs, like 0.5 or 2"),
+        ("{cpus: '\u0661'}", ".yadockeri.yml: resources.web.cpus must be a number of CPUs, like 0.5 or 2"),
+        ("{cpus: 1.0e+300}", ".yadockeri.yml: resources.web.cpus must be more than 0 and at most 64"),
+        ("{cpus: 9223372036854775807}", ".yadockeri.yml: resources.web.cpus must be more than 0 and at most 64"),
+        ("{pids: 0}", ".yadockeri.yml: resources.web.pids must be a whole number of at least 1"),
+        ("{pids: -5}", ".yadockeri.yml: resources.web.pids must be a whole number of at least 1"),
+        ("{pids: '100'}", ".yadockeri.yml: resources.web.pids must be a whole number"),
+        ("{pids: 1.5}", ".yadockeri.yml: resources.web.pids must be a whole number"),
+        ("{pids: true}", ".yadockeri.yml: resources.web.pids must be a whole number"),
+        ("{memory: 1e400}", ".yadockeri.yml: resources.web.memory: memory `1e400` is not understood: write it like 512m or 1g"),
         ("{cpus: true}", ".yadockeri.yml: resources.web.cpus must be a number of CPUs, like 0.5 or 2"),
         ("{cpus: lots}", ".yadockeri.yml: resources.web.cpus must be a number of CPUs, like 0.5 or 2"),
         ("{memory: 0}", ".yadockeri.yml: resources.web.memory: memory `0` must be more than zero"),
@@ -341,22 +403,61 @@ def test_resources_may_only_name_processes():
     )
 
 
-def test_resources_for_uses_own_limits_then_defaults():
+def test_resources_for_uses_own_values_then_the_defaults():
     parsed = spec(
         """
         processes: {web: {}, worker: {command: x}, clock: {command: y}}
         resources:
-          web: {cpus: 2, memory: 1g}
+          web: {cpus: 2, memory: 1g, pids: 200}
           worker: {memory: 256m}
         """
     )
-    default_memory = 512 * 1024**2
-    assert parsed.resources_for("web", 1.0, default_memory) == (2.0, 1024**3)
-    assert parsed.resources_for("worker", 1.0, default_memory) == (1.0, 256 * 1024**2)
-    assert parsed.resources_for("clock", 0.5, default_memory) == (0.5, default_memory)
-    assert parsed.resources_for("release", 0.5, default_memory) == (0.5, default_memory)
-    cpus, memory = parsed.resources_for("clock", 1, default_memory)
-    assert isinstance(cpus, float) and isinstance(memory, int)
+    assert parsed.resources_for("web", LIMITS) == (2.0, 1024**3, 200)
+    assert parsed.resources_for("worker", LIMITS) == (1.0, 256 * 1024**2, 1024)
+    assert parsed.resources_for("clock", LIMITS) == (1.0, 512 * 1024**2, 1024)
+    assert parsed.resources_for("release", LIMITS) == (1.0, 512 * 1024**2, 1024)
+    cpus, memory, pids = parsed.resources_for("clock", LIMITS)
+    assert isinstance(cpus, float) and isinstance(memory, int) and isinstance(pids, int)
+    check_limits(parsed, LIMITS)
+
+
+@pytest.mark.parametrize(
+    "written, expected",
+    [
+        # 0.0000000001 CPUs would round to 0 nano-CPUs, which Docker reads as "no limit".
+        ("{cpus: 0.0000000001}", "resources.web.cpus is 1e-10: it must be between 0.01 and 4 (YADOCKERI_MAX_CPUS)"),
+        ("{cpus: '0.001'}", "resources.web.cpus is 0.001: it must be between 0.01 and 4 (YADOCKERI_MAX_CPUS)"),
+        ("{cpus: 8}", "resources.web.cpus is 8: it must be between 0.01 and 4 (YADOCKERI_MAX_CPUS)"),
+        ("{memory: 5g}", "resources.web.memory is 5g: it must be between 6m and 4g (YADOCKERI_MAX_MEMORY)"),
+        ("{memory: 1t}", "resources.web.memory is 1024g: it must be between 6m and 4g (YADOCKERI_MAX_MEMORY)"),
+        ("{memory: 1k}", "resources.web.memory is 1k: it must be between 6m and 4g (YADOCKERI_MAX_MEMORY)"),
+        ("{pids: 100000}", "resources.web.pids must be a whole number from 1 to 4096 (YADOCKERI_MAX_PIDS)"),
+    ],
+)
+def test_limits_are_checked_against_the_settings(written, expected):
+    parsed = spec(f"resources:\n  web: {written}\n")
+    with pytest.raises(SpecError) as caught:
+        check_limits(parsed, LIMITS)
+    assert str(caught.value) == f".yadockeri.yml: {expected}"
+    with pytest.raises(SpecError):
+        parsed.resources_for("web", LIMITS)
+
+
+def test_limits_at_the_bounds_are_fine():
+    parsed = spec("resources:\n  web: {cpus: 0.01, memory: 4g, pids: 4096}\n")
+    check_limits(parsed, LIMITS)
+    assert parsed.resources_for("web", LIMITS) == (0.01, 4 * 1024**3, 4096)
+
+
+def test_too_many_processes_are_refused():
+    processes = "".join(f"  p{n}: {{command: x}}\n" for n in range(16))
+    parsed = spec("processes:\n  web: {}\n" + processes)
+    with pytest.raises(SpecError) as caught:
+        check_limits(parsed, LIMITS)
+    assert str(caught.value) == (
+        ".yadockeri.yml: the stack would run 17 processes and 0 middleware services: at most 16 in all "
+        "(YADOCKERI_MAX_PROCESSES)"
+    )
 
 
 # --- parse_memory ------------------------------------------------------------------------
@@ -395,3 +496,52 @@ def test_parse_memory_reads_the_settings_default():
     from stacks.config import Settings
 
     assert parse_memory(Settings.model_fields["default_memory"].default) == 512 * 1024**2
+
+
+# --- properties --------------------------------------------------------------------------
+
+SPECIALS = ["\x00", "\ud800", "\x85", "\u2028", "\t", "\n", "$", "=", ".", "/", "é"]
+TEXT = st.text(st.one_of(st.characters(), st.sampled_from(SPECIALS)), max_size=12)
+KEYS = st.one_of(
+    st.sampled_from(["build", "processes", "services", "env", "release", "resources", "web", "worker", "command",
+                     "dockerfile", "context", "cpus", "memory", "pids", "PORT", "KEY"]),
+    TEXT,
+)
+VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), TEXT,
+              st.sampled_from(["0.0000000001", "1e400", "512m", "1g", "-1", "0", ".inf", "22:22", "Dockerfile", "../x", "/etc"])),
+    lambda children: st.one_of(st.lists(children, max_size=3), st.dictionaries(KEYS, children, max_size=4)),
+    max_leaves=20,
+)
+TAGGED = st.builds(
+    lambda key, tag, value: f"{key}: {tag} {value}\n",
+    st.sampled_from(["build", "env", "release", "processes"]),
+    st.sampled_from(["!!binary", "!!str", "!!python/object/apply:os.system", "!x", "!"]),
+    st.sampled_from(["eA==", "x", "[a]", "{a: b}", "1"]),
+)
+
+
+def _as_yaml(data) -> str:
+    try:
+        return yaml.safe_dump(data, allow_unicode=True)
+    except yaml.YAMLError:  # e.g. a surrogate PyYAML's emitter cannot write
+        return yaml.safe_dump(str(data))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.dictionaries(KEYS, VALUES, max_size=6).map(_as_yaml), TAGGED, TEXT))
+@example("resources: {web: {cpus: 1e400, memory: 1.0e+400}}\n")
+@example("processes: {web: {command: !!binary eA==}}\n")
+@example("env: {KEY: \"\\ud800\"}\n")
+def test_any_document_gives_a_spec_or_a_clear_refusal(text):
+    try:
+        parsed = parse_appspec(text)
+    except SpecError as error:
+        message = str(error)
+        assert message.startswith(".yadockeri.yml: ") and "\n" not in message, message
+        return
+    assert "web" in parsed.processes
+    try:
+        check_limits(parsed, LIMITS)
+    except SpecError as error:
+        assert re.match(r"\.yadockeri\.yml: (resources\.[a-z0-9-]+\.(cpus|memory|pids) |the stack would run)", str(error))
