@@ -84,7 +84,9 @@ def test_a_stack_created_meanwhile_on_the_same_branch_is_just_built_again(engine
 def test_a_stack_moved_during_a_redeploy_is_not_moved_back(engines: Callable[..., Engine]) -> None:
     ann_engine = engines()
     ann_engine.deploy("akira", "main", ANN)
-    moved = lambda: ann_engine.store.update_stack("akira", branch="feature")  # noqa: E731 - Ann's deploy succeeded
+    def moved() -> None:  # Ann's deploy of `feature` succeeded meanwhile
+        ann_engine.store.update_stack("akira", branch="feature")
+
     bob_engine = engines(moved)
     with pytest.raises(PermissionDenied, match="may move `akira` to another branch"):
         bob_engine.redeploy("akira", BOB)  # Bob read `main`; the stack is on `feature` now

@@ -5,7 +5,6 @@ conflicting branch and `git gc`, and sizes checked before anything is read (a ze
 from __future__ import annotations
 
 import base64
-import io
 import os
 import shlex
 import socket
@@ -23,7 +22,13 @@ from urllib.parse import unquote
 import pytest
 
 from stacks import gitrepo
-from stacks.errors import BranchNotFound, GitError, InvalidName, SpecError, YadockeriError
+from stacks.errors import (
+    BranchNotFound,
+    GitError,
+    InvalidName,
+    SpecError,
+    YadockeriError,
+)
 from stacks.gitrepo import CommitInfo, Mirror
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -209,9 +214,8 @@ def test_unknown_or_bad_commit(source: Path, tmp_path: Path) -> None:
     mirror.fetch("main")
     with pytest.raises(GitError, match="fetch it first"):
         mirror.describe("0" * 40)
-    with pytest.raises(GitError, match="not a commit id"):
-        with mirror.archive("--output=/tmp/x", max_bytes=LIMIT):
-            pass
+    with pytest.raises(GitError, match="not a commit id"), mirror.archive("--output=/tmp/x", max_bytes=LIMIT):
+        pass
 
 
 def test_archive_root_and_subdir(source: Path, tmp_path: Path) -> None:
@@ -234,12 +238,10 @@ def test_archive_root_and_subdir(source: Path, tmp_path: Path) -> None:
 def test_archive_missing_subdir(source: Path, tmp_path: Path) -> None:
     mirror = Mirror(str(source), tmp_path / "app.git")
     sha = mirror.fetch("main")
-    with pytest.raises(GitError, match="folder `docker/web` does not exist"):
-        with mirror.archive(sha, "docker/web", max_bytes=LIMIT):
-            pass
-    with pytest.raises(GitError, match="folder `README.md` does not exist"):
-        with mirror.archive(sha, "README.md", max_bytes=LIMIT):  # a file is not a build context
-            pass
+    with pytest.raises(GitError, match="folder `docker/web` does not exist"), mirror.archive(sha, "docker/web", max_bytes=LIMIT):
+        pass
+    with pytest.raises(GitError, match="folder `README.md` does not exist"), mirror.archive(sha, "README.md", max_bytes=LIMIT):
+        pass  # a file is not a build context
 
 
 def test_describe(source: Path, tmp_path: Path) -> None:
@@ -261,7 +263,8 @@ def gc_now(git_dir: Path) -> None:
 
 
 def has_object(git_dir: Path, sha: str) -> bool:
-    return subprocess.run(["git", f"--git-dir={git_dir}", "cat-file", "-e", sha], capture_output=True).returncode == 0
+    return subprocess.run(["git", f"--git-dir={git_dir}", "cat-file", "-e", sha], capture_output=True,
+                          check=False).returncode == 0
 
 
 def test_missing_branch_that_conflicts_changes_no_ref(source: Path, tmp_path: Path) -> None:
@@ -418,9 +421,8 @@ def test_a_zero_bomb_is_refused_without_being_read(zero_bomb: tuple[Mirror, str]
     assert str(caught.value) == "big is 300 MiB, larger than YADOCKERI_MAX_SPEC_BYTES (64 KiB)"
     with pytest.raises(SpecError, match=r"^\.yadockeri\.yml is 300 MiB"):
         mirror.read_file(sha, ".yadockeri.yml", max_bytes=64 * 1024)  # through a symlink too
-    with pytest.raises(SpecError) as context_error:
-        with mirror.archive(sha, max_bytes=1 << 20):
-            pytest.fail("an oversized context must not be archived")
+    with pytest.raises(SpecError) as context_error, mirror.archive(sha, max_bytes=1 << 20):
+        pytest.fail("an oversized context must not be archived")
     assert str(context_error.value).startswith("the build context is 300 MiB, larger than YADOCKERI_MAX_CONTEXT_BYTES (1 MiB)")
 
     assert time.monotonic() - started < 10
@@ -443,9 +445,8 @@ def test_many_small_files_count_their_tar_headers(tmp_path: Path) -> None:
     git(repo, "-c", "user.name=A", "-c", "user.email=a@example.com", "commit", "-q", "-m", "empty files")
     mirror = Mirror(str(repo), tmp_path / "app.git")
     sha = mirror.fetch("main")
-    with pytest.raises(SpecError, match="YADOCKERI_MAX_CONTEXT_BYTES"):
-        with mirror.archive(sha, max_bytes=1 << 20):  # 0 bytes of data, 1.5 MiB of tar
-            pass
+    with pytest.raises(SpecError, match="YADOCKERI_MAX_CONTEXT_BYTES"), mirror.archive(sha, max_bytes=1 << 20):
+        pass  # 0 bytes of data, 3 MiB of tar
     with mirror.archive(sha, max_bytes=8 << 20) as context:
         assert 1 << 20 < context.stat().st_size < 8 << 20
 
@@ -474,9 +475,8 @@ def test_archive_output_is_bounded_while_it_streams(
     mirror = Mirror(str(source), tmp_path / "app.git")
     sha = mirror.fetch("main")
     monkeypatch.setattr(Mirror, "_check_tree_size", lambda *args: None)
-    with pytest.raises(SpecError) as caught:
-        with mirror.archive(sha, max_bytes=1 << 20):
-            pytest.fail("an archive past the limit must not be handed out")
+    with pytest.raises(SpecError) as caught, mirror.archive(sha, max_bytes=1 << 20):
+        pytest.fail("an archive past the limit must not be handed out")
     assert str(caught.value) == "the build context is larger than YADOCKERI_MAX_CONTEXT_BYTES (1 MiB)"
     assert list(mirror.path.parent.glob("*.tar")) == []
 
@@ -487,12 +487,11 @@ def test_archive_streams_to_a_file_removed_even_on_error(source: Path, tmp_path:
     git(source, "-c", "user.name=A", "-c", "user.email=a@example.com", "commit", "-q", "-m", "data")
     mirror = Mirror(str(source), tmp_path / "app.git")
     sha = mirror.fetch("main")
-    with pytest.raises(RuntimeError):
-        with mirror.archive(sha, max_bytes=8 << 20) as context:
-            assert context.parent == mirror.path.parent and context.stat().st_size > 3 << 20
-            with tarfile.open(context) as tar:
-                assert tar.extractfile("data.bin").read() == (source / "data.bin").read_bytes()  # type: ignore[union-attr]
-            raise RuntimeError("the build failed")
+    with pytest.raises(RuntimeError), mirror.archive(sha, max_bytes=8 << 20) as context:
+        assert context.parent == mirror.path.parent and context.stat().st_size > 3 << 20
+        with tarfile.open(context) as tar:
+            assert tar.extractfile("data.bin").read() == (source / "data.bin").read_bytes()  # type: ignore[union-attr]
+        raise RuntimeError("the build failed")
     assert not context.exists()
 
 

@@ -187,7 +187,8 @@ def test_name_checks_accept_only_what_they_promise(kind: str, name: str) -> None
 @FEWER
 @given(st.text(st.sampled_from("abc-/._@{}~^:?*[\\ 0123456789"), min_size=1, max_size=12))
 def test_branch_check_agrees_with_git_on_visible_ascii(branch: str) -> None:
-    git = subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True, text=True, cwd="/")
+    git = subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True, text=True, cwd="/",
+                         check=False)
     git_accepts = git.returncode == 0 and git.stdout.strip() == branch and not branch.startswith("-")
     try:
         check_branch(branch)
@@ -199,7 +200,7 @@ def test_branch_check_agrees_with_git_on_visible_ascii(branch: str) -> None:
 
 @PROPERTY
 @given(st.one_of(WORD, st.integers(min_value=-10**30, max_value=10**30), st.floats(allow_nan=True, allow_infinity=True)))
-def test_durations_are_seconds_or_a_clear_refusal(value: str | int | float) -> None:
+def test_durations_are_seconds_or_a_clear_refusal(value: str | float) -> None:
     try:
         seconds = parse_duration(value)
     except InvalidName as error:
