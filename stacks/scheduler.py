@@ -9,8 +9,10 @@ the router asks about unreachable stacks (status_page.py), if it can bind its po
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
+import socket
 import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -18,7 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from .activity import ActivityTracker
 from .engine import SCHEDULER, Engine
 from .models import utcnow
-from .status_page import StatusApp, StatusServer
+from .status_page import StatusApp, StatusServer, bindable
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +100,45 @@ class Scheduler:
             tracker.stop()
 
     def _start_status_server(self) -> None:
-        app = StatusApp(self.engine.store.get_stack, lambda stack: self.engine.wake(stack, SCHEDULER))
+        from .router import router_token
+
+        app = StatusApp(self.engine.store.get_stack, lambda stack: self.engine.wake(stack, SCHEDULER),
+                        router_token=router_token(self.settings))  # what the router sends (router.py)
+        host = self.settings.status_bind or self._status_bind()
         try:
-            self.status = StatusServer(app, port=self.settings.status_port).start()
+            self.status = StatusServer(app, host=host, port=self.settings.status_port).start()
         except OSError as error:  # another yadockeri process on this host serves it already
-            log.warning("status endpoint not served on port %s: %s", self.settings.status_port, error)
+            log.warning("status endpoint not served on %s:%s: %s", host, self.settings.status_port, error)
+
+    def _status_bind(self) -> str:
+        """Where the router reaches the status endpoint (the docker_gwbridge gateway, or the
+        host of YADOCKERI_STATUS_URL), if this host has that address; else every address."""
+        from .router import status_upstream
+
+        try:
+            upstream = status_upstream(self.engine.swarm.client, self.settings)
+        except Exception as error:  # Docker away: the router cannot be asked where it connects
+            log.warning("status endpoint: cannot tell where the router reaches it (%s); listening on 0.0.0.0", error)
+            return "0.0.0.0"
+        host = upstream.rsplit(":", 1)[0].strip("[]") if upstream else ""
+        for address in _addresses(host):
+            if bindable(address):
+                return address
+        log.warning("status endpoint: the router reaches it at %r, which is not an address of this host; "
+                    "listening on 0.0.0.0 (set YADOCKERI_STATUS_BIND to choose)", upstream)
+        return "0.0.0.0"
+
+
+def _addresses(host: str) -> list[str]:
+    """host as IP addresses: itself if it is one, else what it resolves to (a service name)."""
+    if not host:
+        return []
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return []
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
