@@ -20,8 +20,7 @@ from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
-from waitress import create_server
-from waitress import wasyncore
+from waitress import create_server, wasyncore
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,15 @@ from tests.conftest import env_for_cli, unique
 from tests.support.helpers import page, run_cli, wait_until
 from tests.support.sample_app import DOCKERFILE, SampleRepo
 
+# Untrusted text as a hostile branch writes it: set the window title, erase the line and forge
+# another, write the clipboard (OSC 52), reverse the text (RLO), hide a character (zero width).
+HOSTILE = "\x1b]0;pwned\x07fix\x1b[2K\r\x1b[32m✓ deploy succeeded\x1b[0m \x1b]52;c;ZXZpbA==\x07\u202eevil\u200b"
+NOT_INERT = ("\x1b", "\x07", "\x9b", "\u202e", "\u200b", "\r")
+
+
+def assert_inert(output: str) -> None:
+    assert not [c for c in NOT_INERT if c in output], repr(output)
+
 
 def test_help_and_usage_errors_without_docker(tmp_path: Path) -> None:
     env = {**os.environ, "YADOCKERI_DATA_DIR": str(tmp_path / "data"), "DOCKER_HOST": "unix:///nonexistent.sock"}
@@ -34,6 +43,62 @@ def test_help_and_usage_errors_without_docker(tmp_path: Path) -> None:
         assert result.returncode == 2, result
         assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "data").exists()  # nothing was even opened
+
+
+def test_the_terminal_reporter_prints_untrusted_text_inert() -> None:
+    import io
+    from datetime import datetime, timezone
+
+    from stacks.store import DeploymentRecord, LockRecord
+    from yadockeri.terminal import TerminalReporter
+
+    now = datetime.now(timezone.utc)
+    record = DeploymentRecord(id=7, stack="akira", stack_id=1, kind="deploy", branch="main" + HOSTILE, commit=None,
+                              image=None, state="failed", requested_by="U1" + HOSTILE, source="slack",
+                              created_at=now, started_at=now, finished_at=now, runner=None,
+                              error="build failed\n[  9.9s] ✓ deploy of akira succeeded" + HOSTILE, log_tail=None,
+                              message=None)
+    out = io.StringIO()
+    reporter = TerminalReporter(out)
+    reporter.queued(record)
+    reporter.waiting(record, LockRecord("akira", 6, "cli:" + HOSTILE, "r", now))
+    reporter.started(record)
+    reporter.step(7, "fetch", "ok", 0.1, "main at 0123456789ab: " + HOSTILE)
+    reporter.log(7, "#5 RUN echo " + HOSTILE)
+    reporter.log(7, "two\n[  1.0s] ✓ forged line")
+    reporter.finished(record, [])
+    printed = out.getvalue()
+    assert_inert(printed)
+    assert "evil" in printed and "␍" in printed  # the words stay, the carriage return is shown
+    # a line inside a value cannot pass for one of yadockeri's own
+    assert all(line.startswith(("#7 ", "  waiting", "[", "           | ", "    ")) for line in printed.splitlines())
+
+
+def test_the_command_line_prints_untrusted_text_inert(tmp_path: Path) -> None:
+    from stacks.config import AppConfig
+
+    env = {**os.environ, "YADOCKERI_DATA_DIR": str(tmp_path / "data"), "DOCKER_HOST": "unix:///nonexistent.sock"}
+    refused = run_cli(["deploy", "akira", "main" + HOSTILE], env)  # the parser echoes what it refuses
+    assert refused.returncode == 2
+    assert_inert(refused.stderr)
+
+    from stacks.engine import Engine
+
+    settings = Settings(data_dir=tmp_path / "data", apps={"demo": AppConfig(repo=str(tmp_path), default=True)})
+    engine = Engine(settings)  # records as a deploy of a hostile branch would leave them (no Docker needed)
+    engine.start()
+    try:
+        deployment, _ = engine.store.create_deployment(stack="akira", app="demo", branch="feature" + HOSTILE,
+                                                       kind="deploy", actor="cli:" + HOSTILE, source="cli", create=True)
+        engine.store.finish_deployment(deployment.id, "failed", error=HOSTILE)
+    finally:
+        engine.close()
+    env_file = tmp_path / "yadockeri.yml"
+    env_file.write_text("apps:\n  demo:\n    repo: " + str(tmp_path) + "\n    default: true\n")
+    listed = run_cli(["list"], {**env, "YADOCKERI_CONFIG": str(env_file)})
+    assert listed.returncode == 0, listed.stderr
+    assert_inert(listed.stdout + listed.stderr)
+    assert "feature" in listed.stdout and len(listed.stdout.splitlines()) == 2  # a header and one row
 
 
 @pytest.mark.swarm
@@ -145,6 +210,27 @@ def test_the_command_line_waits_for_a_deploy_held_elsewhere(
         assert second.returncode == 0, second.stdout + second.stderr
         assert "waiting: `" in second.stdout and "held by deployment #2 of cli:" in second.stdout
         assert page(settings, stack)["content"] == "main-2"
+    finally:
+        from tests.conftest import purge
+
+        purge(docker_client, stack)
+
+
+@pytest.mark.swarm
+def test_a_commit_subject_with_escapes_is_printed_inert(settings: Settings, tmp_path: Path, sample_repo: SampleRepo,
+                                                       docker_client: docker.DockerClient) -> None:
+    sample_repo.commit("fix" + HOSTILE)
+    env = env_for_cli(settings, tmp_path)
+    stack = unique("e")
+    try:
+        deployed = run_cli(["deploy", stack, "main"], env)
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        assert "evil" in deployed.stdout  # the subject is shown (in the fetch step), inert
+        assert_inert(deployed.stdout + deployed.stderr)
+        for args in (["status", stack], ["list"], ["logs", stack]):
+            shown = run_cli(args, env)
+            assert shown.returncode == 0, shown.stderr
+            assert_inert(shown.stdout + shown.stderr)
     finally:
         from tests.conftest import purge
 

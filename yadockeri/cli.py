@@ -13,11 +13,12 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from stacks.commands import Command, parse, usage
 from stacks.errors import UsageError, YadockeriError
 from stacks.names import format_duration
+from stacks.text import inert, inert_line
 
 from .terminal import TerminalReporter
 
@@ -29,26 +30,33 @@ if TYPE_CHECKING:  # the engine (SQLAlchemy, docker...) loads only when a comman
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+def say(text: object = "", *, file: TextIO | None = None) -> None:
+    """print() for everything the command line shows: names, branches, errors and log lines can
+    come from a branch anyone can push, so they are made inert first (stacks.text) and cannot
+    drive the terminal (erase lines, set its title, write the clipboard)."""
+    print(inert(str(text)), file=file or sys.stdout, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     words = sys.argv[1:] if argv is None else argv
     try:
         command = parse(words, origin="cli")
     except UsageError as error:
-        print(f"yadockeri: {error}", file=sys.stderr)
+        say(f"yadockeri: {error}", file=sys.stderr)
         return EXIT_USAGE
     if command.verb in ("", "help"):
-        print(usage("cli", command.topic))
+        say(usage("cli", command.topic))
         return EXIT_OK
     try:
         from stacks.config import load_settings
 
         return run(command, load_settings())
     except YadockeriError as error:
-        print(f"yadockeri: {error}", file=sys.stderr)
+        say(f"yadockeri: {error}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("\nyadockeri: stopped; a deployment it was running will be marked interrupted", file=sys.stderr)
+        say("\nyadockeri: stopped; a deployment it was running will be marked interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `yadockeri list | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -74,8 +82,8 @@ def run(command: Command, settings: Settings) -> int:
     try:
         interrupted = engine.start()
         for deployment in interrupted:
-            print(f"note: deployment #{deployment.id} ({deployment.kind} {deployment.stack}) was interrupted "
-                  "when its yadockeri process stopped; it is marked so", file=sys.stderr)
+            say(f"note: deployment #{deployment.id} ({deployment.kind} {deployment.stack}) was interrupted "
+                "when its yadockeri process stopped; it is marked so", file=sys.stderr)
         return handler(engine, command)
     finally:
         engine.close()
@@ -99,9 +107,9 @@ def do_destroy(engine: Engine, command: Command) -> int:
     if not command.yes:
         if not sys.stdin.isatty():
             raise YadockeriError(f"destroying `{stack.name}` removes everything of it; add --yes to confirm")
-        answer = input(f"Destroy stack {stack.name} ({stack.app} at {stack.branch}) and all its data? [y/N] ")
+        answer = input(inert_line(f"Destroy stack {stack.name} ({stack.app} at {stack.branch}) and all its data? [y/N] "))
         if answer.strip().lower() not in ("y", "yes"):
-            print("not destroyed")
+            say("not destroyed")
             return EXIT_FAILED
     return _finish(engine.destroy(stack.name, actor(), reporter=TerminalReporter()).wait())
 
@@ -111,23 +119,23 @@ def do_env(engine: Engine, command: Command) -> int:
     if not command.changes_env:
         values = engine.env(stack)
         if not values:
-            print(f"{stack} has no env vars of its own")
+            say(f"{stack} has no env vars of its own")
         for key, masked in values.items():
-            print(f"{key}={masked}")
+            say(inert_line(f"{key}={masked}"))
         return EXIT_OK
     changed, handle = engine.change_env(stack, dict(command.env_set), list(command.env_unset), actor(),
                                         reporter=TerminalReporter(show_log=False))
     if not changed:
-        print("nothing changed")
+        say("nothing changed")
         return EXIT_OK
-    print(f"changed: {', '.join(changed)}")
+    say(f"changed: {', '.join(changed)}")
     return _finish(handle.wait()) if handle else EXIT_OK
 
 
 def do_list(engine: Engine, command: Command) -> int:
     stacks = engine.list_stacks()
     if not stacks:
-        print("no stacks yet: `yadockeri deploy NAME BRANCH` makes one")
+        say("no stacks yet: `yadockeri deploy NAME BRANCH` makes one")
         return EXIT_OK
     rows = [("STACK", "STATE", "APP", "BRANCH", "COMMIT", "OWNER", "LAST ACTIVITY", "NEXT", "URL")]
     for s in stacks:
@@ -140,26 +148,26 @@ def do_list(engine: Engine, command: Command) -> int:
 def do_status(engine: Engine, command: Command) -> int:
     status = engine.status(command.stack or "")
     s = status.stack
-    print(f"{s.name}: {s.state}  ({s.app} {s.branch} at {(s.commit or '-')[:12]}, owner {s.owner})")
-    print(f"  url: {' '.join(status.urls)}")
-    print(f"  last activity: {_ago(s.last_activity_at)} ({s.requests} requests through the router); "
-          f"created {_ago(s.created_at)}")
-    print(f"  next: {status.next or '-'}")
+    say(f"{s.name}: {s.state}  ({s.app} {s.branch} at {(s.commit or '-')[:12]}, owner {s.owner})")
+    say(f"  url: {' '.join(status.urls)}")
+    say(f"  last activity: {_ago(s.last_activity_at)} ({s.requests} requests through the router); "
+        f"created {_ago(s.created_at)}")
+    say(f"  next: {status.next or '-'}")
     for service in status.services:
-        error = f"  error: {service.error}" if service.error else ""
-        print(f"  {service.role:<10} {service.name:<40} {service.running}/{service.desired} running{error}")
+        error = f"  error: {inert_line(service.error)}" if service.error else ""
+        say(f"  {service.role:<10} {service.name:<40} {service.running}/{service.desired} running{error}")
     if status.env_keys:
-        print(f"  env: {', '.join(status.env_keys)}")
+        say(f"  env: {', '.join(status.env_keys)}")
     for d in status.deployments:
         took = f" in {(d.finished_at - d.started_at).total_seconds():.1f}s" if d.finished_at and d.started_at else ""
-        print(f"  #{d.id} {d.kind} {d.state}{took} by {d.requested_by} {_ago(d.created_at)}"
-              + (f": {d.error.splitlines()[0]}" if d.error else ""))
+        say(f"  #{d.id} {d.kind} {d.state}{took} by {d.requested_by} {_ago(d.created_at)}"
+            + (f": {d.error.splitlines()[0]}" if d.error else ""))
     return EXIT_OK
 
 
 def do_logs(engine: Engine, command: Command) -> int:
     for line in engine.logs(command.stack or "", command.process or "web"):
-        print(line)
+        say(line)
     return EXIT_OK
 
 
@@ -167,8 +175,8 @@ def do_router(engine: Engine, command: Command) -> int:
     from stacks.router import ensure_router
 
     ensure_router(engine.swarm.client, engine.settings)
-    print(f"router `{engine.settings.router_service}` is up on port {engine.settings.router_port}"
-          f" for *.{', *.'.join(engine.settings.domains)}")
+    say(f"router `{engine.settings.router_service}` is up on port {engine.settings.router_port}"
+        f" for *.{', *.'.join(engine.settings.domains)}")
     return EXIT_OK
 
 
@@ -177,12 +185,12 @@ def do_up(engine: Engine, command: Command) -> int:
     the scheduler alone (sleep, wake, reap)."""
     do_router(engine, command)
     app, config = engine.settings.app(None)
-    print(f"ready. Deploy the {app} app ({config.repo}, branch {config.branch}) with:\n"
-          f"  .venv/bin/yadockeri deploy demo {config.branch}\n"
-          f"then open {engine.settings.stack_url('demo')}", flush=True)
+    say(f"ready. Deploy the {app} app ({config.repo}, branch {config.branch}) with:\n"
+        f"  .venv/bin/yadockeri deploy demo {config.branch}\n"
+        f"then open {engine.settings.stack_url('demo')}")
     if engine.settings.slack_bot_token:
         return do_bot(engine, command)
-    print("no SLACK_BOT_TOKEN: running without Slack (docs/slack.md says how to add it)", flush=True)
+    say("no SLACK_BOT_TOKEN: running without Slack (docs/slack.md says how to add it)")
     return do_reaper(engine, command)
 
 
@@ -191,10 +199,9 @@ def do_reaper(engine: Engine, command: Command) -> int:
     from stacks.scheduler import Scheduler
 
     scheduler = Scheduler(engine).start()
-    print(f"yadockeri is running: idle pass every {format_duration(engine.settings.reaper_interval)}, stacks sleep "
-          f"after {format_duration(engine.settings.sleep_after)} idle and are reaped after "
-          f"{format_duration(engine.settings.reap_after)} (+{format_duration(engine.settings.reap_warning)} warning)",
-          flush=True)
+    say(f"yadockeri is running: idle pass every {format_duration(engine.settings.reaper_interval)}, stacks sleep "
+        f"after {format_duration(engine.settings.sleep_after)} idle and are reaped after "
+        f"{format_duration(engine.settings.reap_after)} (+{format_duration(engine.settings.reap_warning)} warning)")
     try:
         wait_for_signal()
     finally:
@@ -213,7 +220,7 @@ def wait_for_signal() -> None:
 def do_keep(engine: Engine, command: Command) -> int:
     until = engine.keep(command.stack or "", actor(), seconds=command.keep_seconds, forever=command.forever)
     when = "forever" if command.forever else f"until {until.astimezone().strftime('%Y-%m-%d %H:%M')}"
-    print(f"{command.stack} is kept {when}: it will not sleep or be reaped before")
+    say(f"{command.stack} is kept {when}: it will not sleep or be reaped before")
     return EXIT_OK
 
 
@@ -227,7 +234,7 @@ def do_install(engine: Engine, command: Command) -> int:
     """yadockeri as swarm services: router, secrets, the bot (docs/install.md)."""
     from stacks.install import Installer
 
-    Installer(engine.swarm, engine.settings, say=lambda line: print(line, flush=True)).install()
+    Installer(engine.swarm, engine.settings, say=say).install()
     return EXIT_OK
 
 
@@ -239,7 +246,7 @@ def do_uninstall(engine: Engine, command: Command) -> int:
                   for s in engine.list_stacks()]
         return sum(1 for final in finals if final.state == "succeeded")
 
-    Installer(engine.swarm, engine.settings, say=lambda line: print(line, flush=True)).uninstall(
+    Installer(engine.swarm, engine.settings, say=say).uninstall(
         with_stacks=command.with_stacks, destroy_local=destroy_local)
     return EXIT_OK
 
@@ -277,9 +284,10 @@ def _round(seconds: int) -> int:
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:
+    rows = [tuple(inert_line(str(cell)) for cell in row) for row in rows]  # one line per row, whatever a cell holds
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+        say("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
 def _internal_error(error: Exception) -> int:
@@ -293,7 +301,7 @@ def _internal_error(error: Exception) -> int:
         where = f" (details in {path})"
     except Exception:
         where = ""
-    print(f"yadockeri: internal error: {type(error).__name__}: {error}{where}", file=sys.stderr)
+    say(f"yadockeri: internal error: {type(error).__name__}: {error}{where}", file=sys.stderr)
     return EXIT_FAILED
 
 

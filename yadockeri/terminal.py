@@ -1,4 +1,8 @@
-"""The terminal's rendering of a deployment's progress (the command line's Reporter)."""
+"""The terminal's rendering of a deployment's progress (the command line's Reporter).
+
+Everything it prints passes through stacks.text.inert: build output, step details (a commit
+subject), errors and names come from branches anyone can push, and must not drive the terminal.
+A multi-line value is indented under its line, so it cannot pass for a line of yadockeri's own."""
 
 from __future__ import annotations
 
@@ -8,11 +12,13 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 from stacks.progress import Reporter
+from stacks.text import inert
 
 if TYPE_CHECKING:
     from stacks.store import DeploymentRecord, LockRecord
 
 MARKS = {"ok": "✓", "skipped": "·", "failed": "✗"}
+LOG_PREFIX = "           | "
 
 
 class TerminalReporter(Reporter):
@@ -22,9 +28,9 @@ class TerminalReporter(Reporter):
         self.started_at = time.monotonic()
         self._lock = threading.Lock()
 
-    def _print(self, text: str) -> None:
+    def _print(self, text: str, *, indent: str = "    ") -> None:
         with self._lock:
-            print(text, file=self.out, flush=True)
+            print(inert(text).replace("\n", "\n" + indent), file=self.out, flush=True)
 
     def _elapsed(self) -> str:
         return f"{time.monotonic() - self.started_at:5.1f}s"
@@ -48,7 +54,7 @@ class TerminalReporter(Reporter):
 
     def log(self, deployment_id: int, line: str) -> None:
         if self.show_log and line.strip():
-            self._print(f"           | {line}")
+            self._print(LOG_PREFIX + line, indent=LOG_PREFIX)
 
     def finished(self, deployment: DeploymentRecord, urls: list[str]) -> None:
         if deployment.state == "succeeded":
