@@ -177,6 +177,9 @@ def run_deploy(job: Job) -> Release:
         job.name, branch=branch, commit=commit, image=release.image,
         middleware_hash=compose.digest if compose else None,
     )
+    # The deployed commit stays in the mirror whatever happens to its branch (a wake or an env
+    # change reads its spec again), until the stack is destroyed.
+    job.mirror.pin(job.name, commit)
     return release
 
 
@@ -557,6 +560,7 @@ def run_destroy(job: Job) -> None:
             job.swarm.remove_image(image)
         remove_built_images(job, images)
         deleted = registry.delete_images(job.settings, images, job.log)
+        job.mirror.unpin(name)
         s.detail = f"{len(networks)} networks, {len(volumes)} volumes, {len(images)} images removed" + (
             f" ({len(deleted)} from the registry)" if job.settings.registry else "")
 

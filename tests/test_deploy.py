@@ -38,7 +38,8 @@ def test_deploy_then_redeploy_new_commit_then_no_change(engine: Engine, settings
     assert sorted(s.name for s in first.steps) == sorted(["fetch", "spec", "build", "middleware", "processes", "wait"])
     assert page(settings, stack)["content"] == "main-1"
     assert page(settings, stack, domain="y2.localhost")["content"] == "main-1"  # every domain
-    assert page(settings, stack, host=f"api.{stack}.y.localhost")["host"] == f"api.{stack}.y.localhost"
+    # The app gets the routed host with the public port, as in the stack's URL (never the raw Host header).
+    assert page(settings, stack, host=f"api.{stack}.y.localhost")["host"] == f"api.{stack}.y.localhost:{settings.router_port}"
     assert engine.store.require_stack(stack).state == "running"
 
     sample_repo.write({"www/content.txt": "main-2"})
@@ -134,7 +135,7 @@ def test_worker_release_and_middleware(engine: Engine, settings: Settings, sampl
     assert set(services) == {f"{stack}_web", f"{stack}_worker", f"{stack}_cache"}
     assert services[f"{stack}_worker"].running == 1 and services[f"{stack}_cache"].role == "middleware"
     worker = docker_client.services.get(f"{stack}_worker").attrs["Spec"]["TaskTemplate"]["Resources"]["Limits"]
-    assert worker == {"NanoCPUs": 250_000_000, "MemoryBytes": 64 * 1024 * 1024}
+    assert worker == {"NanoCPUs": 250_000_000, "MemoryBytes": 64 * 1024 * 1024, "Pids": 1024}  # pids: the default
     assert docker_client.api.services(filters={"name": f"{stack}__release"}) == []  # the job is gone
 
     second = succeeded(redeploy(engine, stack))  # nothing changed: no release, middleware untouched
