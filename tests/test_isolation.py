@@ -382,3 +382,30 @@ def test_the_readiness_check_counts_only_the_new_task(engine: Engine, settings: 
                            headers={"Host": f"{stack}.{settings.domains[0]}", CHECK_HEADER: token})
     assert re.fullmatch(r"[0-9.]+:8080", checked.headers[UPSTREAM_HEADER])
     assert checked.headers[UPSTREAM_HEADER].rsplit(":", 1)[0] == _router_ip(docker_client, settings, f"{stack}_web")
+
+
+def test_the_status_endpoint_answers_a_stack_process_nothing(
+        engine: Engine, settings: Settings, docker_client: docker.DockerClient) -> None:
+    """The one host port a stack's process can connect to: it says 403 to anyone but the router
+    (whose token is in its nginx.conf only), and neither looks the stack up nor wakes it."""
+    from stacks.status_page import StatusApp, StatusServer
+
+    asked: list[str] = []
+    woken: list[str] = []
+    app = StatusApp(lambda name: asked.append(name), woken.append,  # type: ignore[arg-type, func-returns-value]
+                    router_token=settings.router_token.get_secret_value())
+    host = gateway(docker_client, "docker_gwbridge")
+    server = StatusServer(app, host=host, port=settings.status_port).start()
+    try:
+        stack = unique("p")
+        succeeded(deploy(engine, stack))
+        web = container_of(docker_client, f"{stack}_web")
+        for header in ("", "--header 'X-Yadockeri-Router: 0000' "):
+            code, output = sh(web, f"wget -q -O - {header}http://{host}:{settings.status_port}/_yadockeri/stack/{stack}")
+            assert code != 0 and "403" in output, output
+        assert asked == [] and woken == []
+        # The router, with its token, is answered (the same endpoint works).
+        assert through_router(settings, unique("nobody")).headers["X-Yadockeri-Page"] == "unknown-stack"
+        assert asked
+    finally:
+        server.stop()
