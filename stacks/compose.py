@@ -679,6 +679,8 @@ _DURATION_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6
 def parse_duration(text: Any) -> int | None:
     """`10s`, `1m30s`, `500ms`, `1.5h` -> nanoseconds; None if it is not a Go duration
     (negative ones and bare numbers other than 0 included)."""
+    if text == 0 and type(text) is int:  # YAML reads `0` as a number; it is 0s all the same
+        return 0
     if not isinstance(text, str) or len(text) > 32 or not _DURATION.fullmatch(text):
         return None
     total = sum(Decimal(number) * _DURATION_UNITS[unit] for number, unit in _DURATION_PART.findall(text))
