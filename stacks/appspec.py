@@ -213,7 +213,7 @@ class AppSpec(_Frozen):
     ] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _web_exists(self) -> "AppSpec":
+    def _web_exists(self) -> AppSpec:
         # The router sends HTTP to the web process; an app without one cannot be reached.
         if "web" not in self.processes:
             raise PydanticCustomError(
@@ -222,7 +222,7 @@ class AppSpec(_Frozen):
         return self
 
     @model_validator(mode="after")
-    def _resources_name_processes(self) -> "AppSpec":
+    def _resources_name_processes(self) -> AppSpec:
         for name in self.resources:
             if name not in self.processes:
                 known = ", ".join(self.process_names)

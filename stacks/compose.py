@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import SpecError
 from .limits import MIN_CPUS, Limits, format_size, parse_size
@@ -152,6 +153,11 @@ HEALTHCHECK_DURATIONS = {
     "timeout": (SECOND, 5 * MINUTE, "from 1s to 5m"),
     "start_period": (0, 10 * MINUTE, "at most 10m"),
 }
+# Counts: each overlay network takes a subnet from the swarm's shared pool, each mount a
+# volume or a tmpfs; a review stack needs a few.
+MAX_NETWORKS = 8  # declared in the file, besides `default`
+MAX_VOLUMES = 16  # declared in the file
+MAX_MOUNTS = 16  # `volumes` entries of one service
 MAX_HEALTHCHECK_RETRIES = 100
 MAX_STOP_GRACE = 2 * MINUTE
 MAX_RESTART_DELAY = 60 * SECOND
@@ -236,6 +242,8 @@ def prepare_compose(
     networks_in = _section(data, "networks", ctx)
     volumes_in = _section(data, "volumes", ctx)
     _check_count(len(ctx.process_names), len(services_in), ctx)
+    _check_at_most(len(networks_in.keys() - {"default"}), MAX_NETWORKS, "networks", ctx)
+    _check_at_most(len(volumes_in), MAX_VOLUMES, "volumes", ctx)
 
     networks = {name: _network(name, spec, labels, ctx) for name, spec in networks_in.items()}
     networks.setdefault("default", {"driver": "overlay", "labels": dict(labels)})
@@ -299,6 +307,11 @@ def _check_count(processes: int, middleware: int, ctx: _Context) -> None:
         ctx.policy.limits.count(processes, middleware)
     except SpecError as error:
         raise ctx.refuse(str(error)) from None
+
+
+def _check_at_most(count: int, bound: int, key: str, ctx: _Context) -> None:
+    if count > bound:
+        raise ctx.refuse(f"the top-level `{key}` declares {count}: at most {bound} are allowed")
 
 
 def _structural_keys(what: str, spec: dict[str, Any], allowed: Iterable[str], reasons: dict[str, str],
@@ -775,6 +788,8 @@ def _mounts(name: str, mounts: Any, ctx: _Context) -> list[dict[str, Any]]:
         return []
     if not isinstance(mounts, list):
         raise ctx.refuse_service(name, "has `volumes` that is not a list")
+    if len(mounts) > MAX_MOUNTS:
+        raise ctx.refuse_service(name, f"has {len(mounts)} `volumes` entries: at most {MAX_MOUNTS} are allowed")
     out = []
     for mount in mounts:
         if isinstance(mount, str):
@@ -783,10 +798,11 @@ def _mounts(name: str, mounts: Any, ctx: _Context) -> list[dict[str, Any]]:
             out.append(_long_mount(name, mount, ctx))
         else:
             raise ctx.refuse_service(name, "has a `volumes` entry that is neither a string nor a mapping")
-    targets = [mount["target"] for mount in out]
-    for target in targets:
-        if targets.count(target) > 1:
-            raise ctx.refuse_service(name, f"mounts two `volumes` at `{_short(target)}`")
+    targets: set[str] = set()
+    for mount in out:
+        if mount["target"] in targets:
+            raise ctx.refuse_service(name, f"mounts two `volumes` at `{_short(mount['target'])}`")
+        targets.add(mount["target"])
     return out
 
 

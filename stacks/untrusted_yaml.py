@@ -29,7 +29,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import yaml
 from yaml.events import (
@@ -37,7 +37,6 @@ from yaml.events import (
     CollectionStartEvent,
     DocumentStartEvent,
     MappingEndEvent,
-    MappingStartEvent,
     NodeEvent,
     ScalarEvent,
     SequenceEndEvent,
@@ -90,7 +89,7 @@ class _Alias:
     line: int
 
 
-_Node = Union[_Scalar, _Sequence, _Mapping, _Alias]
+_Node = _Scalar | _Sequence | _Mapping | _Alias
 
 
 class _Refuse:

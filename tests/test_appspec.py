@@ -9,7 +9,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from stacks.appspec import AppSpec, ProcessSpec, Resources, check_limits, parse_appspec, parse_memory
+from stacks.appspec import (
+    AppSpec,
+    ProcessSpec,
+    Resources,
+    check_limits,
+    parse_appspec,
+    parse_memory,
+)
 from stacks.errors import SpecError, YadockeriError
 from stacks.limits import Limits
 
