@@ -11,7 +11,7 @@ from slack_sdk.models.blocks import Block
 from .blocks.common import as_dicts
 from .blocks.modals import message_modal
 from .blocks.stacks import plain_message
-from .text import error_text
+from .text import error_text, fallback
 
 if TYPE_CHECKING:
     from .runtime import Bot
@@ -43,12 +43,12 @@ class Asker:
                 view.blocks = blocks[:100]
                 self.bot.client.views_update(view_id=self.view_id, view=view)
             elif self.respond is not None:
-                answer = self.respond(text=text, blocks=as_dicts(blocks), response_type="ephemeral",
+                answer = self.respond(text=fallback(text), blocks=as_dicts(blocks), response_type="ephemeral",
                                       replace_original=replace)
                 if getattr(answer, "status_code", 200) != 200:
                     log.warning("response_url answered %s: %s", answer.status_code, getattr(answer, "body", ""))
             elif self.channel is not None:
-                self.bot.client.chat_postEphemeral(channel=self.channel, user=self.user, text=text,
+                self.bot.client.chat_postEphemeral(channel=self.channel, user=self.user, text=fallback(text),
                                                    blocks=as_dicts(blocks))
             else:
                 log.info("no way to answer %s: %s", self.user, text)

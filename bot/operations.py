@@ -11,6 +11,7 @@ import logging
 from datetime import datetime, timezone
 
 from stacks.store import StackRecord
+from stacks.text import inert
 
 from .asker import Asker
 from .blocks.deployment import kept_message
@@ -96,7 +97,7 @@ def show_logs(bot: Bot, asker: Asker, stack: str, process: str) -> None:
     if channel is not None:
         try:
             answer = bot.client.files_upload_v2(
-                channel=channel, thread_ts=thread.ts if thread else None, content="\n".join(lines) + "\n",
+                channel=channel, thread_ts=thread.ts if thread else None, content=inert("\n".join(lines)) + "\n",
                 filename=f"{stack}-{process}.log", title=f"{stack} {process}: last {len(lines)} log lines",
                 initial_comment=f"Last {len(lines)} log lines of {code(stack)} {code(process)}, as asked by <@{asker.user}>",
             )

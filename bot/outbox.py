@@ -14,6 +14,10 @@ rules for us:
 - a reply waits for the message it replies to, and goes where that message went;
 - where the bot cannot post (not in the channel, a DM), a post may fall back to another
   channel (the notify channel), and its owner is told so.
+
+Every message's top-level `text` goes through bot.text.fallback here (Slack parses it for
+mentions and links, without `verbatim`), and a message without blocks gets one verbatim
+section of that text, so no caller can post untrusted text unguarded.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from dataclasses import dataclass
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+
+from .blocks.common import section
+from .text import fallback
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +271,9 @@ class Outbox:
                                                     filename=filename, title=title)
             else:
                 text, blocks = post.render()
+                if not blocks and text:
+                    blocks = [section(text).to_dict()]  # verbatim, unlike a bare text
+                text = fallback(text)
                 if ts is None:
                     answer = self._client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text,
                                                            blocks=blocks, unfurl_links=False, unfurl_media=False)

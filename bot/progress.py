@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from stacks.progress import Reporter
 from stacks.store import DeploymentRecord, LockRecord
+from stacks.text import inert
 
 from .asker import Asker
 from .blocks.common import as_dicts
@@ -140,7 +141,7 @@ class SlackReporter(Reporter):
             p.branch = deployment.branch
             final = copy.deepcopy(p)
         self._touch(final=True)
-        tail = deployment.log_tail or ""
+        tail = inert(deployment.log_tail or "")  # also the attached file: someone may `cat` it
         attach = final.state != "succeeded" and len(tail.splitlines()) > TAIL_LINES_SHOWN
         if self.post is not None:
             text, blocks = details_message(final, tail, tail_attached=attach)

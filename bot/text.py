@@ -1,16 +1,60 @@
-"""Small text helpers for Slack: escaping, mentions, durations, truncation."""
+"""Small text helpers for Slack: escaping, mentions, durations, truncation.
+
+Untrusted text (commit subjects, branches, errors, build output, logs) reaches Slack only
+through `esc` (or `code`/`code_block`, which use it), into text objects that are all `verbatim`
+(blocks/common.py): Slack then links no bare URL and parses no `@channel`, and since `<` is
+escaped, no `<!channel>` or `<url|label>` can be written either. The top-level `text` of a
+message (its notification) has no `verbatim`, so the outbox and the asker pass it through
+`fallback`, which leaves no mention or link to parse (see there).
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
 
+from stacks.text import inert
+
 _SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+# @channel, @here, @everyone as typed: shown with a full-width at sign (U+FF20), which Slack
+# never reads as a mention, whatever `link_names` or `parse` say. (A zero-width character in
+# between would be removed by inert, and would be invisible besides.)
+_BROADCAST = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
+FULLWIDTH_AT = "\uff20"
 
 
 def esc(text: object) -> str:
-    """Escape the three characters Slack's mrkdwn gives meaning to (&, <, >)."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Any text made safe for mrkdwn: inert (stacks.text), the three characters mrkdwn gives
+    meaning to escaped (&, <, >), and @channel/@here/@everyone written with a full-width ＠."""
+    escaped = inert(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST.sub(FULLWIDTH_AT, escaped)
+
+
+# What Slack would still turn into a mention or a link in a message's top-level text.
+SPECIAL_MENTION = re.compile(r"<!(channel|here|everyone|group|subteam\^[^|>]*)(?:\|[^>]*)?>", re.IGNORECASE)
+_OWN_MARKUP = re.compile(r"(<[^<>]*>)")  # links, user and channel mentions, dates: written by us
+_SCHEME = re.compile(r"\b([a-z][a-z0-9+.-]*):(?=//)", re.IGNORECASE)
+_DOMAIN = re.compile(r"(?<![\w.-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*(?![\w-])", re.IGNORECASE)
+
+
+def without_special_mentions(text: str) -> str:
+    """`<!channel>`, `<!here>`, `<!everyone>`, `<!subteam^...>` shown as ＠channel... (we never
+    mean them; only a missed escape could produce one)."""
+    return SPECIAL_MENTION.sub(lambda m: FULLWIDTH_AT + m.group(1).split("^")[0].lower(), text)
+
+
+def fallback(text: str) -> str:
+    """A message's top-level `text` (its notification; its content when it has no blocks), which
+    Slack parses without `verbatim`: no special mention (`<!channel>` and the like, which we
+    never write) and, outside our own `<...>` markup, no @channel (full-width ＠), no URL
+    scheme (`https[:]//`) and no domain name (`evil[.]example`), the customary defanged forms."""
+    text = without_special_mentions(inert(text))
+    parts = _OWN_MARKUP.split(text)
+    for index in range(0, len(parts), 2):  # the text between our own <...> tokens
+        part = _BROADCAST.sub(FULLWIDTH_AT, parts[index])
+        part = _SCHEME.sub(r"\1[:]", part)
+        parts[index] = _DOMAIN.sub(lambda m: m.group(0).replace(".", "[.]"), part)
+    return "".join(parts)
 
 
 def code(text: object) -> str:

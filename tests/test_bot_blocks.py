@@ -84,7 +84,7 @@ def test_stack_buttons_by_equality() -> None:
              "confirm": {
                  "title": {"type": "plain_text", "text": "Destroy akira?", "emoji": True},
                  "text": {"type": "mrkdwn", "text": "Every service, volume and env var of `akira` goes away. "
-                                                    "This cannot be undone."},
+                                                    "This cannot be undone.", "verbatim": True},
                  "confirm": {"type": "plain_text", "text": "Destroy", "emoji": True},
                  "deny": {"type": "plain_text", "text": "Cancel", "emoji": True},
                  "style": "danger"}},

@@ -1,4 +1,10 @@
-"""Pieces shared by messages, modals and the App Home."""
+"""Pieces shared by messages, modals and the App Home.
+
+Every mrkdwn text object is `verbatim`: Slack then turns no bare URL into a link and no
+`@channel` into a mention (untrusted text is in them, escaped by bot.text.esc); what we link or
+mention we write explicitly (`<url|label>`, `<@U123>`, `<#C123>`, `<!date^...>`), which
+verbatim text still renders. No message of ours needs a channel-wide mention, so as a last
+guard a `<!channel>`-like token never leaves here (see `mrkdwn`)."""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from ..text import clip, code
+from ..text import clip, code, without_special_mentions
 
 SECTION_MAX = 3000
 CONTEXT_MAX = 3000
@@ -23,18 +29,23 @@ OPEN, REDEPLOY, ENV, LOGS, DESTROY, STATUS = "open", "redeploy", "env", "logs", 
 KEEP_FOR = {"keep_1d": 86400, "keep_7d": 7 * 86400}
 
 
+def mrkdwn(text: str, limit: int = SECTION_MAX) -> MarkdownTextObject:
+    """A verbatim mrkdwn text object (see the module), without any special mention."""
+    return MarkdownTextObject(text=clip(without_special_mentions(text), limit), verbatim=True)
+
+
 def section(text: str, **fields: object) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_MAX)), **fields)
+    return SectionBlock(text=mrkdwn(text, SECTION_MAX), **fields)
 
 
 def context(*texts: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=clip(t, CONTEXT_MAX)) for t in texts if t][:10])
+    return ContextBlock(elements=[mrkdwn(t, CONTEXT_MAX) for t in texts if t][:10])
 
 
 def destroy_confirm(stack: str) -> ConfirmObject:
     return ConfirmObject(
         title=clip(f"Destroy {stack}?", 100),
-        text=f"Every service, volume and env var of {code(stack)} goes away. This cannot be undone.",
+        text=mrkdwn(f"Every service, volume and env var of {code(stack)} goes away. This cannot be undone."),
         confirm="Destroy",
         deny="Cancel",
         style="danger",

@@ -14,6 +14,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from stacks.text import inert_line
+
 from ..text import clip, code, esc
 from .common import context, section
 
@@ -72,7 +74,7 @@ def env_modal(stack: str, masked: dict[str, str], *, channel: str) -> View:
         blocks.append(InputBlock(
             block_id=f"{SET_PREFIX}{key}", label=clip(key, 2000), optional=True,
             element=PlainTextInputElement(action_id=VALUE, placeholder="type a new value to change it"),
-            hint=clip(f"now {masked[key]}", 2000),
+            hint=clip(f"now {inert_line(masked[key])}", 2000),
         ))
     if len(keys) > ENV_INPUTS_MAX:
         rest = ", ".join(f"{code(k)} {esc(masked[k])}" for k in keys[ENV_INPUTS_MAX:])

@@ -100,6 +100,8 @@ class _Checker:
             self.fail(f"{pointer}/type", "must be plain_text or mrkdwn")
         elif plain_only and kind != "plain_text":
             self.fail(f"{pointer}/type", "must be plain_text")
+        if "verbatim" in obj and (kind != "mrkdwn" or not isinstance(obj["verbatim"], bool)):
+            self.fail(f"{pointer}/verbatim", "must be a boolean, and only on mrkdwn")
         text = obj.get("text")
         if not isinstance(text, str):
             self.fail(f"{pointer}/text", "missing required field" if text is None else "must be a string")

@@ -15,8 +15,15 @@ from contextlib import contextmanager
 
 def post_huge(host: str, port: int, path: str, total: int, *, chunked: bool = False,
               headers: dict[str, str] | None = None, timeout: float = 60.0) -> tuple[str, int]:
-    """POST a `total`-byte body while reading: (the answer's status line, or "" when the
-    connection ended without one; how many body bytes were sent before the answer came)."""
+    """POST a `total`-byte body while reading: (the answer's status line; how many body bytes
+    were sent before it came). The status line is "reset" when the server closed the
+    connection hard before its answer could be read (see below).
+
+    Like curl with `Expect: 100-continue`, it first waits a moment for an early answer, so a
+    server that refuses on the declared length answers before any of the body is sent. A
+    chunked body has no declared length: the server must read past its limit, and when it then
+    closes with the rest unread, its kernel sends a reset that may discard the answer it had
+    just written (waitress closes without lingering)."""
     sock = socket.create_connection((host, port), timeout=timeout)
     lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", "Content-Type: application/json"]
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
@@ -25,9 +32,12 @@ def post_huge(host: str, port: int, path: str, total: int, *, chunked: bool = Fa
     piece = b'{"x": "' + b"a" * 65520 + b'"}'
     sent, answer = 0, b""
     deadline = time.monotonic() + timeout
+    early = time.monotonic() + 2.0
     try:
         while time.monotonic() < deadline and b"\r\n" not in answer:
-            readable, writable, _ = select.select([sock], [sock] if sent < total else [], [], 1.0)
+            waiting = time.monotonic() < early and not chunked
+            readable, writable, _ = select.select([sock], [sock] if sent < total and not waiting else [], [],
+                                                  0.05 if waiting else 1.0)
             if readable:
                 data = sock.recv(65536)
                 if not data:
@@ -40,7 +50,8 @@ def post_huge(host: str, port: int, path: str, total: int, *, chunked: bool = Fa
                 if chunked and sent >= total:
                     sock.sendall(b"0\r\n\r\n")
     except (BrokenPipeError, ConnectionResetError):
-        pass  # the server closed on us: whatever answer arrived is what we have
+        if b"\r\n" not in answer:
+            return "reset", sent
     finally:
         sock.close()
     return answer.split(b"\r\n", 1)[0].decode("latin-1"), sent

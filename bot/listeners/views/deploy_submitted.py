@@ -7,6 +7,7 @@ from slack_bolt import Ack, BoltContext
 from stacks.commands import parse
 from stacks.errors import YadockeriError
 from stacks.names import check_branch, check_stack_name
+from stacks.text import inert_line
 
 from ... import operations
 from ...asker import Asker
@@ -25,14 +26,14 @@ def deploy_submitted(ack: Ack, body: dict, view: dict, context: BoltContext) -> 
         try:
             check(value)
         except YadockeriError as error:
-            errors[block_id] = clip(str(error), 250)
+            errors[block_id] = clip(inert_line(str(error)), 250)
     if app is not None and app not in bot.settings.apps:
         errors["app"] = f"no app named {app}"
     if not errors:
         try:  # the same parser as the command, as if typed
             command = parse(["deploy", stack, branch, *(["--app", app] if app else [])], origin="slack")
         except YadockeriError as error:
-            errors["stack"] = clip(str(error).splitlines()[0], 250)
+            errors["stack"] = clip(inert_line(str(error).splitlines()[0]), 250)
     channel = read_metadata(view.get("private_metadata")).get("channel") or None
     if not errors and not bot.channel_allowed(channel):
         errors["stack"] = clip(bot.refusal(), 250)
