@@ -219,6 +219,26 @@ def test_a_failed_deploy_says_where_and_puts_the_log_tail_in_its_thread(bot: Run
     assert engine.store.require_stack(stack).state == "failed"
 
 
+def test_a_hostile_commit_subject_and_build_output_reach_slack_inert(bot: RunningBot, engine: Engine,
+                                                                     sample_repo: SampleRepo) -> None:
+    from tests.test_bot_untrusted import HOSTILE, assert_inert_in_slack
+
+    sample_repo.write({"Dockerfile": "FROM busybox:latest\n"
+                                     "RUN printf '\\033]0;pwned\\007 @channel <!channel> <https://evil.example|click> "
+                                     "\\033[31mred\\033[0m https://evil.example/x\\n'; exit 3\n"})
+    sample_repo.commit("fix " + HOSTILE)
+    stack = unique("h")
+    bot.command(f"deploy {stack} main")
+    message = wait_for(lambda: next((m for m in top_level(bot.slack) if "failed" in m["text"]), None),
+                       DEPLOY_WAIT, "the failure")
+    wait_for(lambda: [r for r in bot.slack.replies(CHANNEL, message["ts"]) if "Last lines" in texts(r.get("blocks"))],
+             10, "the log tail")
+    wait_for(lambda: any("failed" in m["text"] for m in bot.slack.messages(NOTIFY)), 10, "failed notice")
+    shown = texts([r.get("blocks") for r in bot.slack.replies(CHANNEL, message["ts"])])
+    assert "evil" in shown and "＠channel" in shown  # the subject and the output are shown, as text
+    assert_inert_in_slack(bot.slack)
+
+
 def test_the_deploy_form_where_the_bot_is_not_in_the_channel(bot: RunningBot, engine: Engine,
                                                             settings: Settings) -> None:
     slack = bot.slack
