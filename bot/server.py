@@ -46,12 +46,12 @@ def _plain(start_response: Callable, status: str, text: str) -> Response:
     return [body]
 
 
-class _TooLarge(Exception):
+class BodyTooLarge(Exception):
     pass
 
 
 def read_body(environ: dict, limit: int = MAX_BODY) -> bytes:
-    """The request body, read whole but never more than `limit` bytes: _TooLarge (413) when the
+    """The request body, read whole but never more than `limit` bytes: BodyTooLarge (413) when the
     declared length is over it (nothing read then) or more arrives; ValueError for a bad length."""
     declared = environ.get("CONTENT_LENGTH") or ""
     if declared:
@@ -59,7 +59,7 @@ def read_body(environ: dict, limit: int = MAX_BODY) -> bytes:
         if length < 0:
             raise ValueError("negative Content-Length")
         if length > limit:
-            raise _TooLarge
+            raise BodyTooLarge
     elif not environ.get("wsgi.input_terminated"):
         return b""  # PEP 3333: no length and no terminated stream means no body
     else:
@@ -73,7 +73,7 @@ def read_body(environ: dict, limit: int = MAX_BODY) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     if size > limit:
-        raise _TooLarge
+        raise BodyTooLarge
     return b"".join(chunks)
 
 
@@ -87,7 +87,7 @@ def slack_endpoint(app: App, signing_secret: str, *, limit: int = MAX_BODY) -> C
             return _plain(start_response, "404 Not Found", "Not Found\n")  # Slack only POSTs
         try:
             body = read_body(environ, limit)
-        except _TooLarge:
+        except BodyTooLarge:
             return _plain(start_response, "413 Request Entity Too Large", "Request body too large\n")
         except ValueError:
             return _plain(start_response, "400 Bad Request", "Bad Content-Length\n")

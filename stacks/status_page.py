@@ -205,19 +205,26 @@ class StatusServer:
     # The selector thread: accept, read heads, expire -----------------------------------------
     def _loop(self) -> None:
         while not self._stopping:
-            timeout = 1.0
-            if self._pending:
-                timeout = max(0.0, min(timeout, next(iter(self._pending.values())).deadline - time.monotonic()))
-            for key, _ in self._selector.select(timeout):
-                if key.data == "accept":
-                    self._accept()
-                elif key.data == "wakeup":
-                    self._wakeup_r.recv(64)
-                else:
-                    self._read(self._pending.get(key.fileobj))  # type: ignore[arg-type]
-            self._expire()
+            try:
+                self._turn()
+            except Exception:  # a bug must not leave the router without its endpoint
+                log.exception("status endpoint loop failed; going on")
+                time.sleep(0.1)
         for pending in list(self._pending.values()):
             self._drop(pending)
+
+    def _turn(self) -> None:
+        timeout = 1.0
+        if self._pending:
+            timeout = max(0.0, min(timeout, next(iter(self._pending.values())).deadline - time.monotonic()))
+        for key, _ in self._selector.select(timeout):
+            if key.data == "accept":
+                self._accept()
+            elif key.data == "wakeup":
+                self._wakeup_r.recv(64)
+            else:
+                self._read(self._pending.get(key.fileobj))  # type: ignore[arg-type]
+        self._expire()
 
     def _accept(self) -> None:
         while True:
@@ -225,8 +232,9 @@ class StatusServer:
                 sock, address = self._listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as error:  # out of file descriptors, say: try again at the next event
+            except OSError as error:  # out of file descriptors, say: try again a little later
                 log.warning("status endpoint cannot accept: %s", error)
+                time.sleep(0.1)  # the listener stays readable: do not spin on it
                 return
             if self.open_connections >= self.max_connections:
                 if not self._pending:  # every one is being answered: this one waits for nothing

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from bot.server import MAX_BODY, _TooLarge, read_body
+from bot.server import MAX_BODY, BodyTooLarge, read_body
 from stacks.engine import Engine
 from tests.support.raw_http import post_huge, vm_kib
 from tests.support.slack_requests import sign, signed_headers, slash_command_body
@@ -111,12 +111,12 @@ def test_read_body_reads_at_most_one_byte_past_the_limit() -> None:
             return super().read(size)
 
     stream = Counting(b"x" * 1000)
-    with pytest.raises(_TooLarge):
+    with pytest.raises(BodyTooLarge):
         read_body({"wsgi.input": stream, "wsgi.input_terminated": True}, limit=100)
     assert stream.tell() == 101
     assert read_body({"wsgi.input": Counting(b"abc"), "wsgi.input_terminated": True}, limit=100) == b"abc"
     assert read_body({"wsgi.input": Counting(b"abc")}, limit=100) == b""  # no length, not terminated: no body
-    with pytest.raises(_TooLarge):
+    with pytest.raises(BodyTooLarge):
         read_body({"wsgi.input": Counting(b""), "CONTENT_LENGTH": "101"}, limit=100)  # nothing read for that
     with pytest.raises(ValueError):
         read_body({"wsgi.input": Counting(b""), "CONTENT_LENGTH": "-1"}, limit=100)
