@@ -1475,6 +1475,27 @@ def test_any_document_gives_a_checked_file_or_a_clear_refusal(document, tag):
     _check_sent(prepared)
 
 
+RAW_TEXT = st.lists(st.one_of(
+    st.sampled_from(["services:\n", "  db:\n", "    image: postgres:15\n", "    volumes: [", "data:/d", "]\n",
+                     "volumes: {data: }\n", "    environment: {A: ", "!!binary ", "&a ", "*a", "<<: ", "\x00",
+                     "\ud800", "\x85", "\u2028", "\x1b", "\t", "'", '"', "$HOME", "{", "}", ": ", "- "]),
+    st.text(st.one_of(st.characters(), st.characters(categories=["Cs"])), max_size=4),
+), max_size=30).map("".join)
+
+
+@PROPERTY
+@given(RAW_TEXT)
+@example("services:\n  db:\n    image: postgres:15\n    environment: {A: \"\\ud800\"}\n")
+def test_any_text_gives_a_checked_file_or_a_clear_refusal(text):
+    try:
+        prepared = prep(text)
+    except SpecError as error:
+        message = str(error)
+        assert message.startswith(f"{SOURCE}: ") and "\n" not in message, message
+        return
+    _check_sent(prepared)
+
+
 def _check_sent(prepared: PreparedCompose) -> None:
     """What goes to the docker CLI: the checked data, `$` escaped, with yadockeri's settings."""
     out = sent(prepared)
