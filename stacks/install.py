@@ -335,8 +335,9 @@ class Installer:
         if settings.registry:
             image_id = self.swarm.api.inspect_image(image)["Id"]
             image = self._distribute(image, image_id)
-        router.ensure_router(client, settings.model_copy(update={"router_image": image}), timeout=120)
+        firewall = router.ensure_router(client, settings.model_copy(update={"router_image": image}), timeout=120)
         self.say(f"router {settings.router_service}: up on port {settings.router_port} ({image})")
+        self.say(firewall)
         return image
 
     def _existing(self, kind: str) -> list[dict]:

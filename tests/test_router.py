@@ -157,6 +157,7 @@ def _settings(tmp_path, **overrides) -> Settings:
         router_base_image="yadockeri/nginx-base:local",
         domain="y.localhost,y2.localhost",
         data_dir=tmp_path,
+        firewall=False,  # the host's packet filter belongs to the session's router (tests/conftest.py)
     )
     values.update(overrides)
     return load_settings(**values)

@@ -174,9 +174,10 @@ def do_logs(engine: Engine, command: Command) -> int:
 def do_router(engine: Engine, command: Command) -> int:
     from stacks.router import ensure_router
 
-    ensure_router(engine.swarm.client, engine.settings)
+    firewall = ensure_router(engine.swarm.client, engine.settings)
     say(f"router `{engine.settings.router_service}` is up on port {engine.settings.router_port}"
         f" for *.{', *.'.join(engine.settings.domains)}")
+    say(firewall)
     return EXIT_OK
 
 

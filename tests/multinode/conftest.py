@@ -81,6 +81,9 @@ def cluster_settings(cluster: Cluster, data_dir: Path, **values: object) -> Sett
         "update_monitor": 2,
         "deploy_timeout": 120,
         "poll_interval": 0.2,
+        # The cluster's nodes are network namespaces of their own: this host's packet filter
+        # (the main session's, tests/conftest.py) is not theirs to change.
+        "firewall": False,
     }
     base.update(values)
     return Settings(**base)

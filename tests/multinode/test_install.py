@@ -110,6 +110,7 @@ def install_env(cluster: Cluster, image: str, slack: SlackStandin, tmp_path: Pat
         "YADOCKERI_REGISTRY_USERNAME": cluster.registry_user,
         "YADOCKERI_REGISTRY_PASSWORD": cluster.registry_password,
         "YADOCKERI_DEPLOY_TIMEOUT": "180",
+        "YADOCKERI_FIREWALL": "false",  # the cluster's nodes are namespaces: not this host's filter
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.base_url,
