@@ -295,10 +295,18 @@ class _Converter:
     def __init__(self, refuse: _Refuse) -> None:
         self.refuse = refuse
         self.count = 0
+        self.outer_alias: int | None = None  # the line of the alias being expanded, if any
 
     def value(self, node: _Node, depth: int) -> Any:
         """`depth` is that of the collection `node` would be (the root's is 1)."""
-        line = node.line  # an alias's own line: where the expansion was asked for
+        if isinstance(node, _Alias) and self.outer_alias is None:
+            # A refusal inside names the alias the file wrote, not a line of the anchor.
+            self.outer_alias = node.line
+            try:
+                return self.value(node, depth)
+            finally:
+                self.outer_alias = None
+        line = self.outer_alias or node.line
         node = self._deref(node)
         self.count += 1
         if self.count > MAX_NODES:

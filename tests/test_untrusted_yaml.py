@@ -259,7 +259,14 @@ def test_alias_bomb_is_refused():
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]" for n in range(1, 9)]
     message = refusal("\n".join(lines) + "\n")
-    assert f"more than {MAX_NODES} values once YAML aliases are expanded" in message
+    # a4 (line 5) is the first to expand past the bound: its 111111 values; the line of the alias.
+    assert message == f"{SOURCE}: line 5: the file has more than {MAX_NODES} values once YAML aliases are expanded"
+
+
+def test_refusals_inside_an_expansion_name_the_alias_line():
+    # Each part is within the bound as written; the alias, 33 levels down, makes 43.
+    text = "x-a: &a [[[[[[[[[[x]]]]]]]]]]\ny: " + "[" * 32 + "*a" + "]" * 32 + "\n"
+    assert refusal(text) == f"{SOURCE}: line 2: the file is nested more than {MAX_DEPTH} levels deep once aliases are expanded"
 
 
 @pytest.mark.parametrize(
