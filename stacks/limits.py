@@ -46,7 +46,7 @@ LOG_MAX_SIZE = "10m"
 LOG_MAX_FILE = "3"
 _ROTATING_DRIVERS = ("json-file", "local")
 
-_SIZE = re.compile(r"(\d{1,15})(?:\.(\d{1,6}))?([kmgt]?)(?:i?b)?", re.IGNORECASE)
+_SIZE = re.compile(r"([0-9]{1,15})(?:\.([0-9]{1,6}))?([kmgt]?)(?:i?b)?", re.IGNORECASE)  # ASCII digits only
 _UNIT = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
@@ -121,6 +121,8 @@ class Limits:
     def memory(self, value: int | None, where: str) -> int:
         if value is None:
             return self.default_memory
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"{where} must be a size like 512m or 1g")
         if not MIN_MEMORY <= value <= self.max_memory:
             raise SpecError(f"{where} is {format_size(value)}: it must be between {format_size(MIN_MEMORY)} and "
                             f"{format_size(self.max_memory)} (YADOCKERI_MAX_MEMORY)")

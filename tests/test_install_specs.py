@@ -15,9 +15,10 @@ import yaml
 from pydantic import SecretStr
 
 from stacks import install, nodes
-from stacks.compose import pin_volumes_to_node, prepare_compose
+from stacks.compose import MiddlewarePolicy, pin_volumes_to_node, prepare_compose
 from stacks.config import Settings
 from stacks.errors import YadockeriError
+from stacks.limits import Limits, capabilities, log_driver
 from stacks.registry import split_ref
 from stacks.specs import HASH_LABEL
 from yadockeri import health
@@ -138,16 +139,19 @@ def test_what_install_needs_for_each_mode(tmp_path: Path) -> None:
 
 def test_services_with_volumes_are_pinned_to_the_stack_node() -> None:
     text = ("services:\n"
-            "  db: {image: postgres, volumes: ['data:/var/lib/postgresql/data'],"
-            " deploy: {placement: {constraints: ['node.labels.disk == ssd']}}}\n"
+            "  db: {image: postgres, volumes: ['data:/var/lib/postgresql/data']}\n"
             "  cache: {image: memcached}\n"
             "  scratch: {image: busybox, volumes: [{type: tmpfs, target: /t}]}\n"
             "volumes: {data: {}}\n")
+    policy = MiddlewarePolicy(limits=Limits.of(Settings(data_dir=Path("/nonexistent"))),
+                              capabilities=tuple(capabilities()), log_driver=log_driver("json-file"), registry=None,
+                              own_images=frozenset(), max_bytes=256 * 1024)
     prepared = prepare_compose(text, stack="s", process_names=["web"], endpoint_mode="dnsrr",
-                               labels={"yadockeri.stack": "s"})
+                               labels={"yadockeri.stack": "s"}, policy=policy)
     pinned = pin_volumes_to_node(prepared, "abc123")
     services = pinned.data["services"]
-    assert services["db"]["deploy"]["placement"]["constraints"] == ["node.labels.disk == ssd", "node.id == abc123"]
+    # The only placement a service gets is the one yadockeri adds (a branch's own is refused).
+    assert services["db"]["deploy"]["placement"] == {"constraints": ["node.id == abc123"]}
     assert "placement" not in services["cache"]["deploy"] and "placement" not in services["scratch"]["deploy"]
     assert pinned.digest != prepared.digest and "node.id == abc123" in pinned.yaml
     assert pin_volumes_to_node(pinned, "abc123").digest == pinned.digest  # pinning twice changes nothing
