@@ -238,6 +238,7 @@ def main() -> int:
         router_network=f"{prefix}-router", router_service=f"{prefix}-router", router_port=free_port(),
         router_base_image=os.environ.get("YADOCKERI_ROUTER_BASE_IMAGE", "yadockeri/nginx-base:local"),
         update_monitor=2, deploy_timeout=120, poll_interval=0.2,
+        firewall=False,  # a bench router: the install's packet filter is not its to change
     )
     env = env_for_cli(settings, work)
     env.pop("SLACK_APP_TOKEN", None)

@@ -118,6 +118,7 @@ def main() -> None:
         data_dir=work / "data", apps={app: AppConfig(repo=str(repo.path), default=True)},
         router_network=f"{prefix}-router", router_service=f"{prefix}-router", router_port=free_port(),
         router_base_image="yadockeri/nginx-base:local", poll_interval=POLL, update_monitor=2,
+        firewall=False,  # a bench router: the install's packet filter is not its to change
     )
     client = connect()
     ensure_router(client, settings)

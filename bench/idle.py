@@ -131,6 +131,7 @@ def main() -> None:
         router_network=f"{prefix}-router", router_base_image="yadockeri/nginx-base:local", poll_interval=0.2,
         update_monitor=1, workers=8, sleep_after=3600, reap_after=30 * 86400, reaper_interval=3600,
         status_port=free_port(), activity_flush=1.0,
+        firewall=False,  # bench routers: the install's packet filter is not theirs to change
     )
     tracked = Settings(router_service=f"{prefix}-on", router_port=free_port(), activity_tracking=True, **common)
     untracked = Settings(router_service=f"{prefix}-off", router_port=free_port(), activity_tracking=False, **common)
