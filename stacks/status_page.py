@@ -71,12 +71,12 @@ def page_for(stack: str, record: StackRecord | None) -> Page:
                     "this page reloads itself in a few seconds.", True)
     if record.state == "deploying":
         return Page(503, "deploying", f"{stack} is being deployed",
-                    f"{stack} ({record.branch}) is being deployed right now; this page reloads itself.", True)
+                    f"{stack} is being deployed right now; this page reloads itself.", True)
     if record.state == "destroying":
         return Page(503, "destroying", f"{stack} is being destroyed", f"{stack} is being destroyed.", False)
     if record.state == "failed" or record.commit is None:
         return Page(503, "failed", f"{stack} is not running",
-                    f"The last deploy of {stack} ({record.branch}) failed. Its thread in Slack, or "
+                    f"The last deploy of {stack} failed. Its thread in Slack, or "
                     f"yadockeri status {stack}, says why; /yadockeri redeploy {stack} tries again.", False)
     return Page(503, "unavailable", f"{stack} is not answering",
                 f"{stack} runs, but its web process is not answering right now (it may be restarting); "

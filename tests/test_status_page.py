@@ -221,3 +221,17 @@ def test_the_scheduler_listens_where_the_router_connects_and_wants_the_router_s_
     finally:
         scheduler.stop()
         engine.close()
+
+
+@pytest.mark.parametrize("state", ["deploying", "failed", "running", "sleeping", "destroying"])
+def test_pages_anyone_can_ask_for_never_show_the_branch(state: str) -> None:
+    # Anyone who knows a host name gets these pages: a branch name may say what is not released.
+    from dataclasses import replace
+
+    from stacks.status_page import page_for, render
+
+    secret = replace(record("akira", state), branch="feature/acquire-competitor")
+    page = page_for("akira", secret)
+    for browser in (True, False):
+        _, _, body = render(page, browser=browser)
+        assert b"acquire-competitor" not in body and b"feature" not in body
