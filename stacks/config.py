@@ -35,7 +35,7 @@ Seconds = Annotated[int, BeforeValidator(parse_duration)]
 # A host name of DNS labels; the router's nginx.conf takes domains of exactly this shape.
 _LABEL_RE = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 HOST_NAME = re.compile(rf"{_LABEL_RE}(?:\.{_LABEL_RE})*")
-HTTP_URL = re.compile(r"http://(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,200}[A-Za-z0-9])?):(?P<port>[0-9]{1,5})/?")
+HTTP_URL = re.compile(r"http://(?P<host>[A-Za-z0-9](?:[A-Za-z0-9._-]{0,200}[A-Za-z0-9])?):(?P<port>[0-9]{1,5})/?")  # `_`: swarm service names
 REGISTRY = re.compile(r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,200}[A-Za-z0-9])?)(?::(?P<port>[0-9]{1,5}))?")
 DOCKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,49}")
 

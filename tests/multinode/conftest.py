@@ -4,6 +4,7 @@ engine and router on it, and the yadockeri image built there with no network."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from tests.support.helpers import wait_until
 from tests.support.sample_app import SampleRepo
 
 ROUTER_PORT = 8071  # on the cluster's own nodes; the install test's router uses another
+# The cluster's router serves every test engine (each with its own data folder): they share its token.
+ROUTER_TOKEN = secrets.token_hex(32)
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +87,7 @@ def cluster_settings(cluster: Cluster, data_dir: Path, **values: object) -> Sett
         # The cluster's nodes are network namespaces of their own: this host's packet filter
         # (the main session's, tests/conftest.py) is not theirs to change.
         "firewall": False,
+        "router_token": SecretStr(ROUTER_TOKEN),
     }
     base.update(values)
     return Settings(**base)

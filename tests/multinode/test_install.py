@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets as secrets_module
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -174,7 +175,12 @@ def test_install_runs_the_bot_and_router_on_the_swarm_idempotently_and_uninstall
         spec = json.loads(inspected)[0]["Spec"]["TaskTemplate"]["ContainerSpec"]
         files = {s["File"]["Name"] for s in spec["Secrets"]}
         assert files == {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "YADOCKERI_REGISTRY_USERNAME",
-                         "YADOCKERI_REGISTRY_PASSWORD"}
+                         "YADOCKERI_REGISTRY_PASSWORD", "YADOCKERI_ROUTER_TOKEN"}  # the router's token, made by install
+        # The bot is not on the router network, where every stack's web process is: only the
+        # router shares its network with it.
+        networks = {n["Target"] for n in json.loads(inspected)[0]["Spec"]["TaskTemplate"]["Networks"]}
+        router_networks = {n["Target"] for n in json.loads(inspected)[1]["Spec"]["TaskTemplate"]["Networks"]}
+        assert len(networks) == 1 and networks < router_networks and len(router_networks) == 2
         assert spec["Image"].startswith(f"{cluster.registry}/yadockeri/yadockeri:")  # any manager can pull it
         assert all(secret not in json.dumps(client.api.secrets()) for secret in secrets_given)
 
@@ -267,12 +273,15 @@ def test_the_documented_stack_file_runs_yadockeri_too(
     folder = tmp_path / "deploy"
     folder.mkdir()
     (folder / "yadockeri-stack.yml").write_text(http_mode(STACK_FILE.read_text()))
+    router_token = secrets_module.token_hex(32)  # as the stack file's comments say: openssl rand -hex 32
     conf = client.containers.run(image, ["python", "-m", "stacks.install", "nginx-conf"], network_mode="none",
                                  remove=True, environment={"YADOCKERI_DOMAIN": "y.localhost",
-                                                           "YADOCKERI_STATUS_URL": "http://yadockeri_bot:8081"})
+                                                           "YADOCKERI_STATUS_URL": "http://yadockeri_bot:8081",
+                                                           "YADOCKERI_ROUTER_TOKEN": router_token})
     (folder / "router-nginx.conf").write_bytes(conf)
+    assert f'"{router_token}"'.encode() in conf
     secrets = {"yadockeri-slack-bot-token": slack.bot_token, "yadockeri-slack-signing-secret": SIGNING_SECRET,
-               "yadockeri-secret-key": Fernet.generate_key().decode()}
+               "yadockeri-secret-key": Fernet.generate_key().decode(), "yadockeri-router-token": router_token}
     for name, value in secrets.items():
         client.api.create_secret(name, value.encode())
     config_dir = tmp_path / "docker-config"
@@ -305,7 +314,7 @@ def test_the_documented_stack_file_runs_yadockeri_too(
             client.api.remove_secret(secret["ID"])
         for config in client.api.configs():
             client.api.remove_config(config["ID"])
-        for network in client.api.networks(names=["router"]):
+        for network in client.api.networks(names=["router"]) + client.api.networks(names=["yadockeri-control"]):
             with contextlib.suppress(docker.errors.APIError):
                 client.api.remove_network(network["Id"])
         with contextlib.suppress(docker.errors.APIError):
