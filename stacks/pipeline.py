@@ -8,10 +8,8 @@ destroy: services -> networks, volumes, images
 
 from __future__ import annotations
 
-import re
 import time
 from collections import deque
-from datetime import datetime, timezone
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,7 +19,7 @@ from pathlib import Path
 import requests
 
 from . import limits as limits_module
-from . import nodes, readback, registry, specs
+from . import nodes, readback, registry, specs, waits
 from .appspec import AppSpec, check_limits, parse_appspec
 from .compose import MiddlewarePolicy, PreparedCompose, prepare_compose
 from .config import AppConfig, Settings
@@ -31,16 +29,13 @@ from .idle import Timing
 from .limits import Limits, parse_size
 from .models import utcnow
 from .progress import Reporter
-from .router import CHECK_HEADER, PAGE_HEADER, UPSTREAM_HEADER, router_token
+from .router import router_token
 from .secrets import redact
 from .store import DeploymentRecord, StackRecord, Store
 from .swarm import Swarm
 from .text import inert
 
 LOG_TAIL_LINES = 200
-SETTLE_SECONDS = 1.5
-FAILED_TASK_STATES = ("failed", "rejected")
-ROLLBACK_STATES = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
 
 
 class DeploymentLog:
@@ -97,6 +92,7 @@ class Job:
     log: DeploymentLog
     connect_builder: Callable[[], Swarm]  # the engine images are built on (connected when first needed)
     created_services: list[str] = field(default_factory=list)
+    updated_services: list[str] = field(default_factory=list)  # swarm's monitor still watches them when live
     _log_driver: dict | None = None
 
     @property
@@ -165,12 +161,15 @@ def run_deploy(job: Job) -> Release:
         s.detail = f"processes: {', '.join(spec.processes)}" + (f"; middleware: {', '.join(compose.services)}" if compose else "")
     release = Release(commit, spec, compose, specs.image_tag(job.app_name, commit, job.settings.registry))
     job.store.set_deployment(job.deployment.id, commit=commit, image=release.image)
+    releasing = bool(spec.release and job.stack.image != release.image)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"mw-{job.name}") as pool:
-        # Middleware starts while the image builds: it needs nothing from the build.
-        middleware = pool.submit(start_middleware, job, compose)
+        # Middleware starts while the image builds: it needs nothing from the build. Only a
+        # release command (a migration, say) waits for it to run; processes start at once and
+        # the wait step sees the middleware run too.
+        middleware = pool.submit(start_middleware, job, compose, wait=releasing)
         build_image(job, release)
         middleware.result()
-    if spec.release and job.stack.image != release.image:
+    if releasing:
         run_release(job, release)
     roll_out(job, release)
     job.store.update_stack(
@@ -236,7 +235,7 @@ def build_image(job: Job, release: Release) -> None:
         s.detail = release.image
 
 
-def start_middleware(job: Job, compose: PreparedCompose | None) -> None:
+def start_middleware(job: Job, compose: PreparedCompose | None, *, wait: bool) -> None:
     with job.step("middleware") as s:
         job.swarm.ensure_network(specs.network_name(job.name), specs.stack_labels(job.name, job.app_name, "network"))
         current = {svc["Spec"]["Name"] for svc in job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "middleware"})}
@@ -254,10 +253,10 @@ def start_middleware(job: Job, compose: PreparedCompose | None) -> None:
         for line in output.splitlines():
             job.log(line)
         verify_middleware(job, compose)
-        # The release command (a migration, say) needs its database running.
-        deadline = time.monotonic() + job.settings.deploy_timeout
-        for service in sorted(wanted):
-            wait_running(job, service, deadline)
+        if wait:  # the release command needs its database running
+            deadline = time.monotonic() + job.settings.deploy_timeout
+            for service in sorted(wanted):
+                wait_running(job, service, deadline)
         s.detail = ", ".join(compose.services)
 
 
@@ -335,49 +334,31 @@ def roll_out(job: Job, release: Release) -> None:
         else:
             s.detail = ", ".join(f"{name.split('_', 1)[1]} {what}" for name, what in sorted(results.items()))
     with job.step("wait") as s:
-        deadline = time.monotonic() + job.settings.deploy_timeout
-        for spec in wanted:
-            wait_converged(job, spec, deadline)
-        for service in job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "middleware"}):
-            wait_running(job, service["Spec"]["Name"], deadline)
-        web = next((spec for spec in wanted if spec["name"] == specs.service_name(job.name, "web")), None)
-        s.detail = wait_http(job, deadline, web)
+        s.detail = wait_live(job, wanted, results)
+    job.updated_services = sorted(name for name, what in results.items() if what == "updated")
 
 
-def wait_converged(job: Job, spec: dict, deadline: float) -> None:
-    name, want_hash = spec["name"], spec["labels"][specs.HASH_LABEL]
-    replicas = spec["mode"]["Replicated"]["Replicas"]
-    while True:
-        service = job.swarm.service(name)
-        if service is None:
-            raise DeployFailed(f"service {name} disappeared during the deploy")
-        update = service.get("UpdateStatus") or {}
-        tasks = [t for t in job.swarm.tasks(name) if t["Spec"]["ContainerSpec"].get("Labels", {}).get(specs.HASH_LABEL) == want_hash]
-        if update.get("State") in ROLLBACK_STATES:
-            raise process_failure(job, name, tasks, f"was rolled back: {update.get('Message', 'the new version failed')}")
-        # A new task must stay up a moment: a process that exits at once is "running" briefly too.
-        # (An update is watched by swarm itself for the monitor period before it says completed.)
-        settle = 0 if update else SETTLE_SECONDS
-        running = [t for t in tasks if t["Status"]["State"] == "running" and t["DesiredState"] == "running"
-                   and _seconds_in_state(t) >= settle]
-        if len(running) >= replicas and update.get("State") in (None, "completed"):
-            return
-        failed = [t for t in tasks if t["Status"]["State"] in FAILED_TASK_STATES]
-        if not update and len(failed) >= 2:  # a new service keeps crashing: no need to wait for the timeout
-            raise process_failure(job, name, failed, "keeps exiting")
-        if time.monotonic() > deadline:
-            raise process_failure(job, name, tasks, f"did not start within {job.settings.deploy_timeout}s")
-        time.sleep(job.settings.poll_interval)
-
-
-def _seconds_in_state(task: dict) -> float:
-    """How long a task has been in its current state (Docker gives nanosecond RFC 3339 times)."""
-    stamp = re.sub(r"(\.\d{6})\d*", r"\1", task["Status"].get("Timestamp", "")).replace("Z", "+00:00")
-    try:
-        since = datetime.fromisoformat(stamp)
-    except ValueError:
-        return 0.0
-    return (datetime.now(timezone.utc) - since).total_seconds()
+def wait_live(job: Job, wanted: list[dict], results: dict[str, str]) -> str:
+    """Until the rollout is live (stacks/waits.py): new tasks run, old ones are gone, middleware
+    runs and the router answered from a new web task."""
+    web = specs.service_name(job.name, "web")
+    watched = [waits.Watched(
+        name=spec["name"], want_hash=spec["labels"][specs.HASH_LABEL], replicas=spec["mode"]["Replicated"]["Replicas"],
+        # A new non-web process must stay up a moment (one that exits at once is "running" briefly
+        # too); the web's proof is the router's answer, an update's is swarm's monitor.
+        settle=waits.SETTLE if results.get(spec["name"]) == "created" and spec["name"] != web else 0.0,
+        replaces=results.get(spec["name"]) == "updated",
+    ) for spec in wanted]
+    middleware = [svc["Spec"]["Name"] for svc in job.swarm.services(**{"yadockeri.stack": job.name,
+                                                                       "yadockeri.role": "middleware"})]
+    check = waits.RouterCheck(job.settings.router_check_url + "/", f"{job.name}.{job.settings.domains[0]}",
+                              router_token(job.settings), requests.Session())
+    return waits.wait_live(
+        services=watched, web=web if any(w.name == web for w in watched) else None, middleware=middleware,
+        check=check, tasks=job.swarm.tasks, update_of=lambda name: (job.swarm.service(name) or {}).get("UpdateStatus") or {},
+        router_network=job.settings.router_network, timeout=job.settings.deploy_timeout,
+        fail=lambda service, why: process_failure(job, service, job.swarm.tasks(service), why),
+    )
 
 
 def wait_running(job: Job, name: str, deadline: float) -> None:
@@ -387,7 +368,7 @@ def wait_running(job: Job, name: str, deadline: float) -> None:
             return
         if time.monotonic() > deadline:
             raise process_failure(job, name, tasks, f"did not start within {job.settings.deploy_timeout}s")
-        time.sleep(job.settings.poll_interval)
+        time.sleep(waits.FAST_POLL)
 
 
 def process_failure(job: Job, service: str, tasks: list[dict], what: str) -> DeployFailed:
@@ -398,62 +379,6 @@ def process_failure(job: Job, service: str, tasks: list[dict], what: str) -> Dep
     reason = f" ({errors[-1]})" if errors else ""
     tail = "\n".join(logs[-20:])
     return DeployFailed(f"{service} {what}{reason}" + (f"\nlast log lines:\n{tail}" if tail else ""))
-
-
-def wait_http(job: Job, deadline: float, web: dict | None) -> str:
-    """Ask the router for the stack until the web process itself answers (or keeps crashing).
-    The router tells this check (and only it: the router's token) which address answered, so
-    the answer counts only when it came from a new task of this stack: not an old task still in
-    DNS, and never another stack's process."""
-    url = job.settings.router_check_url + "/"
-    host = f"{job.name}.{job.settings.domains[0]}"
-    headers = {"Host": host, CHECK_HEADER: router_token(job.settings)}
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if web is not None:
-            _raise_if_crashing(job, web)
-        try:
-            response = requests.get(url, headers=headers, timeout=5, allow_redirects=False)
-        except requests.RequestException as error:
-            last = f"router not reachable at {url}: {type(error).__name__}"
-        else:
-            if PAGE_HEADER in response.headers:
-                last = f"router says {response.headers[PAGE_HEADER]}"
-            elif not response.headers.get(UPSTREAM_HEADER):
-                last = ("the router does not say which task answered: it was set up with other settings or an "
-                        "older yadockeri; run `yadockeri router`")
-            elif web is None or _answered_by_new_task(job, web, response.headers[UPSTREAM_HEADER]):
-                return f"web answered {response.status_code} through the router"
-            else:
-                last = f"an old task answered ({response.headers[UPSTREAM_HEADER]})"
-        time.sleep(job.settings.poll_interval)
-    raise DeployFailed(f"the web process did not answer through the router within {job.settings.deploy_timeout}s ({last})")
-
-
-def _answered_by_new_task(job: Job, web: dict, upstream: str) -> bool:
-    """Whether nginx's $upstream_addr (`ip:port`, or several tried, the last one answered) is a
-    running task of the wanted web spec on the router network."""
-    address = upstream.split(",")[-1].strip().rsplit(":", 1)[0]
-    want_hash = web["labels"][specs.HASH_LABEL]
-    for task in job.swarm.tasks(web["name"]):
-        if task["Spec"]["ContainerSpec"].get("Labels", {}).get(specs.HASH_LABEL) != want_hash:
-            continue
-        if task["Status"]["State"] != "running":
-            continue
-        for attachment in task.get("NetworksAttachments") or []:
-            if attachment.get("Network", {}).get("Spec", {}).get("Name") != job.settings.router_network:
-                continue
-            if address in {entry.split("/", 1)[0] for entry in attachment.get("Addresses") or []}:
-                return True
-    return False
-
-
-def _raise_if_crashing(job: Job, spec: dict) -> None:
-    want_hash = spec["labels"][specs.HASH_LABEL]
-    failed = [t for t in job.swarm.tasks(spec["name"]) if t["Status"]["State"] in FAILED_TASK_STATES
-              and t["Spec"]["ContainerSpec"].get("Labels", {}).get(specs.HASH_LABEL) == want_hash]
-    if len(failed) >= 2:
-        raise process_failure(job, spec["name"], failed, "keeps exiting")
 
 
 def stop_failed_new_services(job: Job) -> None:

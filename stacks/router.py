@@ -371,9 +371,10 @@ http {{
             proxy_hide_header {UPSTREAM_HEADER};
             add_header {UPSTREAM_HEADER} $upstream_shown always;
 
-            # dnsrr: the name resolves to the task IPs. A dead task (rolling update) costs at
-            # most the connect timeout before the next address is tried.
-            proxy_connect_timeout 2s;
+            # dnsrr: the name resolves to the task IPs. Swarm takes a task out of DNS 2 s before
+            # it stops it, so only a task that died unasked costs the connect timeout before
+            # the next address is tried (tasks are on the overlay network, one hop away).
+            proxy_connect_timeout 1s;
             proxy_next_upstream error timeout;
             proxy_next_upstream_timeout 10s;
             proxy_send_timeout 300s;

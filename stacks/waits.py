@@ -1,0 +1,180 @@
+"""When a rollout is live: tasks and the router, asked together and briskly.
+
+A rollout is live when, for every process service, its new tasks (the wanted spec hash) run and
+no old task is wanted any more, middleware runs, and the router has answered for the stack from
+a new web task (the router tells yadockeri's checks which address answered). For the web, every
+request through the router must reach the new tasks: swarm takes an old task out of DNS as soon
+as it is told to stop (and keeps it running 2 s more for gossip), and the router caches DNS
+answers for 1 s, so the web is live DNS_VALIDITY after the last old task was seen told to stop. Everything is asked
+in one loop every FAST_POLL seconds from the first moment: no fixed pause, no wait after
+another. A process that exits at once is caught by swarm (`keeps exiting`, a rollback); a new
+non-web process must also stay up SETTLE seconds, which overlaps the web's wait.
+
+Docker has no task events, so task states are asked; an answer of the router is the proof
+that the web process serves. Swarm's update monitor still guards a rolled-out update after it
+is live (engine.py watches it while holding the stack's lock).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import requests
+
+from .errors import DeployFailed
+from .router import CHECK_HEADER, PAGE_HEADER, UPSTREAM_HEADER
+from .specs import HASH_LABEL
+
+FAST_POLL = 0.05
+SETTLE = 1.0  # a new non-web process must run this long (overlapped with the web's wait)
+DNS_VALIDITY = 1.2  # the router's resolver caches for 1 s (router.py: valid=1s), plus margin
+ROUTER_GRACE = 10.0  # the router refusing connections this long while tasks run: give up
+FAILED_TASK_STATES = ("failed", "rejected")
+ROLLBACK_STATES = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where one process service stands, from its tasks (pure)."""
+
+    ready: bool  # the new tasks run (long enough), no old task is wanted
+    failure: str | None  # why it will not get there
+    addresses: frozenset[str]  # router-network addresses of the running new tasks
+    old_wanted: bool = False  # an old task is still meant to run (so it is in DNS)
+
+
+def progress(tasks: list[dict], *, want_hash: str, replicas: int, update: dict, settle: float,
+             router_network: str, now: datetime) -> Progress:
+    """Pure: a service's tasks and UpdateStatus -> its progress. `settle` is how long a new task
+    must have run (0 where the router's answer or swarm's monitor proves it)."""
+    if update.get("State") in ROLLBACK_STATES:
+        return Progress(False, f"was rolled back: {update.get('Message') or 'the new version failed'}", frozenset())
+    new = [t for t in tasks if _hash(t) == want_hash]
+    # An old task leaves DNS when swarm tells it to stop (its desired state), before it stops.
+    old_wanted = [t for t in tasks if _hash(t) != want_hash and t["DesiredState"] == "running"
+                  and t["Status"]["State"] not in FAILED_TASK_STATES + ("complete", "shutdown")]
+    running = [t for t in new if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
+    failed = [t for t in new if t["Status"]["State"] in FAILED_TASK_STATES]
+    if len(failed) >= 2 and not running:
+        return Progress(False, "keeps exiting", frozenset())
+    settled = [t for t in running if _seconds_in_state(t, now) >= settle]
+    addresses = frozenset(address for t in running for address in _addresses(t, router_network))
+    return Progress(len(settled) >= replicas and not old_wanted, None, addresses, bool(old_wanted))
+
+
+def _hash(task: dict) -> str | None:
+    return task["Spec"]["ContainerSpec"].get("Labels", {}).get(HASH_LABEL)
+
+
+def _addresses(task: dict, network: str) -> list[str]:
+    for attachment in task.get("NetworksAttachments") or []:
+        if attachment.get("Network", {}).get("Spec", {}).get("Name") == network:
+            return [entry.split("/", 1)[0] for entry in attachment.get("Addresses") or []]
+    return []
+
+
+def _seconds_in_state(task: dict, now: datetime) -> float:
+    """How long a task has been in its current state (Docker gives nanosecond RFC 3339 times)."""
+    stamp = re.sub(r"(\.\d{6})\d*", r"\1", task["Status"].get("Timestamp", "")).replace("Z", "+00:00")
+    try:
+        since = datetime.fromisoformat(stamp)
+    except ValueError:
+        return 0.0
+    return (now - since).total_seconds()
+
+
+def answering_address(upstream: str) -> str:
+    """nginx's $upstream_addr (`ip:port`, or several tried: the last one answered) -> the ip."""
+    return upstream.split(",")[-1].strip().rsplit(":", 1)[0]
+
+
+@dataclass
+class RouterCheck:
+    """Asks the router for a stack as a browser would, with the router's token, so that the
+    answer says which address answered."""
+
+    url: str
+    host: str
+    token: str
+    session: requests.Session
+
+    def ask(self) -> tuple[int | None, str | None, str]:
+        """(status, answering address, what was seen) — status None when nothing answered."""
+        try:
+            response = self.session.get(self.url, headers={"Host": self.host, CHECK_HEADER: self.token},
+                                        timeout=5, allow_redirects=False)
+        except requests.RequestException as error:
+            return None, None, f"router not reachable at {self.url}: {type(error).__name__}"
+        response.close()
+        if PAGE_HEADER in response.headers:
+            return response.status_code, None, f"router says {response.headers[PAGE_HEADER]}"
+        upstream = response.headers.get(UPSTREAM_HEADER)
+        if not upstream:
+            return response.status_code, None, (
+                "the router does not say which task answered: it runs with other settings or an older "
+                "yadockeri's; run `yadockeri router`")
+        return response.status_code, answering_address(upstream), f"{upstream} answered {response.status_code}"
+
+
+@dataclass(frozen=True)
+class Watched:
+    """A process service to wait for."""
+
+    name: str
+    want_hash: str
+    replicas: int
+    settle: float
+    replaces: bool = False  # an update: old tasks were in DNS when it began
+
+
+def wait_live(*, services: list[Watched], web: str | None, middleware: list[str], check: RouterCheck,
+              tasks: Callable[[str], list[dict]], update_of: Callable[[str], dict], router_network: str,
+              timeout: float, fail: Callable[[str, str], Exception]) -> str:
+    """Until every service is ready, middleware runs and the router answered from a new web task
+    with no old one left in its DNS cache. `fail(service, why)` makes the error to raise (with
+    the service's logs). Returns a detail."""
+    deadline = time.monotonic() + timeout
+    pending = {s.name: s for s in services}
+    waiting_middleware = list(middleware)
+    dns_clear_at: float | None = None  # when the router can no longer pick an old web task
+    unreachable_since: float | None = None
+    answered, last = "", "no answer yet"
+    while True:
+        now = datetime.now(timezone.utc)
+        for name, watched in list(pending.items()):
+            state = progress(tasks(name), want_hash=watched.want_hash, replicas=watched.replicas,
+                             update=update_of(name), settle=watched.settle, router_network=router_network, now=now)
+            if state.failure:
+                raise fail(name, state.failure)
+            if name != web:
+                if state.ready:
+                    del pending[name]
+                continue
+            if state.old_wanted or not state.ready:
+                dns_clear_at = None
+                continue
+            dns_clear_at = dns_clear_at or time.monotonic() + (DNS_VALIDITY if watched.replaces else 0.0)
+            if time.monotonic() < dns_clear_at:
+                continue
+            status, address, last = check.ask()
+            unreachable_since = None if status is not None else (unreachable_since or time.monotonic())
+            if address is not None and address in state.addresses:
+                answered = f"web answered {status} through the router"
+                del pending[name]
+        waiting_middleware = [m for m in waiting_middleware if not _any_running(tasks(m))]
+        if not pending and not waiting_middleware:
+            return answered or "processes running"
+        if unreachable_since is not None and time.monotonic() - unreachable_since > ROUTER_GRACE:
+            raise DeployFailed(f"the web process runs but the router does not answer ({last})")
+        if time.monotonic() > deadline:
+            stuck = sorted(pending) + waiting_middleware
+            raise fail(stuck[0], f"did not get ready within {timeout:.0f}s ({last})")
+        time.sleep(FAST_POLL)
+
+
+def _any_running(tasks: list[dict]) -> bool:
+    return any(t["Status"]["State"] == "running" and t["DesiredState"] == "running" for t in tasks)

@@ -1,0 +1,114 @@
+"""The wait for a rollout, as pure logic: a service's tasks -> its progress, and the loop with
+tasks and the router's answers scripted (the real swarm and router: test_deploy.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from stacks import waits
+from stacks.errors import DeployFailed
+from stacks.specs import HASH_LABEL
+
+NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
+NET = "yadockeri-router"
+
+
+def task(hash_: str, state: str = "running", desired: str = "running", *, age: float = 5.0,
+         address: str | None = "10.1.0.5") -> dict:
+    stamp = (NOW - timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"  # Docker's nanoseconds
+    attachments = [{"Network": {"Spec": {"Name": NET}}, "Addresses": [f"{address}/16"]}] if address else []
+    return {"Spec": {"ContainerSpec": {"Labels": {HASH_LABEL: hash_}}}, "DesiredState": desired,
+            "Status": {"State": state, "Timestamp": stamp}, "NetworksAttachments": attachments}
+
+
+def progress(tasks: list[dict], *, settle: float = 0.0, update: dict | None = None) -> waits.Progress:
+    return waits.progress(tasks, want_hash="new", replicas=1, update=update or {}, settle=settle,
+                          router_network=NET, now=NOW)
+
+
+def test_a_running_new_task_is_ready_with_its_router_address() -> None:
+    assert progress([task("new")]) == waits.Progress(True, None, frozenset({"10.1.0.5"}))
+
+
+def test_an_old_task_still_wanted_keeps_it_waiting_and_is_reported_in_dns() -> None:
+    state = progress([task("new"), task("old", address="10.1.0.4")])
+    assert not state.ready and state.old_wanted and state.addresses == frozenset({"10.1.0.5"})
+
+
+def test_an_old_task_told_to_stop_has_left_dns_although_it_still_runs() -> None:
+    state = progress([task("new"), task("old", "running", "shutdown")])
+    assert state.ready and not state.old_wanted
+
+
+def test_a_new_task_must_have_run_its_settle_time() -> None:
+    assert not progress([task("new", age=0.3)], settle=1.0).ready
+    assert progress([task("new", age=1.5)], settle=1.0).ready
+
+
+def test_a_new_task_that_keeps_exiting_fails_at_once() -> None:
+    state = progress([task("new", "failed", "shutdown"), task("new", "failed", "shutdown"), task("new", "starting")])
+    assert state.failure == "keeps exiting"
+
+
+def test_a_rollback_by_swarm_is_a_failure_with_its_message() -> None:
+    state = progress([task("new")], update={"State": "rollback_started", "Message": "update rolled back due to failure"})
+    assert state.failure == "was rolled back: update rolled back due to failure"
+
+
+def test_answering_address_is_the_last_upstream_nginx_tried() -> None:
+    assert waits.answering_address("10.1.0.4:8080, 10.1.0.5:8080") == "10.1.0.5"
+    assert waits.answering_address("10.1.0.5:8080") == "10.1.0.5"
+
+
+class ScriptedRouter:
+    """Stands in for RouterCheck: answers from the given address, counting the asks."""
+
+    def __init__(self, address: str | None, status: int | None = 200) -> None:
+        self.address, self.status, self.asked = address, status, 0
+
+    def ask(self) -> tuple[int | None, str | None, str]:
+        self.asked += 1
+        return self.status, self.address, "scripted"
+
+
+def run(tasks_by_service: dict[str, list[dict]], router: ScriptedRouter, *, replaces: bool = False,
+        timeout: float = 2.0) -> str:
+    watched = [waits.Watched(name, "new", 1, 0.0, replaces) for name in tasks_by_service]
+    tasks = {name: [dict(t, Status=dict(t["Status"], Timestamp="")) for t in ts] for name, ts in tasks_by_service.items()}
+    return waits.wait_live(services=watched, web="s_web", middleware=[], check=router,  # type: ignore[arg-type]
+                           tasks=lambda name: tasks[name], update_of=lambda name: {}, router_network=NET,
+                           timeout=timeout, fail=lambda service, why: DeployFailed(f"{service} {why}"))
+
+
+def test_live_when_the_router_answers_from_a_new_task() -> None:
+    router = ScriptedRouter("10.1.0.5")
+    assert run({"s_web": [task("new")]}, router) == "web answered 200 through the router"
+    assert router.asked == 1
+
+
+def test_an_answer_from_another_address_is_not_live() -> None:
+    with pytest.raises(DeployFailed, match="s_web did not get ready"):
+        run({"s_web": [task("new")]}, ScriptedRouter("10.1.0.99"), timeout=0.3)
+
+
+def test_the_router_is_not_asked_while_an_old_web_task_is_in_dns() -> None:
+    router = ScriptedRouter("10.1.0.5")
+    with pytest.raises(DeployFailed):
+        run({"s_web": [task("new"), task("old", address="10.1.0.4")]}, router, timeout=0.3)
+    assert router.asked == 0
+
+
+def test_an_update_waits_out_the_routers_dns_cache_before_it_asks() -> None:
+    router = ScriptedRouter("10.1.0.5")
+    with pytest.raises(DeployFailed):  # shorter than DNS_VALIDITY: never asked
+        run({"s_web": [task("new"), task("old", "running", "shutdown")]}, router, replaces=True, timeout=0.5)
+    assert router.asked == 0
+    assert run({"s_web": [task("new")]}, router, replaces=True, timeout=5) == "web answered 200 through the router"
+
+
+def test_a_router_that_never_answers_fails_after_its_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waits, "ROUTER_GRACE", 0.2)
+    with pytest.raises(DeployFailed, match="router does not answer"):
+        run({"s_web": [task("new")]}, ScriptedRouter(None, None), timeout=5)
