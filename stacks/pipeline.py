@@ -347,14 +347,13 @@ def wait_live(job: Job, wanted: list[dict], results: dict[str, str]) -> str:
         # A new non-web process must stay up a moment (one that exits at once is "running" briefly
         # too); the web's proof is the router's answer, an update's is swarm's monitor.
         settle=waits.SETTLE if results.get(spec["name"]) == "created" and spec["name"] != web else 0.0,
-        replaces=results.get(spec["name"]) == "updated",
     ) for spec in wanted]
     middleware = [svc["Spec"]["Name"] for svc in job.swarm.services(**{"yadockeri.stack": job.name,
                                                                        "yadockeri.role": "middleware"})]
     check = waits.RouterCheck(job.settings.router_check_url + "/", f"{job.name}.{job.settings.domains[0]}",
                               router_token(job.settings), requests.Session())
     return waits.wait_live(
-        services=watched, web=web if any(w.name == web for w in watched) else None, middleware=middleware,
+        stack=job.name, services=watched, web=web if any(w.name == web for w in watched) else None, middleware=middleware,
         check=check, tasks=job.swarm.tasks, update_of=lambda name: (job.swarm.service(name) or {}).get("UpdateStatus") or {},
         router_network=job.settings.router_network, timeout=job.settings.deploy_timeout,
         fail=lambda service, why: process_failure(job, service, job.swarm.tasks(service), why),

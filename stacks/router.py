@@ -71,6 +71,9 @@ ACCESS_LOG_PREFIX = "yadockeri-access "  # a JSON line per request (YADOCKERI_RO
 ACTIVITY_PREFIX = "yadockeri-activity "  # STACK COUNT LAST_MSEC, once a second per busy stack
 ACTIVITY_FIFO = "/run/yadockeri/activity.fifo"  # router/start.sh makes it
 HEALTH_PATH = "/_router/health"
+RESOLVE_PATH = "/_router/resolve/"  # + a stack: the addresses the router's DNS cache holds for its web
+RESOLVED_HEADER = "X-Yadockeri-Resolved"
+RESOLVE_PORT = 1  # nothing listens there: every address is tried and listed
 ROUTER_IMAGE_REPO = "yadockeri/router"
 
 # A stack name as a DNS label: the same rule as stacks.names.check_stack_name.
@@ -221,9 +224,13 @@ def _forwarded_maps(trusted_proxies: list[str], default_scheme: str, public_port
 
 def _check_map(router_token: str | None) -> str:
     if router_token is None:
-        return '    map $host $upstream_shown {\n        default "";\n    }'
+        return ('    map $host $upstream_shown {\n        default "";\n    }\n'
+                '    map $host $router_check {\n        default 0;\n    }')
+    token = _nginx_string(router_token)
     return ('    map $http_x_yadockeri_check $upstream_shown {\n        default "";\n'
-            f"        {_nginx_string(router_token)} $upstream_addr;\n    }}")
+            f"        {token} $upstream_addr;\n    }}\n"
+            '    map $http_x_yadockeri_check $router_check {\n        default 0;\n'
+            f"        {token} 1;\n    }}")
 
 
 def render_nginx_conf(domains: list[str], *, web_port: int = WEB_PORT, status_upstream: str | None = None,
@@ -258,11 +265,14 @@ def render_nginx_conf(domains: list[str], *, web_port: int = WEB_PORT, status_up
 # the alias only a stack's web service has on the router network. Nothing else is reachable.
 
 user nginx;
-worker_processes auto;
+# One worker: one DNS cache, which yadockeri's checks can see (RESOLVE_PATH), so a deploy is
+# live only when every request reaches the new tasks. Proxying review apps is light work.
+worker_processes 1;
+worker_rlimit_nofile 40000;
 error_log stderr warn;
 
 events {{
-    worker_connections 4096;
+    worker_connections 16384;
 }}
 
 http {{
@@ -331,6 +341,24 @@ http {{
             add_header {PAGE_HEADER} health always;
             add_header Cache-Control no-store always;
             return 200 "ok";
+        }}
+
+        # Which addresses this router's DNS cache holds for a stack's web now (yadockeri's
+        # checks only: a deploy is live when no old task is left in it). Every cached address
+        # is tried on a port nothing listens on, so nginx lists them all in $upstream_addr.
+        # One worker process (above): one cache, the one every request of the stack uses.
+        location ~ "^{RESOLVE_PATH}(?<resolve_stack>{STACK_LABEL_RE})$" {{
+            access_log off;
+            error_log stderr crit;  # the refused connections are the point, not news
+            if ($router_check = 0) {{
+                return 404;
+            }}
+            proxy_pass http://$resolve_stack.{ALIAS_SUFFIX}:{RESOLVE_PORT};
+            proxy_connect_timeout 1s;
+            proxy_next_upstream error timeout;
+            proxy_next_upstream_tries 0;
+            add_header {PAGE_HEADER} resolve always;
+            add_header {RESOLVED_HEADER} $upstream_addr always;  # nginx sends no empty header
         }}
 
         location / {{

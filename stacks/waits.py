@@ -3,9 +3,10 @@
 A rollout is live when, for every process service, its new tasks (the wanted spec hash) run and
 no old task is wanted any more, middleware runs, and the router has answered for the stack from
 a new web task (the router tells yadockeri's checks which address answered). For the web, every
-request through the router must reach the new tasks: swarm takes an old task out of DNS as soon
-as it is told to stop (and keeps it running 2 s more for gossip), and the router caches DNS
-answers for 1 s, so the web is live DNS_VALIDITY after the last old task was seen told to stop. Everything is asked
+request through the router must reach the new tasks: swarm takes an old task out of DNS some time
+after it tells it to stop (and keeps it running 2 s more for gossip), and the router caches DNS
+answers for 1-2 s (nginx counts whole seconds), so the web is live only when the router's own
+DNS cache holds new tasks only (it shows it to yadockeri's checks: router.RESOLVE_PATH). Everything is asked
 in one loop every FAST_POLL seconds from the first moment: no fixed pause, no wait after
 another. A process that exits at once is caught by swarm (`keeps exiting`, a rollback); a new
 non-web process must also stay up SETTLE seconds, which overlaps the web's wait.
@@ -26,12 +27,11 @@ from datetime import datetime, timezone
 import requests
 
 from .errors import DeployFailed
-from .router import CHECK_HEADER, PAGE_HEADER, UPSTREAM_HEADER
+from .router import CHECK_HEADER, PAGE_HEADER, RESOLVE_PATH, RESOLVED_HEADER, UPSTREAM_HEADER
 from .specs import HASH_LABEL
 
 FAST_POLL = 0.05
 SETTLE = 1.0  # a new non-web process must run this long (overlapped with the web's wait)
-DNS_VALIDITY = 1.2  # the router's resolver caches for 1 s (router.py: valid=1s), plus margin
 ROUTER_GRACE = 10.0  # the router refusing connections this long while tasks run: give up
 FAILED_TASK_STATES = ("failed", "rejected")
 ROLLBACK_STATES = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
@@ -92,6 +92,12 @@ def answering_address(upstream: str) -> str:
     return upstream.split(",")[-1].strip().rsplit(":", 1)[0]
 
 
+def tried_addresses(upstream: str) -> frozenset[str]:
+    """nginx's $upstream_addr of a request that tried every address -> the ips."""
+    return frozenset(entry.strip().rsplit(":", 1)[0] for entry in upstream.replace(" : ", ",").split(",")
+                     if entry.strip())
+
+
 @dataclass
 class RouterCheck:
     """Asks the router for a stack as a browser would, with the router's token, so that the
@@ -119,6 +125,20 @@ class RouterCheck:
                 "yadockeri's; run `yadockeri router`")
         return response.status_code, answering_address(upstream), f"{upstream} answered {response.status_code}"
 
+    def resolved(self, stack: str) -> tuple[frozenset[str] | None, str]:
+        """The addresses the router's DNS cache holds for the stack's web now (None: not known)."""
+        try:
+            response = self.session.get(self.url.rstrip("/") + RESOLVE_PATH + stack, timeout=5,
+                                        headers={"Host": "yadockeri-check", CHECK_HEADER: self.token})
+        except requests.RequestException as error:
+            return None, f"router not reachable at {self.url}: {type(error).__name__}"
+        response.close()
+        if response.headers.get(PAGE_HEADER) != "resolve":
+            return None, ("the router does not show its DNS cache: it runs with other settings or an older "
+                          "yadockeri's; run `yadockeri router`")
+        addresses = tried_addresses(response.headers.get(RESOLVED_HEADER, ""))
+        return addresses, f"the router resolves the web to {', '.join(sorted(addresses)) or 'nothing yet'}"
+
 
 @dataclass(frozen=True)
 class Watched:
@@ -128,10 +148,9 @@ class Watched:
     want_hash: str
     replicas: int
     settle: float
-    replaces: bool = False  # an update: old tasks were in DNS when it began
 
 
-def wait_live(*, services: list[Watched], web: str | None, middleware: list[str], check: RouterCheck,
+def wait_live(*, stack: str, services: list[Watched], web: str | None, middleware: list[str], check: RouterCheck,
               tasks: Callable[[str], list[dict]], update_of: Callable[[str], dict], router_network: str,
               timeout: float, fail: Callable[[str, str], Exception]) -> str:
     """Until every service is ready, middleware runs and the router answered from a new web task
@@ -140,7 +159,6 @@ def wait_live(*, services: list[Watched], web: str | None, middleware: list[str]
     deadline = time.monotonic() + timeout
     pending = {s.name: s for s in services}
     waiting_middleware = list(middleware)
-    dns_clear_at: float | None = None  # when the router can no longer pick an old web task
     unreachable_since: float | None = None
     answered, last = "", "no answer yet"
     while True:
@@ -155,11 +173,11 @@ def wait_live(*, services: list[Watched], web: str | None, middleware: list[str]
                     del pending[name]
                 continue
             if state.old_wanted or not state.ready:
-                dns_clear_at = None
                 continue
-            dns_clear_at = dns_clear_at or time.monotonic() + (DNS_VALIDITY if watched.replaces else 0.0)
-            if time.monotonic() < dns_clear_at:
-                continue
+            cached, last = check.resolved(stack)
+            unreachable_since = None if cached is not None else (unreachable_since or time.monotonic())
+            if not cached or not cached <= state.addresses:
+                continue  # an old task may still get requests (or nothing resolves yet)
             status, address, last = check.ask()
             unreachable_since = None if status is not None else (unreachable_since or time.monotonic())
             if address is not None and address in state.addresses:

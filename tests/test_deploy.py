@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+
 import docker
+import requests
 import pytest
 
 from stacks.config import Settings
@@ -100,6 +104,41 @@ def test_env_reaches_the_app_without_a_rebuild_and_is_never_shown(
     result = run_cli(["env", stack, "unset", "GREETING"], env)
     assert result.returncode == 0, result.stderr
     assert page(settings, stack)["greeting"] == "from-spec"
+
+
+def test_an_env_change_is_live_when_every_request_through_the_router_sees_it(
+        engine: Engine, settings: Settings) -> None:
+    """From the moment the change says it is done, no request through the router reaches the
+    old task: the router's DNS cache no longer holds it (the old task still runs a while)."""
+    stack = unique("l")
+    succeeded(deploy(engine, stack))
+    seen: list[tuple[float, str]] = []  # (when the request was sent, the greeting it got)
+    stop = threading.Event()
+
+    def poll() -> None:
+        session = requests.Session()
+        while not stop.is_set():
+            sent = time.monotonic()
+            text = session.get(settings.router_check_url + "/", headers={"Host": f"{stack}.{settings.domains[0]}"},
+                               timeout=15).text
+            seen.append((sent, next((line for line in text.splitlines() if line.startswith("greeting=")), text[:80])))
+            time.sleep(0.02)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        changed, handle = engine.change_env(stack, {"GREETING": "changed"}, [], ADMIN)
+        assert changed == ["GREETING"] and handle is not None
+        succeeded(handle.wait(240))
+        live = time.monotonic()
+        time.sleep(3)  # the old task is still running for part of this
+    finally:
+        stop.set()
+        poller.join()
+    before = [greeting for sent, greeting in seen if sent < live]
+    after = [greeting for sent, greeting in seen if sent >= live]
+    assert "greeting=from-spec" in before and len(after) > 20
+    assert set(after) == {"greeting=changed"}
 
 
 def test_worker_release_and_middleware(engine: Engine, settings: Settings, sample_repo: SampleRepo,

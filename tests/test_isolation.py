@@ -27,7 +27,7 @@ import requests
 from stacks.config import Settings
 from stacks.engine import Engine
 from stacks.limits import CAPABILITIES
-from stacks.router import CHECK_HEADER, UPSTREAM_HEADER
+from stacks.router import CHECK_HEADER, RESOLVE_PATH, RESOLVED_HEADER, UPSTREAM_HEADER
 from tests.conftest import unique
 from tests.support.helpers import ADMIN, deploy, page, steps, succeeded, through_router, wait_until
 from tests.support.sample_app import DOCKERFILE, SampleRepo
@@ -385,6 +385,29 @@ def test_the_readiness_check_counts_only_the_new_task(engine: Engine, settings: 
                            headers={"Host": f"{stack}.{settings.domains[0]}", CHECK_HEADER: token})
     assert re.fullmatch(r"[0-9.]+:8080", checked.headers[UPSTREAM_HEADER])
     assert checked.headers[UPSTREAM_HEADER].rsplit(":", 1)[0] == _router_ip(docker_client, settings, f"{stack}_web")
+
+
+def test_only_yadockeris_check_sees_the_routers_dns_cache(engine: Engine, settings: Settings,
+                                                            docker_client: docker.DockerClient) -> None:
+    """The router lists the addresses its DNS cache holds for a stack's web to the router's
+    token only: the web's one task, nothing for a stack that does not exist."""
+    stack = unique("q")
+    succeeded(deploy(engine, stack))
+    url = settings.router_check_url + RESOLVE_PATH
+    token = settings.router_token.get_secret_value()
+
+    def ask(name: str, **headers: str) -> requests.Response:
+        return requests.get(url + name, headers={"Host": "yadockeri-check", **headers}, timeout=10)
+
+    listed = ask(stack, **{CHECK_HEADER: token})
+    assert listed.headers["X-Yadockeri-Page"] == "resolve"
+    assert listed.headers[RESOLVED_HEADER] == f"{_router_ip(docker_client, settings, f'{stack}_web')}:1"
+    unknown = ask(unique("nothere"), **{CHECK_HEADER: token})
+    assert unknown.headers["X-Yadockeri-Page"] == "resolve" and RESOLVED_HEADER not in unknown.headers
+    for headers in ({}, {CHECK_HEADER: "ab" * 32}):
+        refused = ask(stack, **headers)
+        assert refused.status_code == 404 and RESOLVED_HEADER not in refused.headers
+    assert ask("Not_A_Stack", **{CHECK_HEADER: token}).headers.get("X-Yadockeri-Page") == "no-such-host"
 
 
 def test_the_status_endpoint_answers_a_stack_process_nothing(

@@ -93,8 +93,23 @@ def test_web_alias_is_dotted_and_only_for_stacks():
     assert web_alias("akira") == "akira.yadockeri-web"
     conf = render_nginx_conf(["y.localhost"])
     assert "proxy_pass http://$stack.yadockeri-web:8080;" in conf
-    assert re.findall(r"proxy_pass .*;", conf) == ["proxy_pass http://$stack.yadockeri-web:8080;"]
+    assert re.findall(r"proxy_pass .*;", conf) == ["proxy_pass http://$resolve_stack.yadockeri-web:1;",
+                                                   "proxy_pass http://$stack.yadockeri-web:8080;"]
     assert "proxy_pass http://$stack.yadockeri-web:5000;" in render_nginx_conf(["y.localhost"], web_port=5000)
+
+
+def test_the_dns_cache_check_needs_the_router_token_and_a_stack_label():
+    """Only yadockeri's checks see which addresses the router's one DNS cache holds for a
+    stack's web; the path takes a stack label only, and the port tried is one nothing serves."""
+    conf = render_nginx_conf(["y.localhost"], router_token="0123abcdef0123abcdef")
+    assert "worker_processes 1;" in conf  # one worker, one cache: the check sees what requests use
+    location = conf[conf.index("/_router/resolve/"):]
+    location = location[:location.index("\n        }\n")]
+    assert '(?<resolve_stack>[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?)$"' in location
+    assert "if ($router_check = 0) {\n                return 404;" in location
+    assert "add_header X-Yadockeri-Resolved $upstream_addr always;" in location
+    assert re.search(r'map \$http_x_yadockeri_check \$router_check \{\n\s+default 0;\n\s+"0123abcdef0123abcdef" 1;', conf)
+    assert re.search(r"map \$host \$router_check \{\n\s+default 0;", render_nginx_conf(["y.localhost"]))
 
 
 def test_resolver_at_request_time_and_fast_failure():

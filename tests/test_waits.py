@@ -63,21 +63,26 @@ def test_answering_address_is_the_last_upstream_nginx_tried() -> None:
 
 
 class ScriptedRouter:
-    """Stands in for RouterCheck: answers from the given address, counting the asks."""
+    """Stands in for RouterCheck: answers from the given address, its DNS cache holds `cached`
+    (the answering address by default), counting the asks."""
 
-    def __init__(self, address: str | None, status: int | None = 200) -> None:
+    def __init__(self, address: str | None, status: int | None = 200, cached: set[str] | None = None) -> None:
         self.address, self.status, self.asked = address, status, 0
+        self.cached = frozenset(cached if cached is not None else {address} if address else set())
+
+    def resolved(self, stack: str) -> tuple[frozenset[str] | None, str]:
+        assert stack == "s"
+        return (self.cached if self.status is not None else None), "scripted"
 
     def ask(self) -> tuple[int | None, str | None, str]:
         self.asked += 1
         return self.status, self.address, "scripted"
 
 
-def run(tasks_by_service: dict[str, list[dict]], router: ScriptedRouter, *, replaces: bool = False,
-        timeout: float = 2.0) -> str:
-    watched = [waits.Watched(name, "new", 1, 0.0, replaces) for name in tasks_by_service]
+def run(tasks_by_service: dict[str, list[dict]], router: ScriptedRouter, *, timeout: float = 2.0) -> str:
+    watched = [waits.Watched(name, "new", 1, 0.0) for name in tasks_by_service]
     tasks = {name: [dict(t, Status=dict(t["Status"], Timestamp="")) for t in ts] for name, ts in tasks_by_service.items()}
-    return waits.wait_live(services=watched, web="s_web", middleware=[], check=router,  # type: ignore[arg-type]
+    return waits.wait_live(stack="s", services=watched, web="s_web", middleware=[], check=router,  # type: ignore[arg-type]
                            tasks=lambda name: tasks[name], update_of=lambda name: {}, router_network=NET,
                            timeout=timeout, fail=lambda service, why: DeployFailed(f"{service} {why}"))
 
@@ -100,12 +105,19 @@ def test_the_router_is_not_asked_while_an_old_web_task_is_in_dns() -> None:
     assert router.asked == 0
 
 
-def test_an_update_waits_out_the_routers_dns_cache_before_it_asks() -> None:
-    router = ScriptedRouter("10.1.0.5")
-    with pytest.raises(DeployFailed):  # shorter than DNS_VALIDITY: never asked
-        run({"s_web": [task("new"), task("old", "running", "shutdown")]}, router, replaces=True, timeout=0.5)
+def test_not_live_while_the_routers_dns_cache_holds_an_old_task() -> None:
+    router = ScriptedRouter("10.1.0.5", cached={"10.1.0.4", "10.1.0.5"})
+    with pytest.raises(DeployFailed, match="s_web did not get ready"):
+        run({"s_web": [task("new"), task("old", "running", "shutdown")]}, router, timeout=0.3)
     assert router.asked == 0
-    assert run({"s_web": [task("new")]}, router, replaces=True, timeout=5) == "web answered 200 through the router"
+    router.cached = frozenset({"10.1.0.5"})  # the cache expired: new tasks only
+    assert run({"s_web": [task("new")]}, router) == "web answered 200 through the router"
+
+
+def test_tried_addresses_of_the_resolve_check() -> None:
+    assert waits.tried_addresses("10.1.0.4:1, 10.1.0.5:1") == {"10.1.0.4", "10.1.0.5"}
+    assert waits.tried_addresses("10.1.0.4:1 : 10.1.0.5:1") == {"10.1.0.4", "10.1.0.5"}
+    assert waits.tried_addresses("") == frozenset()
 
 
 def test_a_router_that_never_answers_fails_after_its_grace(monkeypatch: pytest.MonkeyPatch) -> None:
