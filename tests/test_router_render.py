@@ -206,7 +206,8 @@ def test_bad_domains_are_refused(bad):
 
 def test_router_pages_carry_their_kind_and_never_the_raw_host():
     conf = render_nginx_conf(["y.localhost"])
-    assert conf.count("add_header X-Yadockeri-Page") == 3
+    assert conf.count("add_header X-Yadockeri-Page") == 4
+    assert "add_header X-Yadockeri-Page resolve always;" in conf  # yadockeri's DNS cache check
     assert "add_header X-Yadockeri-Page unknown-stack always;" in conf
     assert "add_header X-Yadockeri-Page no-such-host always;" in conf
     assert "add_header X-Yadockeri-Page health always;" in conf
