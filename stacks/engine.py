@@ -26,6 +26,7 @@ from .idle import FOREVER, Action, Schedule, Timing, decide, describe, schedule_
 from .models import utcnow
 from .names import check_env_value
 from .progress import Reporter, ReporterGuard
+from .router import check_router
 from .secrets import load_fernet, mask, redact
 from .store import DeploymentRecord, LockRecord, StackRecord, Store
 
@@ -267,6 +268,7 @@ class Engine:
         if missing:
             raise NotFound(f"`{stack}` has no env var {', '.join(missing)}")
         self.check_docker()
+        self._require_router()
         changed = self.store.change_env(stack, set_values, unset, actor.id)
         self.store.add_event(actor=actor.id, source=actor.source, action="env", stack=stack, result="ok",
                              detail="changed " + ", ".join(changed) if changed else "no change")
@@ -613,11 +615,8 @@ class Engine:
         raise PermissionDenied(f"only the owner of `{stack.name}` (<{stack.owner}>) or an admin may {doing}")
 
     def _require_router(self) -> None:
-        if self.swarm.service(self.settings.router_service) is None:
-            raise YadockeriError(
-                f"the router (service `{self.settings.router_service}`) is not running, so no stack can be reached; "
-                "start it with `yadockeri router` (scripts/up.sh does)"
-            )
+        """The shared router runs as these settings say, or nothing starts (stacks/router.py)."""
+        check_router(self.swarm.client, self.settings)
 
     def _require_registry(self) -> None:
         """The image can reach the nodes: a registry where one is needed, and the builder is up."""

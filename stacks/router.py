@@ -52,7 +52,7 @@ from docker.types import (
 
 from . import firewall
 from .config import ROUTER_DIR, Settings
-from .errors import ConfigError, DockerUnavailable
+from .errors import ConfigError, DockerUnavailable, YadockeriError
 from .limits import LOG_MAX_FILE, LOG_MAX_SIZE, capabilities, restrict_privileges
 from .secrets import derived_token
 
@@ -741,6 +741,46 @@ def status_upstream(client: docker.DockerClient, settings: Settings) -> str | No
         return None
     gateway = next((c.get("Gateway") for c in config if c.get("Gateway")), None)
     return f"{gateway}:{settings.status_port}" if gateway else None
+
+
+def router_differences(service: dict[str, Any] | None, *, running_tasks: int, network_id: str | None,
+                       settings: Settings, config_name: str) -> list[str]:
+    """How the router service differs from what `settings` make of it (empty: it matches). Pure.
+    config_name is the name of the nginx.conf these settings render (domains, status endpoint,
+    token, proxies...): a config of another name is another configuration."""
+    name = settings.router_service
+    if service is None:
+        return [f"the router (service `{name}`) is not running, so no stack can be reached"]
+    spec = service["Spec"]
+    found: list[str] = []
+    ports = [p.get("PublishedPort") for p in spec.get("EndpointSpec", {}).get("Ports") or []]
+    if settings.router_port not in ports:
+        found.append(f"it listens on port {', '.join(map(str, ports)) or 'none'}, the settings say {settings.router_port}")
+    networks = [n.get("Target") for n in spec.get("TaskTemplate", {}).get("Networks") or []]
+    if not {network_id, settings.router_network} & set(networks):  # Docker keeps the network's id
+        found.append(f"it is not on the network `{settings.router_network}`")
+    configs = [c.get("ConfigName") for c in spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Configs") or []]
+    if config_name not in configs:
+        found.append("its nginx.conf is not the one these settings make (domains, status endpoint, token or proxies differ)")
+    if not found and running_tasks == 0:
+        found.append("it has no running task" + " (see `docker service ps " + name + "`)")
+    return found
+
+
+def check_router(client: docker.DockerClient, settings: Settings) -> None:
+    """Refuse at once when the router does not run as these settings say: a deploy would wait its
+    whole timeout for a router that never answers for it. Never changes the router."""
+    with _docker_errors("checking the router"):
+        service = _find_service(client, settings.router_service)
+        network = _find_network(client, settings.router_network)
+        running = len(client.api.tasks(filters={"service": settings.router_service, "desired-state": "running"})) \
+            if service else 0
+        conf = router_conf(settings, status_upstream(client, settings))
+    found = router_differences(service, running_tasks=running, network_id=(network or {}).get("Id"),
+                               settings=settings, config_name=config_name_for(settings, conf))
+    if found:
+        raise YadockeriError("; ".join(found) + ". Run `yadockeri router` to start it with these settings "
+                             "(scripts/up.sh does); a deploy never changes the shared router itself")
 
 
 def ensure_router(client: docker.DockerClient, settings: Settings, *, timeout: float = 30.0) -> str:

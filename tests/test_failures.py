@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import docker
 import pytest
 
@@ -159,6 +161,29 @@ def test_no_router_is_said_before_anything_is_recorded(make_settings) -> None:  
         assert engine.list_stacks() == []
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("change, said", [
+    ({"router_port": 1}, "it listens on port .*, the settings say 1"),
+    ({"domain": "other.localhost"}, "its nginx.conf is not the one these settings make"),
+])
+def test_a_router_with_other_settings_is_said_at_once_and_left_alone(
+        make_settings, settings: Settings, running: str, docker_client: docker.DockerClient,  # type: ignore[no-untyped-def]
+        change: dict, said: str) -> None:
+    before = docker_client.api.inspect_service(settings.router_service)["Version"]["Index"]
+    engine = Engine(make_settings(**change))
+    engine.start()
+    try:
+        started = time.monotonic()
+        for attempt in (lambda: engine.deploy(unique("r"), "main", ADMIN), lambda: engine.redeploy(running, ADMIN),
+                        lambda: engine.change_env(running, {"A": "1"}, [], ADMIN)):
+            with pytest.raises(YadockeriError, match=f"{said}.*Run `yadockeri router`"):
+                attempt()
+        assert time.monotonic() - started < 60  # not the deploy timeout (300 s)
+        assert [s.name for s in engine.list_stacks()] == [running] and engine.store.get_env(running) == {}
+    finally:
+        engine.close()
+    assert docker_client.api.inspect_service(settings.router_service)["Version"]["Index"] == before
 
 
 def test_only_the_owner_or_an_admin_may_destroy_move_or_change_env(engine: Engine, settings: Settings, running: str,

@@ -32,6 +32,7 @@ from stacks.router import (
     config_name_for,
     host_regex,
     render_nginx_conf,
+    router_differences,
     router_dir_hash,
     router_service_spec,
     web_alias,
@@ -415,3 +416,39 @@ def test_host_nginx_health_and_access_log(host_nginx):
     assert {line.split()[0] for line in counted} == {"akira", "toru"}  # no health, no host without a stack
     assert all(re.fullmatch(r"[a-z0-9-]+ \d+\.\d{3}", line) for line in counted)
     assert "toru.yadockeri-web" in {qname(q) for q in dns.queries}
+
+
+# What a deploy checks before it starts ----------------------------------------------------------
+
+
+def _running_router(settings: Settings, *, port: int, config_name: str, network: str = "netid1") -> dict:
+    """A router service as Docker shows it (the network by id)."""
+    return {"Spec": {"EndpointSpec": {"Ports": [{"PublishedPort": port, "TargetPort": 80}]},
+                     "TaskTemplate": {"Networks": [{"Target": network}],
+                                      "ContainerSpec": {"Configs": [{"ConfigName": config_name}]}}}}
+
+
+def test_a_router_as_the_settings_say_has_no_difference():
+    settings = _settings()
+    service = _running_router(settings, port=settings.router_port, config_name="rsvc-nginx-0123456789ab")
+    assert router_differences(service, running_tasks=1, network_id="netid1", settings=settings,
+                              config_name="rsvc-nginx-0123456789ab") == []
+
+
+def test_each_router_difference_is_named():
+    settings = _settings()
+    service = _running_router(settings, port=8080, config_name="rsvc-nginx-aaaaaaaaaaaa", network="other")
+    found = router_differences(service, running_tasks=1, network_id="netid1", settings=settings,
+                               config_name="rsvc-nginx-0123456789ab")
+    assert found == [f"it listens on port 8080, the settings say {settings.router_port}",
+                     f"it is not on the network `{settings.router_network}`",
+                     "its nginx.conf is not the one these settings make (domains, status endpoint, token or proxies differ)"]
+
+
+def test_a_missing_or_taskless_router_is_said():
+    settings = _settings()
+    assert "is not running" in router_differences(None, running_tasks=0, network_id=None, settings=settings,
+                                                  config_name="c")[0]
+    service = _running_router(settings, port=settings.router_port, config_name="c")
+    assert router_differences(service, running_tasks=0, network_id="netid1", settings=settings,
+                              config_name="c") == [f"it has no running task (see `docker service ps {settings.router_service}`)"]
