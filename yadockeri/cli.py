@@ -20,6 +20,7 @@ from stacks.errors import UsageError, YadockeriError
 from stacks.names import format_duration
 from stacks.text import inert, inert_line
 
+from . import control
 from .terminal import TerminalReporter
 
 if TYPE_CHECKING:  # the engine (SQLAlchemy, docker...) loads only when a command needs it
@@ -34,7 +35,8 @@ def say(text: object = "", *, file: TextIO | None = None) -> None:
     """print() for everything the command line shows: names, branches, errors and log lines can
     come from a branch anyone can push, so they are made inert first (stacks.text) and cannot
     drive the terminal (erase lines, set its title, write the clipboard)."""
-    print(inert(str(text)), file=file or sys.stdout, flush=True)
+    target = control.current_err() if file is sys.stderr else file or control.current_out()
+    print(inert(str(text)), file=target, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     if command.verb in ("", "help"):
         say(usage("cli", command.topic))
         return EXIT_OK
+    if command.verb in control.FAST_VERBS and (command.verb != "destroy" or command.yes):
+        try:  # the running yadockeri does it, if there is one (yadockeri/control.py)
+            code = control.run_remote(words, out=sys.stdout, err=sys.stderr)
+        except KeyboardInterrupt:
+            say("\nyadockeri: stopped watching; the running yadockeri goes on with it (`yadockeri status`)",
+                file=sys.stderr)
+            return 130
+        if code is not None:
+            return code
     try:
         from stacks.config import load_settings
 
@@ -68,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
 def actor() -> Actor:
     from stacks.engine import Actor
 
-    # Whoever can run this can use the Docker socket, so is an admin of yadockeri too.
-    return Actor(id=f"cli:{getpass.getuser()}", source="cli", admin=True)
+    # Whoever can run this can use the Docker socket (or the running yadockeri's socket, as its
+    # own user), so is an admin of yadockeri too.
+    return Actor(id=f"cli:{control.user.get() or getpass.getuser()}", source="cli", admin=True)
 
 
 def run(command: Command, settings: Settings) -> int:
@@ -84,9 +96,35 @@ def run(command: Command, settings: Settings) -> int:
         for deployment in interrupted:
             say(f"note: deployment #{deployment.id} ({deployment.kind} {deployment.stack}) was interrupted "
                 "when its yadockeri process stopped; it is marked so", file=sys.stderr)
-        return handler(engine, command)
+        if command.verb not in SERVES_CONTROL:
+            return handler(engine, command)
+        server = control.ControlServer(settings.data_dir, lambda words: execute(engine, words)).start()
+        try:
+            return handler(engine, command)
+        finally:
+            server.close()
     finally:
         engine.close()
+
+
+SERVES_CONTROL = ("up", "bot", "reaper")  # the long-running ones serve the everyday commands
+
+
+def execute(engine: Engine, words: list[str]) -> int:
+    """One command line of a client of the control socket, on this process's engine."""
+    try:
+        command = parse(words, origin="cli")
+    except UsageError as error:
+        say(f"yadockeri: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if command.verb not in control.FAST_VERBS:
+        say(f"yadockeri: `{command.verb}` is not served by the running yadockeri", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return HANDLERS[command.verb](engine, command)
+    except YadockeriError as error:
+        say(f"yadockeri: {error}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _finish(final: DeploymentRecord) -> int:

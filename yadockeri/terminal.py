@@ -6,13 +6,14 @@ A multi-line value is indented under its line, so it cannot pass for a line of y
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING, TextIO
 
 from stacks.progress import Reporter
 from stacks.text import inert
+
+from .control import current_out
 
 if TYPE_CHECKING:
     from stacks.store import DeploymentRecord, LockRecord
@@ -23,7 +24,7 @@ LOG_PREFIX = "           | "
 
 class TerminalReporter(Reporter):
     def __init__(self, out: TextIO | None = None, *, show_log: bool = True) -> None:
-        self.out = out or sys.stdout
+        self.out = out or current_out()  # the control socket's client, when one asked
         self.show_log = show_log
         self.started_at = time.monotonic()
         self._lock = threading.Lock()
