@@ -45,7 +45,7 @@ from bot.server import HTTP_THREADS, HttpServer, wsgi_app  # noqa: E402
 from stacks.config import AppConfig, Settings  # noqa: E402
 from stacks.engine import Engine  # noqa: E402
 from stacks.router import ensure_router, remove_router  # noqa: E402
-from tests.conftest import env_for_cli, free_port, purge  # noqa: E402
+from tests.support.infra import env_for_cli, free_port, purge  # noqa: E402
 from tests.support.sample_app import SampleRepo  # noqa: E402
 from tests.support.slack_requests import signed_headers, slash_command_body  # noqa: E402
 

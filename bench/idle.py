@@ -33,7 +33,7 @@ from stacks.models import utcnow  # noqa: E402
 from stacks.router import ensure_router, remove_router  # noqa: E402
 from stacks.scheduler import Scheduler  # noqa: E402
 from stacks.swarm import connect  # noqa: E402
-from tests.conftest import SESSION_PREFIX, env_for_cli, free_port, purge  # noqa: E402
+from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, purge  # noqa: E402
 from tests.support.sample_app import SampleRepo  # noqa: E402
 
 ADMIN = Actor(id="cli:bench", source="cli", admin=True)

@@ -143,6 +143,11 @@ class Bot:
             self.outbox.say(notify, line)
         if event.kind == "interrupted" and deployment is not None:
             self.submit(Asker(self, event.actor, None), _announce_interrupted, deployment)
+        if event.kind == "rolled-back":  # the thread said "live": it must hear this too
+            thread = self.thread_of(event.stack)
+            if thread is not None:
+                self.outbox.say(thread.channel, notice_line(event.kind, event.stack, event.actor, event.detail,
+                                                            deployment.id if deployment else None), thread_ts=thread.ts)
         if event.kind == "reaped" and event.thread:
             thread = MessageRef.parse(event.thread)
             if thread is not None:

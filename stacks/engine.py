@@ -55,8 +55,12 @@ SCHEDULER = Actor(id="scheduler", source="scheduler", admin=True)
 
 @dataclass
 class JobHandle:
+    """`future` has the outcome once the change is live (or failed); `done` once the stack's lock
+    is free again (swarm's update monitor has passed: a rollback after live is announced)."""
+
     deployment: DeploymentRecord
     future: Future
+    done: Future
 
     def wait(self, timeout: float | None = None) -> DeploymentRecord:
         return self.future.result(timeout)
@@ -292,19 +296,27 @@ class Engine:
                              detail=f"deployment #{deployment.id}" + (" (new stack)" if created else ""))
         guard = ReporterGuard(reporter)
         guard.queued(deployment)
-        future = self._pool.submit(self._run, deployment, guard, created)
-        return JobHandle(deployment, future)
+        answer: Future = Future()
+        done = self._pool.submit(self._run, deployment, guard, created, answer)
+        return JobHandle(deployment, answer, done)
 
     # Running a job ----------------------------------------------------------------------------
-    def _run(self, deployment: DeploymentRecord, reporter: Reporter, created: bool) -> DeploymentRecord:
-        self._wait_turn(deployment, reporter)
+    def _run(self, deployment: DeploymentRecord, reporter: Reporter, created: bool, answer: Future) -> DeploymentRecord:
         try:
-            if not self.store.start_deployment(deployment.id, self.runner):
-                return self.store.get_deployment(deployment.id)  # interrupted meanwhile: nothing to do
-            reporter.started(self.store.get_deployment(deployment.id))
-            return self._execute(deployment, reporter, created)
-        finally:
-            self.store.unlock(deployment.stack, deployment.id)
+            self._wait_turn(deployment, reporter)
+            try:
+                if not self.store.start_deployment(deployment.id, self.runner):
+                    final = self.store.get_deployment(deployment.id)  # interrupted meanwhile: nothing to do
+                    answer.set_result(final)
+                    return final
+                reporter.started(self.store.get_deployment(deployment.id))
+                return self._execute(deployment, reporter, created, answer)
+            finally:
+                self.store.unlock(deployment.stack, deployment.id)
+        except BaseException as error:
+            if not answer.done():
+                answer.set_exception(error)
+            raise
 
     def _wait_turn(self, deployment: DeploymentRecord, reporter: Reporter) -> None:
         said: tuple[int, str] | None = None
@@ -325,7 +337,8 @@ class Engine:
             return False
         return runner_is_dead(holder.runner, None, utcnow()) and holder.runner.split(":")[0] == socket.gethostname()
 
-    def _execute(self, deployment: DeploymentRecord, reporter: Reporter, created: bool) -> DeploymentRecord:
+    def _execute(self, deployment: DeploymentRecord, reporter: Reporter, created: bool,
+                 answer: Future) -> DeploymentRecord:
         from . import pipeline
 
         stack = self.store.require_stack(deployment.stack)
@@ -355,7 +368,28 @@ class Engine:
             job.log.close()
         if error and stack.commit is None:
             pipeline.stop_failed_new_services(job)
-        return self._finish(job, state, error, forget=created and bad_branch)
+        final = self._finish(job, state, error, forget=created and bad_branch)
+        answer.set_result(final)  # live: the command and Slack say so now
+        if state == "succeeded" and job.updated_services:
+            self._settle(job, final)
+        return final
+
+    def _settle(self, job: pipeline.Job, final: DeploymentRecord) -> None:
+        """Hold the stack until swarm's update monitor has passed; a rollback is announced."""
+        from . import pipeline
+
+        try:
+            rolled_back = pipeline.settle_updates(job, self._stop.is_set)
+        except YadockeriError as error:
+            log.warning("deployment #%s: could not follow swarm's update: %s", final.id, error)
+            return
+        if rolled_back is None:
+            return
+        detail = job.log.redact(f"swarm rolled back {rolled_back} after the change went live; the previous "
+                                f"version runs again. `redeploy {final.stack}` tries again")
+        self.store.add_event(actor=final.requested_by, source=final.source, action="rollback", stack=final.stack,
+                             result="failed", detail=detail[:500])
+        self.emit(StackEvent("rolled-back", final.stack, final.requested_by, detail, final))
 
     def _finish(self, job: pipeline.Job, state: str, error: str | None, *, forget: bool) -> DeploymentRecord:
         deployment = job.deployment

@@ -36,6 +36,7 @@ from .swarm import Swarm
 from .text import inert
 
 LOG_TAIL_LINES = 200
+SETTLE_POLL = 0.25
 
 
 class DeploymentLog:
@@ -358,6 +359,22 @@ def wait_live(job: Job, wanted: list[dict], results: dict[str, str]) -> str:
         router_network=job.settings.router_network, timeout=job.settings.deploy_timeout,
         fail=lambda service, why: process_failure(job, service, job.swarm.tasks(service), why),
     )
+
+
+def settle_updates(job: Job, stop: Callable[[], bool]) -> str | None:
+    """After a rollout went live: until swarm's update monitor has passed for every updated
+    service (the stack's lock is held meanwhile). Returns what swarm said if it rolled one back."""
+    deadline = time.monotonic() + job.settings.update_monitor + job.settings.deploy_timeout
+    pending = list(job.updated_services)
+    while pending and not stop() and time.monotonic() < deadline:
+        for name in list(pending):
+            update = (job.swarm.service(name) or {}).get("UpdateStatus") or {}
+            if update.get("State") in waits.ROLLBACK_STATES:
+                return f"{name}: {update.get('Message') or 'rolled back'}"
+            if update.get("State") in (None, "completed"):
+                pending.remove(name)
+        time.sleep(SETTLE_POLL)
+    return None
 
 
 def wait_running(job: Job, name: str, deadline: float) -> None:

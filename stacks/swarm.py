@@ -116,6 +116,9 @@ def _reason(error: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(error).__name__
 
 
+OUT_OF_SEQUENCE_TRIES = 3
+
+
 class Swarm:
     """Operations on one swarm, by name and label."""
 
@@ -141,16 +144,24 @@ class Swarm:
         """Create the service, or update it if its spec hash or its scale changed (a sleeping
         stack's processes are scaled to 0 under the same spec). Returns what happened."""
         name = spec["name"]
-        current = self.service(name)
-        with docker_errors(f"creating or updating service {name}"):
-            if current is None:
-                self.api.create_service(**spec)
-                return "created"
-            same_spec = current["Spec"].get("Labels", {}).get(HASH_LABEL) == spec["labels"].get(HASH_LABEL)
-            if same_spec and _replicas(current["Spec"]) == _replicas(spec):
-                return "unchanged"
-            self.api.update_service(current["ID"], current["Version"]["Index"], **spec)
-            return "updated"
+        for attempt in range(OUT_OF_SEQUENCE_TRIES):
+            current = self.service(name)
+            with docker_errors(f"creating or updating service {name}"):
+                if current is None:
+                    self.api.create_service(**spec)
+                    return "created"
+                same_spec = current["Spec"].get("Labels", {}).get(HASH_LABEL) == spec["labels"].get(HASH_LABEL)
+                if same_spec and _replicas(current["Spec"]) == _replicas(spec):
+                    return "unchanged"
+                try:
+                    self.api.update_service(current["ID"], current["Version"]["Index"], **spec)
+                except docker.errors.APIError as error:
+                    # swarm itself wrote the service meanwhile (its update or rollback moving on)
+                    if "update out of sequence" not in str(error) or attempt == OUT_OF_SEQUENCE_TRIES - 1:
+                        raise
+                    continue
+                return "updated"
+        raise AssertionError("unreachable")
 
     def create_job(self, spec: dict) -> str:
         with docker_errors(f"starting job {spec['name']}"):

@@ -208,3 +208,5 @@ def test_text_helpers() -> None:
         ":new: <@U1A> created `akira`: <http://akira.y.localhost>"
     assert notice_line("failed", "akira", "U1A", "build failed\nmore", 3) == \
         ":x: `akira`: deployment #3 by <@U1A> failed: build failed"
+    assert notice_line("rolled-back", "akira", "U1A", "swarm rolled back akira_web: <b>\nmore", 4) == \
+        ":rewind: `akira`: deployment #4 by <@U1A> went live, then swarm rolled it back: swarm rolled back akira_web: &lt;b&gt;"

@@ -11,7 +11,7 @@ from stacks.config import Settings
 from stacks.engine import Actor, Engine
 from stacks.errors import DockerUnavailable, NotFound, PermissionDenied, YadockeriError
 from tests.conftest import unique
-from tests.support.helpers import ADMIN, deploy, page, redeploy, steps, succeeded
+from tests.support.helpers import ADMIN, deploy, page, redeploy, steps, succeeded, through_router, wait_until
 from tests.support.sample_app import DOCKERFILE, SampleRepo
 
 pytestmark = pytest.mark.swarm
@@ -128,6 +128,38 @@ def test_a_web_process_that_crashes_on_update_is_rolled_back(engine: Engine, set
     assert page(settings, running)["content"] == "main-1"  # the old version still serves
     assert engine.store.require_stack(running).state == "running"
     assert engine.store.require_stack(running).commit != failed.commit  # still the old commit
+
+
+def test_a_rollback_after_live_is_announced_and_the_stack_held_until_swarm_is_done(
+        make_settings, sample_repo: SampleRepo, docker_client: docker.DockerClient) -> None:  # type: ignore[no-untyped-def]
+    """The new web answers (so the change is live and said so), then dies inside swarm's update
+    monitor: swarm rolls back, and yadockeri, still holding the stack, says so."""
+    engine = Engine(make_settings(update_monitor=20))
+    engine.start()
+    events: list = []
+    engine.add_listener(events.append)
+    stack = unique("b")
+    try:
+        succeeded(deploy(engine, stack))
+        sample_repo.write({".yadockeri.yml": "processes:\n  web: {command: 'httpd -p $PORT -h /www; sleep 10; exit 1'}\n",
+                           "www/content.txt": "main-2"})
+        sample_repo.commit("dies after it answered")
+        handle = engine.redeploy(stack, ADMIN)
+        live = handle.wait(240)
+        assert live.state == "succeeded"
+        assert not handle.done.done()  # the stack is still held: swarm's monitor runs
+        handle.done.result(240)
+        rolled = [e for e in events if e.kind == "rolled-back"]
+        assert len(rolled) == 1 and rolled[0].deployment.id == live.id
+        assert "swarm rolled back" in rolled[0].detail and f"redeploy {stack}" in rolled[0].detail
+        assert [e.result for e in engine.store.events(stack) if e.action == "rollback"] == ["failed"]
+        # swarm starts the old version again (yadockeri said so when swarm began to roll back)
+        wait_until(lambda: "content=main-1" in through_router(engine.settings, stack).text, timeout=60)
+    finally:
+        engine.close()
+        from tests.conftest import purge
+
+        purge(docker_client, stack)
 
 
 def test_a_web_process_that_never_starts_fails_fast_with_its_logs(engine: Engine, sample_repo: SampleRepo) -> None:

@@ -155,6 +155,9 @@ def notice_line(kind: str, stack: str, actor: str, detail: str | None, deploymen
         return f":warning: {code(stack)}: deployment{number} by {who(actor)} was interrupted by a restart of yadockeri"
     if kind == "reaped":
         return f":wastebasket: {code(stack)} was reaped: nobody used it for a long time"
+    if kind == "rolled-back":
+        return (f":rewind: {code(stack)}: deployment{number} by {who(actor)} went live, then swarm rolled it back: "
+                f"{esc(first_line(detail, 300))}")
     if kind == "warned":
         return f":warning: {code(stack)} is idle and will be reaped" + (f": {esc(first_line(detail, 200))}" if detail else "")
     if kind == "slept":
