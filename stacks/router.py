@@ -698,14 +698,9 @@ def router_conf(settings: Settings, status_upstream: str | None) -> str:
 def current_token(client: docker.DockerClient, settings: Settings) -> str | None:
     """The token in the nginx.conf the router service runs now, if any (a swarm config can be
     read back; `yadockeri install` keeps the token the installed service was given)."""
-    service = _find_service(client, settings.router_service)
-    configs = (service or {}).get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {}).get("Configs") or []
-    for reference in configs:
-        data = client.api.inspect_config(reference["ConfigID"])["Spec"].get("Data", "")
-        match = re.search(r'"([0-9a-f]{32,128})" \$upstream_addr;', base64.b64decode(data).decode("utf-8", "replace"))
-        if match:
-            return match.group(1)
-    return None
+    conf = _running_conf(client, _find_service(client, settings.router_service))
+    match = re.search(r'"([0-9a-f]{32,128})" \$upstream_addr;', conf or "")
+    return match.group(1) if match else None
 
 
 def public_port(settings: Settings) -> int | None:
@@ -744,10 +739,10 @@ def status_upstream(client: docker.DockerClient, settings: Settings) -> str | No
 
 
 def router_differences(service: dict[str, Any] | None, *, running_tasks: int, network_id: str | None,
-                       settings: Settings, config_name: str) -> list[str]:
-    """How the router service differs from what `settings` make of it (empty: it matches). Pure.
-    config_name is the name of the nginx.conf these settings render (domains, status endpoint,
-    token, proxies...): a config of another name is another configuration."""
+                       settings: Settings, conf: str | None) -> list[str]:
+    """How the router service differs from what a deploy with `settings` needs of it: its port,
+    network and domains, and an nginx.conf of this yadockeri with this token (yadockeri's checks
+    see which task answers through it). Empty: it will do. Pure; `conf` is the running nginx.conf."""
     name = settings.router_service
     if service is None:
         return [f"the router (service `{name}`) is not running, so no stack can be reached"]
@@ -759,11 +754,16 @@ def router_differences(service: dict[str, Any] | None, *, running_tasks: int, ne
     networks = [n.get("Target") for n in spec.get("TaskTemplate", {}).get("Networks") or []]
     if not {network_id, settings.router_network} & set(networks):  # Docker keeps the network's id
         found.append(f"it is not on the network `{settings.router_network}`")
-    configs = [c.get("ConfigName") for c in spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Configs") or []]
-    if config_name not in configs:
-        found.append("its nginx.conf is not the one these settings make (domains, status endpoint, token or proxies differ)")
+    domains = ", ".join(_normal_domains(settings.domains))
+    running = re.search(r"^# Domains: (.*)$", conf or "", re.MULTILINE)
+    if conf is None or RESOLVE_PATH not in conf:
+        found.append("its nginx.conf is not this yadockeri's (an older version's, or none)")
+    elif running is None or running.group(1) != domains:
+        found.append(f"it serves {running.group(1) if running else 'other domains'}, the settings say {domains}")
+    elif f"{_nginx_string(router_token(settings))} 1;" not in conf:
+        found.append("it has another router token (YADOCKERI_ROUTER_TOKEN), so yadockeri cannot check what it serves")
     if not found and running_tasks == 0:
-        found.append("it has no running task" + " (see `docker service ps " + name + "`)")
+        found.append(f"it has no running task (see `docker service ps {name}`)")
     return found
 
 
@@ -775,12 +775,22 @@ def check_router(client: docker.DockerClient, settings: Settings) -> None:
         network = _find_network(client, settings.router_network)
         running = len(client.api.tasks(filters={"service": settings.router_service, "desired-state": "running"})) \
             if service else 0
-        conf = router_conf(settings, status_upstream(client, settings))
+        conf = _running_conf(client, service)
     found = router_differences(service, running_tasks=running, network_id=(network or {}).get("Id"),
-                               settings=settings, config_name=config_name_for(settings, conf))
+                               settings=settings, conf=conf)
     if found:
         raise YadockeriError("; ".join(found) + ". Run `yadockeri router` to start it with these settings "
                              "(scripts/up.sh does); a deploy never changes the shared router itself")
+
+
+def _running_conf(client: docker.DockerClient, service: dict[str, Any] | None) -> str | None:
+    """The nginx.conf the router service runs (a swarm config can be read back)."""
+    configs = (service or {}).get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {}).get("Configs") or []
+    for reference in configs:
+        if reference.get("File", {}).get("Name") == "/etc/nginx/nginx.conf":
+            data = client.api.inspect_config(reference["ConfigID"])["Spec"].get("Data", "")
+            return base64.b64decode(data).decode("utf-8", "replace")
+    return None
 
 
 def ensure_router(client: docker.DockerClient, settings: Settings, *, timeout: float = 30.0) -> str:

@@ -421,34 +421,45 @@ def test_host_nginx_health_and_access_log(host_nginx):
 # What a deploy checks before it starts ----------------------------------------------------------
 
 
-def _running_router(settings: Settings, *, port: int, config_name: str, network: str = "netid1") -> dict:
+def _running_router(settings: Settings, *, port: int, network: str = "netid1") -> dict:
     """A router service as Docker shows it (the network by id)."""
     return {"Spec": {"EndpointSpec": {"Ports": [{"PublishedPort": port, "TargetPort": 80}]},
-                     "TaskTemplate": {"Networks": [{"Target": network}],
-                                      "ContainerSpec": {"Configs": [{"ConfigName": config_name}]}}}}
+                     "TaskTemplate": {"Networks": [{"Target": network}]}}}
+
+
+TOKEN_HEX = "0123abcdef" * 4
 
 
 def test_a_router_as_the_settings_say_has_no_difference():
-    settings = _settings()
-    service = _running_router(settings, port=settings.router_port, config_name="rsvc-nginx-0123456789ab")
-    assert router_differences(service, running_tasks=1, network_id="netid1", settings=settings,
-                              config_name="rsvc-nginx-0123456789ab") == []
+    settings = _settings(router_token=TOKEN_HEX)
+    service = _running_router(settings, port=settings.router_port)
+    # The status endpoint, proxies and the like may differ: they do not stop a deploy.
+    conf = render_nginx_conf(settings.domains, router_token=TOKEN_HEX, status_upstream="yadockeri:8081")
+    assert router_differences(service, running_tasks=1, network_id="netid1", settings=settings, conf=conf) == []
 
 
 def test_each_router_difference_is_named():
-    settings = _settings()
-    service = _running_router(settings, port=8080, config_name="rsvc-nginx-aaaaaaaaaaaa", network="other")
+    settings = _settings(router_token=TOKEN_HEX)
+    service = _running_router(settings, port=8080, network="other")
     found = router_differences(service, running_tasks=1, network_id="netid1", settings=settings,
-                               config_name="rsvc-nginx-0123456789ab")
+                               conf=render_nginx_conf(["other.localhost"], router_token=TOKEN_HEX))
     assert found == [f"it listens on port 8080, the settings say {settings.router_port}",
                      f"it is not on the network `{settings.router_network}`",
-                     "its nginx.conf is not the one these settings make (domains, status endpoint, token or proxies differ)"]
+                     f"it serves other.localhost, the settings say {', '.join(settings.domains)}"]
+    service = _running_router(settings, port=settings.router_port)
+    assert router_differences(service, running_tasks=1, network_id="netid1", settings=settings,
+                              conf=render_nginx_conf(settings.domains, router_token="ab" * 32)) == [
+        "it has another router token (YADOCKERI_ROUTER_TOKEN), so yadockeri cannot check what it serves"]
+    older = render_nginx_conf(settings.domains, router_token=TOKEN_HEX).replace("/_router/resolve/", "/x/")
+    assert router_differences(service, running_tasks=1, network_id="netid1", settings=settings, conf=older) == [
+        "its nginx.conf is not this yadockeri's (an older version's, or none)"]
 
 
 def test_a_missing_or_taskless_router_is_said():
-    settings = _settings()
+    settings = _settings(router_token=TOKEN_HEX)
     assert "is not running" in router_differences(None, running_tasks=0, network_id=None, settings=settings,
-                                                  config_name="c")[0]
-    service = _running_router(settings, port=settings.router_port, config_name="c")
+                                                  conf=None)[0]
+    service = _running_router(settings, port=settings.router_port)
     assert router_differences(service, running_tasks=0, network_id="netid1", settings=settings,
-                              config_name="c") == [f"it has no running task (see `docker service ps {settings.router_service}`)"]
+                              conf=render_nginx_conf(settings.domains, router_token=TOKEN_HEX)) == [
+        f"it has no running task (see `docker service ps {settings.router_service}`)"]
