@@ -2,18 +2,20 @@
 
 A rollout is live when, for every process service, its new tasks (the wanted spec hash) run and
 no old task is wanted any more, middleware runs, and the router has answered for the stack from
-a new web task (the router tells yadockeri's checks which address answered). For the web, every
-request through the router must reach the new tasks: swarm takes an old task out of DNS some time
-after it tells it to stop (and keeps it running 2 s more for gossip), and the router caches DNS
-answers for 1-2 s (nginx counts whole seconds), so the web is live only when the router's own
-DNS cache holds new tasks only (it shows it to yadockeri's checks: router.RESOLVE_PATH). Everything is asked
-in one loop every FAST_POLL seconds from the first moment: no fixed pause, no wait after
-another. A process that exits at once is caught by swarm (`keeps exiting`, a rollback); a new
-non-web process must also stay up SETTLE seconds, which overlaps the web's wait.
+a new web task (the router tells yadockeri's checks which address answered).
 
-Docker has no task events, so task states are asked; an answer of the router is the proof
-that the web process serves. Swarm's update monitor still guards a rolled-out update after it
-is live (engine.py watches it while holding the stack's lock).
+For the web, every request through the router must reach the new tasks: swarm takes an old task
+out of DNS some time after it tells it to stop (and keeps it running 2 s more for gossip), and
+the router caches DNS answers for 1-2 s (nginx counts whole seconds). So the web is live only
+when the router's own DNS cache holds new tasks only (it shows its cache to yadockeri's checks:
+router.RESOLVE_PATH).
+
+Everything is asked in one loop, every FAST_POLL seconds from the first moment (SLOW_POLL after
+FAST_FOR): no fixed pause, no wait after another. A process that exits at once is caught by
+swarm (`keeps exiting`, a rollback); a new non-web process must also stay up SETTLE seconds,
+which overlaps the web's wait. Docker has no task events, so task states are asked. Swarm's
+update monitor still guards an update after it is live (engine.py follows it while it holds
+the stack's lock).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from .errors import DeployFailed
 from .router import CHECK_HEADER, PAGE_HEADER, RESOLVE_PATH, RESOLVED_HEADER, UPSTREAM_HEADER
 from .specs import HASH_LABEL
 
-FAST_POLL = 0.05
+FAST_POLL = 0.05  # the first FAST_FOR seconds: most rollouts are live by then
+FAST_FOR = 10.0
+SLOW_POLL = 0.25  # then gentler on the manager, which every concurrent deploy asks
 SETTLE = 1.0  # a new non-web process must run this long (overlapped with the web's wait)
 ROUTER_GRACE = 10.0  # the router refusing connections this long while tasks run: give up
 FAILED_TASK_STATES = ("failed", "rejected")
@@ -191,7 +195,7 @@ def wait_live(*, stack: str, services: list[Watched], web: str | None, middlewar
         if time.monotonic() > deadline:
             stuck = sorted(pending) + waiting_middleware
             raise fail(stuck[0], f"did not get ready within {timeout:.0f}s ({last})")
-        time.sleep(FAST_POLL)
+        time.sleep(FAST_POLL if time.monotonic() < deadline - timeout + FAST_FOR else SLOW_POLL)
 
 
 def _any_running(tasks: list[dict]) -> bool:
