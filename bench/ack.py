@@ -168,7 +168,8 @@ def serve_minimal(port: int, api_url: str, token: str) -> int:
     def only_ack(ack) -> None:  # type: ignore[no-untyped-def]
         ack()
 
-    server = HttpServer(wsgi_app(app, lambda: True), host="127.0.0.1", port=port, threads=HTTP_THREADS).start()
+    server = HttpServer(wsgi_app(app, lambda: True, signing_secret=SECRET), host="127.0.0.1", port=port,
+                        threads=HTTP_THREADS).start()
     wait_for_signal()
     server.stop()
     return 0
