@@ -165,7 +165,7 @@ def serve_minimal(port: int, api_url: str, token: str) -> int:
     app = App(signing_secret=SECRET, client=WebClient(token=token, base_url=api_url), process_before_response=False)
 
     @app.command("/yadockeri")
-    def only_ack(ack) -> None:  # type: ignore[no-untyped-def]
+    def only_ack(ack) -> None:
         ack()
 
     server = HttpServer(wsgi_app(app, lambda: True, signing_secret=SECRET), host="127.0.0.1", port=port,
@@ -252,7 +252,7 @@ def main() -> int:
     try:
         assert standin.stdout is not None
         slack = json.loads(standin.stdout.readline())
-        ids = iter(zip(slack["response_urls"], slack["triggers"]))
+        ids = iter(zip(slack["response_urls"], slack["triggers"], strict=True))
 
         def body(text: str) -> bytes:
             response_url, trigger_id = next(ids)

@@ -38,18 +38,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stacks.config import AppConfig, Settings  # noqa: E402
-from stacks.engine import Actor, Engine  # noqa: E402
-from stacks.router import ensure_router, remove_router  # noqa: E402
-from stacks.swarm import connect  # noqa: E402
-from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, purge  # noqa: E402
-from tests.support.sample_app import DOCKERFILE, SampleRepo  # noqa: E402
+from stacks.config import AppConfig, Settings
+from stacks.engine import Actor, Engine
+from stacks.router import ensure_router, remove_router
+from stacks.swarm import connect
+from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, purge
+from tests.support.sample_app import DOCKERFILE, SampleRepo
 
 POLL = 0.05  # the outside poller's interval, the same for both sides
 LIVE_WINDOW = 2.0  # a change is live once every answer for this long shows it
@@ -284,9 +285,9 @@ def cold_pairs(bench: Bench, prefix: str, pairs: int) -> tuple[list, list]:
             bench.repo.write({"www/content.txt": label})
             bench.repo.commit(label)  # a commit with no image yet: a cold deploy
             if who == "yadockeri":
-                ours.append(timed(bench.ours(stack, f"content={label}"), lambda s=stack: bench.yadockeri("deploy", s, "main")))
+                ours.append(timed(bench.ours(stack, f"content={label}"), partial(bench.yadockeri, "deploy", stack, "main")))
             else:
-                theirs.append(timed(bench.theirs(stack, f"content={label}"), lambda s=stack: bench.plain_deploy(s)))
+                theirs.append(timed(bench.theirs(stack, f"content={label}"), partial(bench.plain_deploy, stack)))
             took, returned = (ours if who == "yadockeri" else theirs)[-1]
             print(f"  pair {pair + 1}  {who:<9}  {took:6.2f} s  (command returned at {returned:5.2f} s)", flush=True)
     return ours, theirs
@@ -302,10 +303,10 @@ def change_pairs(bench: Bench, prefix: str, pairs: int, engine: Engine) -> dict[
         for who in order:
             if who == "yadockeri":
                 took, _ = timed(bench.ours(ours, f"greeting={value}"),
-                                lambda: bench.yadockeri("env", ours, "set", f"GREETING={value}"))
+                                partial(bench.yadockeri, "env", ours, "set", f"GREETING={value}"))
             else:
                 took, _ = timed(bench.theirs(theirs, f"greeting={value}"),
-                                lambda: run(DOCKER, "service", "update", "-d", "--env-add", f"GREETING={value}", theirs))
+                                partial(run, DOCKER, "service", "update", "-d", "--env-add", f"GREETING={value}", theirs))
             results[f"env {who}"].append(took)
         # Main has moved on since the cold pairs: bring the stack to it (and past swarm's update
         # monitor, which holds the stack), so that the timed redeploys have nothing to change.
@@ -355,7 +356,7 @@ def main() -> None:
     print(line("yadockeri deploy", ours_e2e))
     print(line("2016 way (own plain nginx)", theirs_e2e))
     print(f"  ratio yadockeri / 2016 way         {ratio:6.3f}     (target <= 1.10)")
-    print("  every pair (yadockeri / 2016):     " + ", ".join(f"{a / b:.2f}" for a, b in zip(ours_e2e, theirs_e2e)))
+    print("  every pair (yadockeri / 2016):     " + ", ".join(f"{a / b:.2f}" for a, b in zip(ours_e2e, theirs_e2e, strict=True)))
     print()
     print("changes (end to end: live through the router and the command returned):")
     print(line("env set, yadockeri", changes["env yadockeri"], "(target < 2 s)"))

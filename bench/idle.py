@@ -24,17 +24,18 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stacks.config import AppConfig, Settings  # noqa: E402
-from stacks.engine import Actor, Engine  # noqa: E402
-from stacks.models import utcnow  # noqa: E402
-from stacks.router import ensure_router, remove_router  # noqa: E402
-from stacks.scheduler import Scheduler  # noqa: E402
-from stacks.swarm import connect  # noqa: E402
-from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, purge  # noqa: E402
-from tests.support.sample_app import SampleRepo  # noqa: E402
+from stacks.config import AppConfig, Settings
+from stacks.engine import Actor, Engine
+from stacks.models import utcnow
+from stacks.router import ensure_router, remove_router
+from stacks.scheduler import Scheduler
+from stacks.swarm import connect
+from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, purge
+from tests.support.sample_app import SampleRepo
 
 ADMIN = Actor(id="cli:bench", source="cli", admin=True)
 
@@ -55,14 +56,21 @@ def ab(url_port: int, host: str, requests_: int, concurrency: int = 8) -> float:
         [need_ab(), "-q", "-k", "-n", str(requests_), "-c", str(concurrency), "-H", f"Host: {host}",
          f"http://127.0.0.1:{url_port}/content.txt"], capture_output=True, text=True, check=True,
     ).stdout
-    failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
+    failed = int(_found(r"Failed requests:\s+(\d+)", out))
     non2xx = re.search(r"Non-2xx responses:\s+(\d+)", out)
     if failed or non2xx:
         FAILURES.append(f"port {url_port}: {failed} failed, {non2xx.group(1) if non2xx else 0} non-2xx of {requests_}")
-    return float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
+    return float(_found(r"Requests per second:\s+([\d.]+)", out))
 
 
-def timed(action) -> float:  # type: ignore[no-untyped-def]
+def _found(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    if match is None:
+        raise SystemExit(f"ab said something unexpected (no {pattern!r}):\n{text[-800:]}")
+    return match.group(1)
+
+
+def timed(action) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
@@ -125,7 +133,7 @@ def main() -> None:
                 "www/content.txt": "x" * 512})
     repo.commit("bench app")
     static = static_repo(work / "static")
-    common = dict(
+    common: dict[str, Any] = dict(
         data_dir=work / "data", apps={f"{prefix}app": AppConfig(repo=str(repo.path), default=True),
                                       f"{prefix}static": AppConfig(repo=str(static.path))},
         router_network=f"{prefix}-router", router_base_image="yadockeri/nginx-base:local", poll_interval=0.2,
@@ -185,7 +193,8 @@ def throughput_figures(engine: Engine, tracked: Settings, untracked: Settings, s
             time.sleep(0.2)
         ab(tracked.router_port, host, 2000)  # warm both up
         ab(untracked.router_port, host, 2000)
-        on, off = [], []
+        on: list[float] = []
+        off: list[float] = []
         for index in range(rounds):  # pairs, alternating which goes first: drift cancels out
             for which in (["on", "off"] if index % 2 == 0 else ["off", "on"]):
                 settings = tracked if which == "on" else untracked
@@ -201,10 +210,11 @@ def throughput_figures(engine: Engine, tracked: Settings, untracked: Settings, s
     finally:
         scheduler.stop()
     ratio = statistics.median(on) / statistics.median(off)
-    paired = statistics.median(a / b for a, b in zip(on, off))
+    paired = statistics.median(a / b for a, b in zip(on, off, strict=True))
     print()
-    print(f"router throughput, tracking on   median {statistics.median(on):8.0f} req/s   runs {', '.join(f'{r:.0f}' for r in on)}")
-    print(f"router throughput, tracking off  median {statistics.median(off):8.0f} req/s   runs {', '.join(f'{r:.0f}' for r in off)}")
+    for name, runs in (("on ", on), ("off", off)):
+        print(f"router throughput, tracking {name}  median {statistics.median(runs):8.0f} req/s   "
+              f"runs {', '.join(f'{r:.0f}' for r in runs)}")
     print(f"on/off (medians)                 {ratio:8.3f}   (target within 1%: 0.99..1.01)")
     print(f"on/off (median of paired runs)   {paired:8.3f}")
     print(f"10,000 requests through the tracked router: {counted} counted   (target: all 10,000)")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 
 from stacks.errors import ConfigError
 
+from .interaction import BOT_KEY
 from .listeners import register_listeners
 from .runtime import Bot
 
@@ -21,7 +23,8 @@ def build_app(bot: Bot, *, socket_mode: bool = False) -> App:
     if not socket_mode and secret is None:
         raise ConfigError("SLACK_SIGNING_SECRET is not set: HTTP mode needs it to check that requests come from "
                           "Slack (or set SLACK_APP_TOKEN to use Socket Mode)")
-    app = App(
+    app = GatedApp(
+        bot,
         client=bot.client,
         signing_secret=secret.get_secret_value() if secret else "",
         process_before_response=False,  # ack first; the listener goes on after the answer left
@@ -31,16 +34,23 @@ def build_app(bot: Bot, *, socket_mode: bool = False) -> App:
     )
 
     def with_bot(context: BoltContext, next: Callable[[], Any]) -> Any:
-        context["yadockeri"] = bot
+        context[BOT_KEY] = bot
         return next()
 
     app.use(with_bot)
     register_listeners(app)
-    dispatch = app.dispatch
-
-    def dispatch_acking_first(request: BoltRequest) -> BoltResponse:
-        with bot.gate.request():  # the bot's work waits while requests are being acked
-            return dispatch(request)
-
-    app.dispatch = dispatch_acking_first  # type: ignore[method-assign]  (HTTP and Socket Mode both call it)
     return app
+
+
+class GatedApp(App):
+    """Bolt's App whose every request (HTTP and Socket Mode both call dispatch) holds the bot's
+    gate until it is acked: the bot's own work waits meanwhile. A Bolt middleware cannot do this:
+    Bolt runs the listener after the middleware chain has returned, not inside it."""
+
+    def __init__(self, bot: Bot, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._bot = bot
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        with self._bot.gate.request():
+            return super().dispatch(req)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.models.blocks import Block
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Asker:
-    bot: "Bot"
+    bot: Bot
     user: str
     channel: str | None  # where the request came from; None for the App Home
     respond: Callable[..., Any] | None = None  # the request's response_url, when it has one

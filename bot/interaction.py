@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from slack_bolt import BoltContext
+
 from stacks.commands import Command, parse
 from stacks.errors import YadockeriError
 
@@ -13,6 +15,28 @@ from .blocks.modals import read_metadata
 from .runtime import Bot
 
 log = logging.getLogger(__name__)
+
+
+BOT_KEY = "yadockeri"  # where the app's middleware (bot/app.py) puts the Bot in Bolt's context
+
+
+def bot_of(context: BoltContext) -> Bot:
+    """The Bot of this app, typed (the app's middleware puts it in every request's context)."""
+    bot = context.get(BOT_KEY)
+    if not isinstance(bot, Bot):
+        raise RuntimeError("the yadockeri middleware did not run for this request")
+    return bot
+
+
+def for_button(verb: str, body: dict, respond: Callable | None, context: BoltContext) -> tuple[Bot, Asker, Command] | None:
+    """What every stack button does first: who asks, which command the button stands for, and
+    whether that person may use yadockeri here. None when the answer was already given."""
+    bot = bot_of(context)
+    asker = asker_for_action(bot, body, respond)
+    command = button_command(verb, body, asker)
+    if command is None or not allowed(bot, asker):
+        return None
+    return bot, asker, command
 
 
 def asker_for_action(bot: Bot, body: dict, respond: Callable | None) -> Asker:

@@ -8,7 +8,7 @@ Engine errors (YadockeriError) raised here are answered to the asker by `Bot.sub
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from stacks.store import StackRecord
 from stacks.text import inert
@@ -103,7 +103,7 @@ def show_logs(bot: Bot, asker: Asker, stack: str, process: str) -> None:
             )
             file = answer.get("file") or (answer.get("files") or [{}])[0]
             permalink = file.get("permalink") or ""
-        except Exception as error:  # not in that channel, say: show what fits instead
+        except Exception as error:  # noqa: BLE001 - not in that channel, say: show what fits instead
             log.info("could not upload logs of %s: %s", stack, error)
     if permalink is None:
         shown: list[str] = []
@@ -122,7 +122,8 @@ def keep(bot: Bot, asker: Asker, stack: str, seconds: int | None, forever: bool 
          replace: bool = False) -> None:
     """Protect a stack from sleep and reap; the answer (or the warning it replaces) says until when."""
     until = bot.engine.keep(stack, bot.actor(asker.user), seconds=seconds, forever=forever)
-    when = "forever" if forever else f"until <!date^{int(until.timestamp())}^{{date_short_pretty}} {{time}}|{until:%Y-%m-%d %H:%M} UTC>"
+    when = "forever" if forever else (
+        f"until <!date^{int(until.timestamp())}^{{date_short_pretty}} {{time}}|{until:%Y-%m-%d %H:%M} UTC>")
     text, blocks = kept_message(stack, asker.user, when)
     asker.tell(text, blocks, replace=replace, title="Keep")
 
@@ -138,7 +139,7 @@ def publish_home(bot: Bot, asker: Asker, page: int = 0) -> None:
         return
     stacks = bot.engine.list_stacks()
     urls = {s.name: bot.settings.stack_url(s.name) for s in stacks}
-    view = home_view(stacks, urls, page, datetime.now(timezone.utc), _upcoming(bot, stacks))
+    view = home_view(stacks, urls, page, datetime.now(UTC), _upcoming(bot, stacks))
     bot.client.views_publish(user_id=asker.user, view=view)
 
 
@@ -162,7 +163,7 @@ def working_modal(bot: Bot, trigger_id: str, title: str, text: str, *, push: boo
         opened = (bot.client.views_push if push else bot.client.views_open)(
             trigger_id=trigger_id, view=message_modal(title, text))
         return opened["view"]["id"]
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - a modal that cannot open is logged, the answer goes elsewhere
         log.info("could not open a modal: %s", error)
         return None
 

@@ -57,7 +57,7 @@ class MessageRef:
         return f"{self.channel}:{self.ts}"
 
     @classmethod
-    def parse(cls, text: str | None) -> "MessageRef | None":
+    def parse(cls, text: str | None) -> MessageRef | None:
         if not text or ":" not in text:
             return None
         channel, _, ts = text.partition(":")
@@ -67,8 +67,8 @@ class MessageRef:
 class Post:
     """One message the outbox owns. Call `touch()` when what `render()` gives has changed."""
 
-    def __init__(self, outbox: "Outbox", *, channel: str, render: Callable[[], Rendered], thread_ts: str | None,
-                 parent: "Post | None", fallback: str | None, ts: str | None,
+    def __init__(self, outbox: Outbox, *, channel: str, render: Callable[[], Rendered], thread_ts: str | None,
+                 parent: Post | None, fallback: str | None, ts: str | None,
                  on_posted: Callable[[MessageRef, bool], None] | None,
                  on_failed: Callable[[str, str | None], None] | None,
                  refresh_every: float | None, upload: tuple[bytes, str, str] | None) -> None:
@@ -126,7 +126,7 @@ class Outbox:
         self._stopping = False
 
     # Life cycle -------------------------------------------------------------------------------
-    def start(self) -> "Outbox":
+    def start(self) -> Outbox:
         if not self._thread.is_alive():
             self._thread.start()
         return self
@@ -283,7 +283,7 @@ class Outbox:
         except SlackApiError as error:
             self._failed(post, method, error)
             return
-        except Exception as error:  # network trouble: try again a little later
+        except Exception as error:  # noqa: BLE001 - network trouble: try again a little later
             self._retry_later(post, f"{type(error).__name__}: {error}")
             return
         with self._cond:

@@ -36,7 +36,7 @@ REFRESH_SECONDS = 10.0  # how often the elapsed time moves while no step changes
 
 
 class SlackReporter(Reporter):
-    def __init__(self, bot: "Bot", asker: Asker) -> None:
+    def __init__(self, bot: Bot, asker: Asker) -> None:
         self.bot = bot
         self.asker = asker
         self._lock = threading.Lock()

@@ -22,8 +22,8 @@ from stacks.errors import ConfigError, YadockeriError
 from stacks.store import DeploymentRecord
 
 from .asker import Asker
-from .gate import AckFirst
 from .blocks.deployment import interrupted_note, notice_line
+from .gate import AckFirst
 from .outbox import MessageRef, Outbox
 from .text import error_text
 
@@ -170,8 +170,8 @@ def _announce_warning(bot: Bot, asker: Asker, event: StackEvent) -> None:
 
 def _announce_interrupted(bot: Bot, asker: Asker, deployment: DeploymentRecord) -> None:
     """Say so in the stack's thread, and mark the deployment's own message."""
-    from .blocks.deployment import Progress, progress_message
     from .blocks.common import as_dicts
+    from .blocks.deployment import Progress, progress_message
 
     message = MessageRef.parse(deployment.message)
     if message is not None:

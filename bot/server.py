@@ -15,12 +15,14 @@ import io
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
-from waitress import create_server, wasyncore
+from waitress import wasyncore
+from waitress.server import create_server
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +138,9 @@ class HttpServer:
 
     def __init__(self, application: Callable, *, host: str = "0.0.0.0", port: int = 3000,
                  threads: int = HTTP_THREADS) -> None:
-        self._server = create_server(
+        # One host and port: a single-socket server, which has effective_port and _map (its stubs
+        # type the union with the multi-socket one, which has neither).
+        self._server: Any = create_server(
             application, host=host, port=port, threads=threads, ident="yadockeri",
             # waitress refuses a body of max_request_body_size bytes or more: MAX_BODY itself passes
             max_request_body_size=MAX_BODY + 1, max_request_header_size=MAX_HEADERS,
@@ -148,7 +152,7 @@ class HttpServer:
 
     @property
     def port(self) -> int:
-        return int(self._server.effective_port)  # type: ignore[union-attr]
+        return int(self._server.effective_port)
 
     def _run(self) -> None:
         self.serving.set()
@@ -159,15 +163,15 @@ class HttpServer:
         finally:
             self.serving.clear()
 
-    def start(self) -> "HttpServer":
+    def start(self) -> HttpServer:
         self._thread.start()
         self.serving.wait(5)
         return self
 
     def stop(self) -> None:
         self.serving.clear()
-        self._server.task_dispatcher.shutdown()  # type: ignore[union-attr]
-        wasyncore.close_all(self._server._map)  # type: ignore[union-attr]
+        self._server.task_dispatcher.shutdown()
+        wasyncore.close_all(self._server._map)
         self._thread.join(timeout=10)
 
 
@@ -194,10 +198,10 @@ class SocketModeServer:
     def connected(self) -> bool:
         try:
             return bool(self.handler.client.is_connected())
-        except Exception:
+        except Exception:  # noqa: BLE001 - health: any failure of the client means not connected
             return False
 
-    def start(self) -> "SocketModeServer":
+    def start(self) -> SocketModeServer:
         self.handler.connect()
         if self.health is not None:
             self.health.start()

@@ -11,7 +11,7 @@ message (its notification) has no `verbatim`, so the outbox and the asker pass i
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from stacks.text import inert
 
@@ -90,7 +90,7 @@ def duration(seconds: float | None) -> str:
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
     if moment is None:
         return "never"
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     seconds = max(0, int((now - moment).total_seconds()))
     if seconds < 10:
         return "just now"
@@ -107,7 +107,7 @@ def clock(moment: datetime | None) -> str:
     """A time Slack shows in each reader's own time zone, with a UTC fallback."""
     if moment is None:
         return "?"
-    fallback = moment.astimezone(timezone.utc).strftime("%H:%M UTC")
+    fallback = moment.astimezone(UTC).strftime("%H:%M UTC")
     return f"<!date^{int(moment.timestamp())}^{{time}}|{fallback}>"
 
 

@@ -15,11 +15,11 @@ import threading
 import time
 from calendar import timegm
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .router import ACTIVITY_PREFIX
 from .store import Store
-from .swarm import Swarm
+from .swarm import LogStream, Swarm
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def docker_time_ns(stamp: str) -> int | None:
 
 
 def ns_to_datetime(at_ns: int) -> datetime:
-    return datetime.fromtimestamp(at_ns / 1e9, tz=timezone.utc)
+    return datetime.fromtimestamp(at_ns / 1e9, tz=UTC)
 
 
 class Counter:
@@ -116,13 +116,13 @@ class ActivityTracker:
         start = store.cursor(CURSOR)
         self.counter = Counter(start if start is not None else time.time_ns())
         self._stop = threading.Event()
-        self._stream = None
+        self._stream: LogStream | None = None
         self._threads = [
             threading.Thread(target=self._follow_forever, name="yadockeri-activity-follow", daemon=True),
             threading.Thread(target=self._flush_forever, name="yadockeri-activity-flush", daemon=True),
         ]
 
-    def start(self) -> "ActivityTracker":
+    def start(self) -> ActivityTracker:
         for thread in self._threads:
             thread.start()
         return self
@@ -155,7 +155,7 @@ class ActivityTracker:
         while not self._stop.is_set():
             try:
                 self._follow_once()
-            except Exception as error:  # the stream broke (or stop() closed it): reconnect
+            except Exception as error:  # noqa: BLE001 - the stream broke (or stop() closed it): reconnect
                 if self._stop.is_set():
                     return
                 log.warning("following the router's logs: %s: %s", type(error).__name__, error)
@@ -181,5 +181,5 @@ class ActivityTracker:
         if close is not None:
             try:
                 close()
-            except Exception:  # closing a broken stream can fail too
+            except Exception:  # noqa: BLE001 - closing a broken stream can fail too
                 pass

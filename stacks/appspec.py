@@ -138,7 +138,7 @@ def _cpus_range(value: float) -> float:
     return value
 
 
-def _memory(value: Any) -> int:
+def _memory(value: Any) -> int | None:
     if value is None:
         return value
     try:

@@ -89,7 +89,7 @@ def usage(origin: Origin = "cli", verb: str | None = None) -> str:
 def tokenize(text: str) -> list[str]:
     """Split Slack text like a shell would, without any shell."""
     # Slack escapes &, <, > and may turn quotes into typographic ones.
-    text = html.unescape(text).translate(str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"}))
+    text = html.unescape(text).translate(str.maketrans('“”‘’', '""\'\''))
     try:
         return shlex.split(text)
     except ValueError as error:
@@ -128,7 +128,7 @@ def _parse_deploy(rest: list[str], origin: Origin) -> Command:
     )
 
 
-def _parse_stack_only(verb: str):  # type: ignore[no-untyped-def]
+def _parse_stack_only(verb: str):
     def parse_it(rest: list[str], origin: Origin) -> Command:
         flags = {"--yes": False, "-y": False} if verb == "destroy" and origin == "cli" else {}
         options, args = _options(rest, flags, verb, origin)

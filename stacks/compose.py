@@ -1047,7 +1047,7 @@ def _reservations(name: str, given: dict[str, Any], cpus: float, memory: int, ct
     where = "deploy.resources.reservations"
     out: dict[str, Any] = {}
     if given.get("cpus") is not None:
-        reserved = _cpus_number(name, f"{where}.cpus", given["cpus"], ctx)
+        reserved = _cpus_number(name, f"{where}.cpus", given["cpus"], ctx) or 0.0  # not None: given
         if not MIN_CPUS <= reserved <= cpus:
             raise ctx.refuse_service(name, f"has `{where}.cpus` {reserved:g}: it must be between {MIN_CPUS:g} and "
                                            f"the limit, {cpus:g}")

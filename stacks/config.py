@@ -35,7 +35,8 @@ Seconds = Annotated[int, BeforeValidator(parse_duration)]
 # A host name of DNS labels; the router's nginx.conf takes domains of exactly this shape.
 _LABEL_RE = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 HOST_NAME = re.compile(rf"{_LABEL_RE}(?:\.{_LABEL_RE})*")
-HTTP_URL = re.compile(r"http://(?P<host>[A-Za-z0-9](?:[A-Za-z0-9._-]{0,200}[A-Za-z0-9])?):(?P<port>[0-9]{1,5})/?")  # `_`: swarm service names
+# `_`: swarm service names
+HTTP_URL = re.compile(r"http://(?P<host>[A-Za-z0-9](?:[A-Za-z0-9._-]{0,200}[A-Za-z0-9])?):(?P<port>[0-9]{1,5})/?")
 REGISTRY = re.compile(r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,200}[A-Za-z0-9])?)(?::(?P<port>[0-9]{1,5}))?")
 DOCKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,49}")
 
@@ -282,7 +283,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _limits_make_sense(self) -> "Settings":
+    def _limits_make_sense(self) -> Settings:
         pairs = [
             ("DEFAULT_CPUS", self.default_cpus, "MAX_CPUS", self.max_cpus, MIN_CPUS),
             ("DEFAULT_MEMORY", parse_size(self.default_memory), "MAX_MEMORY", parse_size(self.max_memory), MIN_MEMORY),
@@ -309,14 +310,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _builder_tls_all_or_none(self) -> "Settings":
+    def _builder_tls_all_or_none(self) -> Settings:
         given = [self.builder_tls_ca, self.builder_tls_cert, self.builder_tls_key]
         if any(given) and not all(given):
             raise ValueError("YADOCKERI_BUILDER_TLS_CA, _CERT and _KEY go together: set all three or none")
         return self
 
     @model_validator(mode="after")
-    def _example_app_when_none(self) -> "Settings":
+    def _example_app_when_none(self) -> Settings:
         if not self.apps:
             self.apps = {"hello": AppConfig(repo=str(self.data_dir / "examples" / "hello"), branch="main", default=True)}
         return self
@@ -403,5 +404,5 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ConfigError:
         raise
-    except Exception as error:  # pydantic's ValidationError: say which setting is wrong
+    except Exception as error:  # noqa: BLE001 - pydantic's ValidationError: say which setting is wrong
         raise ConfigError(f"configuration is invalid: {error}") from None

@@ -224,7 +224,7 @@ class Engine:
             self.swarm.client.ping()
         except DockerUnavailable:
             raise
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - any failure to reach Docker is said as Docker unavailable
             with self._swarm_lock:
                 self._swarm = None
             raise DockerUnavailable(f"cannot reach the Docker daemon: {error}") from None
@@ -452,9 +452,11 @@ class Engine:
         if self.settings.git_token:
             secrets.append(self.settings.git_token.get_secret_value())
         return pipeline.Job(
-            settings=self.settings, store=self.store, swarm=self.swarm, connect_builder=lambda: self.builder, mirror=self.mirror(stack.app), reporter=reporter,
+            settings=self.settings, store=self.store, swarm=self.swarm, connect_builder=lambda: self.builder,
+            mirror=self.mirror(stack.app), reporter=reporter,
             deployment=deployment, stack=stack, app_name=stack.app, app=app,
-            log=pipeline.DeploymentLog(self.settings.data_dir / "logs" / f"{deployment.id}.log", deployment.id, reporter, secrets),
+            log=pipeline.DeploymentLog(self.settings.data_dir / "logs" / f"{deployment.id}.log", deployment.id, reporter,
+                                       secrets),
         )
 
     def mirror(self, app: str) -> Mirror:

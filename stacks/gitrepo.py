@@ -391,7 +391,7 @@ class Mirror:
     def _reason(self, stderr: str) -> str:
         """git's first fatal/error line (the cause; later lines are advice), scrubbed, one line."""
         lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-        first = next((i for i, l in enumerate(lines) if l.startswith(("fatal:", "error:"))), None)
+        first = next((i for i, text in enumerate(lines) if text.startswith(("fatal:", "error:"))), None)
         if first is None:
             chosen = lines[-1] if lines else ""
         elif "Could not read from remote repository" in lines[first] and first > 0:

@@ -11,12 +11,12 @@ with a deployment queued or running is left alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from .store import StackRecord
 
-FOREVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
+FOREVER = datetime(9999, 1, 1, tzinfo=UTC)
 ActionKind = Literal["sleep", "warn", "unwarn", "reap"]
 
 
@@ -27,7 +27,7 @@ class Timing:
     reap_warning: timedelta
 
     @classmethod
-    def of(cls, settings) -> "Timing":  # type: ignore[no-untyped-def]
+    def of(cls, settings) -> Timing:
         return cls(timedelta(seconds=settings.sleep_after), timedelta(seconds=settings.reap_after),
                    timedelta(seconds=settings.reap_warning))
 

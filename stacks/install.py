@@ -146,7 +146,7 @@ def mounted_roles(settings: Settings, available: set[str]) -> list[str]:
     return [s.role for s in SECRETS if s.role in available and s.role not in skip]
 
 
-def _env_name(name: str, field) -> str:  # type: ignore[no-untyped-def]
+def _env_name(name: str, field) -> str:
     alias = field.validation_alias
     if isinstance(alias, AliasChoices):
         return str(alias.choices[0])
@@ -462,8 +462,8 @@ class Installer:
         tasks = sorted(self.swarm.tasks(name), key=lambda t: t.get("UpdatedAt", ""))
         with_node = [t for t in tasks if t.get("NodeID")]
         running = [t for t in with_node if t["Status"]["State"] == "running"]
-        chosen = (running or with_node or [None])[-1]
-        return chosen["NodeID"] if chosen else None
+        candidates = running or with_node
+        return candidates[-1]["NodeID"] if candidates else None
 
     def _wait_no_tasks(self, name: str, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout

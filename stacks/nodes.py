@@ -147,7 +147,8 @@ def run_on_node(swarm: Swarm, spec: dict, *, tasks: int = 1, timeout: float = JO
     final state (`complete` if all did) and the output. Removes the job."""
     name = spec["name"]
     swarm.create_job(spec)
-    state, error = "timeout", f"did not finish within {timeout:.0f}s"
+    state = "timeout"
+    error: str | None = f"did not finish within {timeout:.0f}s"
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -223,7 +224,7 @@ def remove_volumes_here(labels: list[str], *, attempts: int = 60, say: Callable[
     return remove_volumes(docker.from_env(timeout=60).api, labels, attempts=attempts, say=say)
 
 
-def remove_volumes(api, labels: list[str], *, attempts: int = 60, say: Callable[[str], None] = print) -> int:  # type: ignore[no-untyped-def]
+def remove_volumes(api, labels: list[str], *, attempts: int = 60, say: Callable[[str], None] = print) -> int:
     """Remove the volumes with these labels of the engine `api` talks to. A volume still used by
     a stopped container of a removed swarm task (swarm does not always remove those at once)
     is freed by removing that container; one used by a running container is waited for."""

@@ -239,7 +239,8 @@ def build_image(job: Job, release: Release) -> None:
 def start_middleware(job: Job, compose: PreparedCompose | None, *, wait: bool) -> None:
     with job.step("middleware") as s:
         job.swarm.ensure_network(specs.network_name(job.name), specs.stack_labels(job.name, job.app_name, "network"))
-        current = {svc["Spec"]["Name"] for svc in job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "middleware"})}
+        current = {svc["Spec"]["Name"]
+                   for svc in job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "middleware"})}
         wanted = {f"{job.name}_{name}" for name in (compose.services if compose else [])}
         for stale in sorted(current - wanted):  # `docker stack deploy` without --prune leaves them
             job.swarm.remove_service(stale)

@@ -19,13 +19,13 @@ log = logging.getLogger(__name__)
 class Reporter:
     """Base reporter: every method does nothing; front ends override what they show."""
 
-    def queued(self, deployment: "DeploymentRecord") -> None:
+    def queued(self, deployment: DeploymentRecord) -> None:
         """The deployment was recorded and waits for a worker."""
 
-    def waiting(self, deployment: "DeploymentRecord", holder: "LockRecord") -> None:
+    def waiting(self, deployment: DeploymentRecord, holder: LockRecord) -> None:
         """Another deployment holds the stack; this one waits in line behind it."""
 
-    def started(self, deployment: "DeploymentRecord") -> None:
+    def started(self, deployment: DeploymentRecord) -> None:
         """The deployment holds the stack and runs."""
 
     def step(self, deployment_id: int, name: str, state: str, seconds: float | None, detail: str | None) -> None:
@@ -34,7 +34,7 @@ class Reporter:
     def log(self, deployment_id: int, line: str) -> None:
         """One line of build, release or deploy output (secrets already redacted)."""
 
-    def finished(self, deployment: "DeploymentRecord", urls: list[str]) -> None:
+    def finished(self, deployment: DeploymentRecord, urls: list[str]) -> None:
         """The deployment ended; deployment.state says how (succeeded, failed, interrupted)."""
 
 
@@ -50,13 +50,13 @@ class ReporterGuard(Reporter):
         except Exception:  # a broken terminal or Slack outage must not fail the deploy
             log.exception("reporter %s failed in %s", type(self.inner).__name__, name)
 
-    def queued(self, deployment: "DeploymentRecord") -> None:
+    def queued(self, deployment: DeploymentRecord) -> None:
         self._call("queued", deployment)
 
-    def waiting(self, deployment: "DeploymentRecord", holder: "LockRecord") -> None:
+    def waiting(self, deployment: DeploymentRecord, holder: LockRecord) -> None:
         self._call("waiting", deployment, holder)
 
-    def started(self, deployment: "DeploymentRecord") -> None:
+    def started(self, deployment: DeploymentRecord) -> None:
         self._call("started", deployment)
 
     def step(self, deployment_id: int, name: str, state: str, seconds: float | None, detail: str | None) -> None:
@@ -65,7 +65,7 @@ class ReporterGuard(Reporter):
     def log(self, deployment_id: int, line: str) -> None:
         self._call("log", deployment_id, line)
 
-    def finished(self, deployment: "DeploymentRecord", urls: list[str]) -> None:
+    def finished(self, deployment: DeploymentRecord, urls: list[str]) -> None:
         self._call("finished", deployment, urls)
 
 
@@ -75,7 +75,7 @@ class RecordingReporter(Reporter):
     def __init__(self) -> None:
         self.events: list[tuple[str, tuple[object, ...]]] = []
 
-    def __getattribute__(self, name: str):  # type: ignore[no-untyped-def]
+    def __getattribute__(self, name: str):
         if name in {"queued", "waiting", "started", "step", "log", "finished"}:
             events = object.__getattribute__(self, "events")
             return lambda *args: events.append((name, args))

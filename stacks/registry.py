@@ -72,7 +72,7 @@ class Registry:
     def __init__(self, address: str, *, username: str | None = None, password: str | None = None,
                  certs_dir: Path = CERTS_DIR) -> None:
         self.address = address.rstrip("/")
-        self.auth = (username, password) if username else None
+        self.auth = (username, password or "") if username else None
         ca = ca_file(self.address, certs_dir)
         self.verify: str | bool = str(ca) if ca else True
         self.base = f"https://{self.address}"
@@ -149,7 +149,7 @@ class Registry:
         return list(response.json().get("tags") or [])
 
 
-def delete_images(settings: "Settings", refs: list[str], log_line: Callable[[str], None]) -> list[str]:
+def delete_images(settings: Settings, refs: list[str], log_line: Callable[[str], None]) -> list[str]:
     """Delete these images (those of YADOCKERI_REGISTRY) from the registry; a failure is said, not raised:
     the stack is gone either way, and the registry's own garbage collection can catch up."""
     if not settings.registry:

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import logging
 import hashlib
 import ipaddress
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator

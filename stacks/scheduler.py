@@ -43,7 +43,7 @@ class Scheduler:
             timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
 
-    def start(self) -> "Scheduler":
+    def start(self) -> Scheduler:
         if self._serve_status:
             self._start_status_server()
         self._apscheduler.add_job(self.tick, "interval", seconds=self.settings.reaper_interval, id="idle",
@@ -117,7 +117,7 @@ class Scheduler:
 
         try:
             upstream = status_upstream(self.engine.swarm.client, self.settings)
-        except Exception as error:  # Docker away: the router cannot be asked where it connects
+        except Exception as error:  # noqa: BLE001 - Docker away: the router cannot be asked where it connects
             log.warning("status endpoint: cannot tell where the router reaches it (%s); listening on 0.0.0.0", error)
             return "0.0.0.0"
         host = upstream.rsplit(":", 1)[0].strip("[]") if upstream else ""

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import cast
 from urllib.parse import unquote
 
 from .router import PAGE_HEADER, ROUTER_TOKEN_HEADER, STACK_LABEL_RE, STATUS_PATH
@@ -188,7 +189,7 @@ class StatusServer:
         with self._lock:
             return len(self._pending) + self._answering
 
-    def start(self) -> "StatusServer":
+    def start(self) -> StatusServer:
         self._thread.start()
         return self
 
@@ -223,7 +224,7 @@ class StatusServer:
             elif key.data == "wakeup":
                 self._wakeup_r.recv(64)
             else:
-                self._read(self._pending.get(key.fileobj))  # type: ignore[arg-type]
+                self._read(self._pending.get(cast(socket.socket, key.fileobj)))
         self._expire()
 
     def _accept(self) -> None:

@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 from cryptography.fernet import Fernet
 from sqlalchemy import case, create_engine, delete, event, func, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,6 +42,11 @@ from .secrets import decrypt, encrypt
 LIVE = Stack.state != "destroyed"
 ACTIVE_DEPLOYMENT = ("queued", "running")
 BUILDS_BRANCH = ("deploy", "redeploy")  # the kinds that build the deployment's branch
+
+
+def _changed(session: Session, statement: Any) -> int:
+    """How many rows an UPDATE changed (SQLAlchemy types execute() as a plain Result)."""
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 @dataclass(frozen=True)
@@ -176,7 +182,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:
             # Let SQLAlchemy, not pysqlite, begin transactions (so SAVEPOINTs work) ...
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
@@ -187,7 +193,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
+        def _begin_immediate(connection) -> None:
             # ... and take the write lock up front: a read-then-write transaction cannot then
             # fail with SQLITE_BUSY halfway; writers queue on busy_timeout instead.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -291,7 +297,7 @@ class Store:
             query = update(Stack).where(Stack.name == name, LIVE)
             if only_from is not None:
                 query = query.where(Stack.state.in_(only_from))
-            return s.execute(query.values(state=state)).rowcount == 1
+            return _changed(s, query.values(state=state)) == 1
 
     def mark_destroyed(self, name: str) -> None:
         with self.session() as s:
@@ -316,7 +322,7 @@ class Store:
             if except_stack:
                 query = query.where(Stack.name != except_stack)
                 pending = pending.where(Stack.name != except_stack)
-            return {i for i in s.scalars(query)} | {i for i in s.scalars(pending)}
+            return {i for i in s.scalars(query) if i} | {i for i in s.scalars(pending) if i}
 
     def images_of(self, name: str) -> set[str]:
         """Every image the live stack named `name` ran or built."""
@@ -386,12 +392,9 @@ class Store:
     def start_deployment(self, deployment_id: int, runner: str) -> bool:
         with self.session() as s:
             now = utcnow()
-            result = s.execute(
-                update(Deployment)
-                .where(Deployment.id == deployment_id, Deployment.state == "queued")
-                .values(state="running", runner=runner, started_at=now, heartbeat_at=now)
-            )
-            return result.rowcount == 1
+            return _changed(s, update(Deployment)
+                            .where(Deployment.id == deployment_id, Deployment.state == "queued")
+                            .values(state="running", runner=runner, started_at=now, heartbeat_at=now)) == 1
 
     def claim_deployment(self, deployment_id: int, runner: str) -> None:
         """Say which process will run a queued deployment (so a dead one can be told apart)."""
@@ -443,13 +446,11 @@ class Store:
             for row in rows:
                 if not is_dead(row.runner, row.heartbeat_at):
                     continue
-                result = s.execute(
-                    update(Deployment)
-                    .where(Deployment.id == row.id, Deployment.state == row.state)
-                    .values(state="interrupted", finished_at=utcnow(),
-                            error="interrupted: the yadockeri process running it stopped")
-                )
-                if result.rowcount:
+                marked = _changed(s, update(Deployment)
+                                  .where(Deployment.id == row.id, Deployment.state == row.state)
+                                  .values(state="interrupted", finished_at=utcnow(),
+                                          error="interrupted: the yadockeri process running it stopped"))
+                if marked:
                     s.execute(delete(StackLock).where(StackLock.deployment_id == row.id))
                     interrupted.append(row.id)
         return [self.get_deployment(i) for i in interrupted]
@@ -550,9 +551,9 @@ class Store:
     def warn_stack(self, name: str, at: datetime) -> bool:
         """running/sleeping/failed -> warned, once."""
         with self.session() as s:
-            return s.execute(update(Stack).where(
+            return _changed(s, update(Stack).where(
                 Stack.name == name, Stack.state.in_(("running", "sleeping", "failed"))
-            ).values(state="warned", warned_at=at)).rowcount == 1
+            ).values(state="warned", warned_at=at)) == 1
 
     def unwarn_stack(self, name: str) -> bool:
         """warned -> what it was: sleeping if its processes sleep, failed if it never ran, else running."""
@@ -599,11 +600,9 @@ class Store:
         now = utcnow()
         expires = now + timedelta(seconds=ttl_seconds)
         with self.session() as s:
-            taken = s.execute(
-                update(Lease)
-                .where(Lease.name == name, (Lease.holder == holder) | (Lease.expires_at < now))
-                .values(holder=holder, expires_at=expires)
-            ).rowcount
+            taken = _changed(s, update(Lease)
+                             .where(Lease.name == name, (Lease.holder == holder) | (Lease.expires_at < now))
+                             .values(holder=holder, expires_at=expires))
             if taken:
                 return True
             if s.get(Lease, name) is not None:

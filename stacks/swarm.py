@@ -18,15 +18,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 import docker.tls
-from docker.constants import MINIMUM_DOCKER_API_VERSION as MINIMUM_API_VERSION
 import requests
 import urllib3
+from docker.constants import MINIMUM_DOCKER_API_VERSION as MINIMUM_API_VERSION
 
 from .errors import BuildFailed, DockerUnavailable, SpecError, YadockeriError
 from .specs import HASH_LABEL, NAMESPACE_LABEL
@@ -97,7 +98,8 @@ def _tls_config(tls: tuple[str, str, str], folder: Path | None) -> docker.tls.TL
     """docker-py reads certificates from files: write them, private, where only we look."""
     folder = folder or Path(tempfile.mkdtemp(prefix="yadockeri-builder-tls-"))
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    ca, cert, key = (_write_private(str(folder / name), text) for name, text in zip(("ca.pem", "cert.pem", "key.pem"), tls))
+    ca, cert, key = (_write_private(str(folder / name), text)
+                     for name, text in zip(("ca.pem", "cert.pem", "key.pem"), tls, strict=True))
     return docker.tls.TLSConfig(ca_cert=ca, client_cert=(cert, key), verify=True)
 
 
@@ -208,7 +210,7 @@ class Swarm:
         data = b"".join(raw) if not isinstance(raw, bytes) else raw
         return data.decode("utf-8", "replace").splitlines()
 
-    def follow_service_logs(self, service: str, *, since: float) -> "LogStream":
+    def follow_service_logs(self, service: str, *, since: float) -> LogStream:
         """Follow a (non-TTY) service's stdout from `since` (seconds since the epoch), with
         timestamps, across all its tasks and nodes. The stream can be closed from another thread."""
         with docker_errors(f"following logs of {service}"):
@@ -237,7 +239,7 @@ class Swarm:
         removed = []
         with docker_errors("removing networks"):
             for network in self.api.networks(filters={"label": _label_filters(labels)}):
-                if _retry(lambda: self.api.remove_network(network["Id"])):
+                if _retry(partial(self.api.remove_network, network["Id"])):
                     removed.append(network["Name"])
         return removed
 
@@ -245,7 +247,7 @@ class Swarm:
         removed = []
         with docker_errors("removing volumes"):
             for volume in self.api.volumes(filters={"label": _label_filters(labels)}).get("Volumes") or []:
-                if _retry(lambda: self.api.remove_volume(volume["Name"])):
+                if _retry(partial(self.api.remove_volume, volume["Name"])):
                     removed.append(volume["Name"])
         return removed
 
@@ -407,7 +409,8 @@ class Swarm:
         if result.returncode != 0:
             if "Cannot connect to the Docker daemon" in output:
                 raise DockerUnavailable(f"cannot reach the Docker daemon: {output.splitlines()[-1]}")
-            raise SpecError(f"docker stack deploy refused the middleware: {output.splitlines()[-1] if output else result.returncode}")
+            said = output.splitlines()[-1] if output else result.returncode
+            raise SpecError(f"docker stack deploy refused the middleware: {said}")
         return output
 
     def stack_services(self, stack: str) -> list[dict]:

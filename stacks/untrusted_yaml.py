@@ -191,8 +191,9 @@ class _Builder:
             raise self.refuse.at(line, "only one YAML document is allowed (a second `---` starts another)")
 
     def _node(self, event: NodeEvent, line: int) -> None:
-        if event.tag is not None:  # ScalarEvent and collection starts carry their explicit tag
-            raise self.refuse.at(line, f"the YAML tag `{_short(_tag(event.tag))}` is not allowed: write plain values")
+        tag = getattr(event, "tag", None)  # ScalarEvent and collection starts carry their explicit tag
+        if tag is not None:
+            raise self.refuse.at(line, f"the YAML tag `{_short(_tag(tag))}` is not allowed: write plain values")
         if isinstance(event, ScalarEvent):
             self._check_scalar(event.value, line)
             node: _Node = _Scalar(event.value, plain=event.implicit[0], line=line)
@@ -218,12 +219,13 @@ class _Builder:
         self.anchors[name] = node
 
     def _alias(self, event: AliasEvent, line: int) -> _Alias:
-        target = self.anchors.get(event.anchor)
+        anchor = event.anchor or ""  # PyYAML's parser never makes an alias without one
+        target = self.anchors.get(anchor)
         if target is None:
-            raise self.refuse.at(line, f"the alias `*{_short(event.anchor)}` names no anchor defined before it")
+            raise self.refuse.at(line, f"the alias `*{_short(anchor)}` names no anchor defined before it")
         if id(target) in self.open_anchors:
-            raise self.refuse.at(line, f"the alias `*{_short(event.anchor)}` refers to the node that contains it")
-        return _Alias(event.anchor, target, line)
+            raise self.refuse.at(line, f"the alias `*{_short(anchor)}` refers to the node that contains it")
+        return _Alias(anchor, target, line)
 
     def _open(self, node: _Sequence | _Mapping, anchor: str | None, line: int) -> None:
         if len(self.stack) >= MAX_DEPTH:

@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import requests
 
@@ -166,7 +166,7 @@ def wait_live(*, stack: str, services: list[Watched], web: str | None, middlewar
     unreachable_since: float | None = None
     answered, last = "", "no answer yet"
     while True:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for name, watched in list(pending.items()):
             state = progress(tasks(name), want_hash=watched.want_hash, replicas=watched.replicas,
                              update=update_of(name), settle=watched.settle, router_network=router_network, now=now)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -20,6 +21,7 @@ from stacks.config import AppConfig, Settings
 from stacks.engine import Actor, Engine
 from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, purge, unique  # noqa: F401 (tests import them from here)
 from tests.support.sample_app import SampleRepo
+from tests.test_bot_support import quiet_bot, quiet_engine, slack  # noqa: F401 (the bot tests' fixtures, for every test module)
 
 POSTGRES_URL = os.environ.get("YADOCKERI_TEST_POSTGRES_URL")
 
@@ -30,7 +32,7 @@ def docker_client() -> Iterator[docker.DockerClient]:
     client = docker.from_env(timeout=600)
     try:
         client.ping()
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:  # noqa: BLE001 (any failure to reach the engine means no Docker)
         pytest.fail(f"these tests need a Docker engine and swarm (scripts/test.sh starts them): {error}")
     yield client
     purge(client, SESSION_PREFIX)
@@ -39,11 +41,11 @@ def docker_client() -> Iterator[docker.DockerClient]:
 
 # Settings, router, engine -------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def infra(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def infra(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A router of this session: its own network, service, port and domains."""
     from stacks.router import ensure_router, remove_router
 
-    values = {
+    values: dict[str, Any] = {
         "router_network": f"{SESSION_PREFIX}-router",
         "router_service": f"{SESSION_PREFIX}-router",
         "router_port": free_port(),
@@ -71,10 +73,10 @@ def sample_repo(tmp_path: Path) -> SampleRepo:
 
 
 @pytest.fixture
-def make_settings(infra: dict, tmp_path: Path, sample_repo: SampleRepo):  # type: ignore[no-untyped-def]
+def make_settings(infra: dict[str, Any], tmp_path: Path, sample_repo: SampleRepo) -> Callable[..., Settings]:
     """Settings for one test: its own data folder and database, the sample app under a unique name."""
 
-    def make(**overrides: object) -> Settings:
+    def make(**overrides: Any) -> Settings:
         app = overrides.pop("app_name", None) or unique("a")
         values = dict(infra)
         values.update(
@@ -89,7 +91,7 @@ def make_settings(infra: dict, tmp_path: Path, sample_repo: SampleRepo):  # type
 
 
 @pytest.fixture
-def settings(make_settings) -> Settings:  # type: ignore[no-untyped-def]
+def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
 
 

@@ -113,9 +113,9 @@ def test_process_names_put_web_first_then_file_order():
 def test_spec_is_frozen():
     parsed = parse_appspec(None)
     with pytest.raises(ValidationError):
-        parsed.release = "rm -rf /"  # type: ignore[misc]
+        parsed.release = "rm -rf /"  # type: ignore[misc]  # assigning to a frozen model on purpose
     with pytest.raises(ValidationError):
-        parsed.build.dockerfile = "x"  # type: ignore[misc]
+        parsed.build.dockerfile = "x"  # type: ignore[misc]  # assigning to a frozen model on purpose
 
 
 # --- env --------------------------------------------------------------------------------
@@ -223,7 +223,8 @@ def test_paths_must_stay_inside_the_repository(key, value, phrase):
         ("processes: {}\n", ".yadockeri.yml: processes must include `web`, the process that answers HTTP on $PORT"),
         ("processes: [web]\n", ".yadockeri.yml: processes must be a mapping"),
         ("processes: {web: x}\n", ".yadockeri.yml: processes.web must be a mapping"),
-        ("processes: {web: {command: ''}}\n", ".yadockeri.yml: processes.web.command must not be empty (leave the key out instead)"),
+        ("processes: {web: {command: ''}}\n",
+         ".yadockeri.yml: processes.web.command must not be empty (leave the key out instead)"),
         ("processes: {web: {comand: x}}\n", ".yadockeri.yml: processes.web.comand is not a known key (known keys: command)"),
         (
             "processes: {1: {command: x}}\n",
@@ -322,8 +323,10 @@ def test_size_bound_comes_from_the_caller():
         ("x: &a [*a]\n", ".yadockeri.yml: line 1: the alias `*a` refers to the node that contains it"),
         ("release: x\nrelease: y\n", ".yadockeri.yml: line 2: the key `release` appears twice in one mapping"),
         ("env: " + "[" * 100 + "]" * 100 + "\n", ".yadockeri.yml: line 1: the file is nested more than 40 levels deep"),
-        ("resources: {web: {cpus: .inf}}\n", ".yadockeri.yml: line 1: the number `.inf` is not finite (infinity and NaN are not allowed)"),
-        ("resources: {web: {pids: 99999999999999999999}}\n", ".yadockeri.yml: line 1: the number `99999999999999999999` is outside the 64-bit integer range"),
+        ("resources: {web: {cpus: .inf}}\n",
+         ".yadockeri.yml: line 1: the number `.inf` is not finite (infinity and NaN are not allowed)"),
+        ("resources: {web: {pids: 99999999999999999999}}\n",
+         ".yadockeri.yml: line 1: the number `99999999999999999999` is outside the 64-bit integer range"),
     ],
 )
 def test_yaml_refusals_name_the_line(text, expected):
@@ -493,7 +496,9 @@ def test_parse_memory(text, expected):
     assert parse_memory(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "m", "lots", "1x", "1.g", "-1g", "1 g b", "1e3", "0", "0k", "0.0001", 0, -5, 1.5, True, None, [1]])
+@pytest.mark.parametrize(
+    "text", ["", "m", "lots", "1x", "1.g", "-1g", "1 g b", "1e3", "0", "0k", "0.0001", 0, -5, 1.5, True, None, [1]],
+)
 def test_parse_memory_refuses(text):
     with pytest.raises(SpecError):
         parse_memory(text)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from slack_sdk import WebClient
@@ -24,7 +25,7 @@ from tests.support.slack_requests import state_values
 from tests.support.slack_standin import SlackStandin
 from tests.test_bot_support import CHANNEL, make_standin
 
-NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,8 @@ def stack_record(name: str, **fields: object) -> StackRecord:
                         keep_until=None, warned_at=None, middleware_hash=None, node=None, thread=None)
     values.update(fields)
     known = {f.name for f in dataclasses.fields(StackRecord)}
-    return StackRecord(**{k: v for k, v in values.items() if k in known},
-                       **{name: None for name in known - set(values)})
+    missing: dict[str, Any] = {name: None for name in known - set(values)}
+    return StackRecord(**{k: v for k, v in values.items() if k in known}, **missing)
 
 
 def deployment_record(number: int, **fields: object) -> DeploymentRecord:
@@ -62,10 +63,10 @@ def deployment_record(number: int, **fields: object) -> DeploymentRecord:
                         error=None, log_tail=None, message=None)
     values.update(fields)
     known = {f.name for f in dataclasses.fields(DeploymentRecord)}
-    return DeploymentRecord(**{k: v for k, v in values.items() if k in known},
-                            **{f.name: None for f in dataclasses.fields(DeploymentRecord)
+    missing: dict[str, Any] = {f.name: None for f in dataclasses.fields(DeploymentRecord)
                                if f.name not in values and f.default is dataclasses.MISSING
-                               and f.default_factory is dataclasses.MISSING})
+                               and f.default_factory is dataclasses.MISSING}
+    return DeploymentRecord(**{k: v for k, v in values.items() if k in known}, **missing)
 
 
 def test_stack_buttons_by_equality() -> None:

@@ -3,6 +3,7 @@ Slack stand-in. Nothing here reaches Docker (see test_bot_swarm.py for that)."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from typing import Any
 
@@ -14,17 +15,14 @@ from stacks.models import Deployment, Event, Stack
 from stacks.store import Store
 from tests.support.slack_requests import slash_command_body
 from tests.support.slack_standin import SlackStandin
-from tests.test_bot_support import (  # noqa: F401  (fixtures)
-    bot_process,
+from tests.test_bot_support import (
     CHANNEL,
     NOTIFY,
     OWNER,
     RunningBot,
+    bot_process,
     dead_runner,
     home_opened,
-    quiet_bot,
-    quiet_engine,
-    slack,
     slack_settings,
     start_bot,
     texts,
@@ -167,7 +165,13 @@ def test_app_home_lists_stacks_with_their_buttons(quiet_bot: RunningBot, quiet_e
     next_page = next(e for b in home["blocks"] if b["type"] == "actions" for e in b["elements"]
                      if e["action_id"] == "home_page_next")
     quiet_bot.click("home_page_next", next_page["value"], view=home)
-    wait_for(lambda: "s30" in texts(quiet_bot.slack.home_view(OWNER)["blocks"]), 10, "page 2")
+
+    def page_two_shown() -> bool:
+        view = quiet_bot.slack.home_view(OWNER)
+        assert view is not None  # published above
+        return "s30" in texts(view["blocks"])
+
+    wait_for(page_two_shown, 10, "page 2")
 
 
 def test_deploy_form_errors_come_back_on_the_right_field(quiet_bot: RunningBot) -> None:
@@ -225,7 +229,7 @@ def test_deployments_interrupted_by_a_restart_say_so_in_their_thread(slack: Slac
 
 
 # `yadockeri bot`, the command ------------------------------------------------------------------
-def _stop(process: "subprocess.Popen[str]") -> str:
+def _stop(process: subprocess.Popen[str]) -> str:
     import signal
 
     process.send_signal(signal.SIGTERM)

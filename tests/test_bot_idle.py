@@ -18,7 +18,7 @@ from tests.conftest import env_for_cli, free_port, purge, unique
 from tests.support.helpers import ADMIN as CLI_ADMIN
 from tests.support.helpers import deploy, page, succeeded, through_router
 from tests.support.slack_standin import SlackStandin
-from tests.test_bot_support import (  # noqa: F401  (fixtures)
+from tests.test_bot_support import (
     ADMIN,
     CHANNEL,
     NOTIFY,
@@ -27,9 +27,6 @@ from tests.test_bot_support import (  # noqa: F401  (fixtures)
     SECRET,
     RunningBot,
     bot_process,
-    quiet_bot,
-    quiet_engine,
-    slack,
     slack_settings,
     start_bot,
     texts,
@@ -70,7 +67,7 @@ def test_list_and_home_say_what_happens_next(quiet_bot: RunningBot, quiet_engine
 
 
 @pytest.fixture
-def idle_bot(make_settings, slack: SlackStandin, docker_client: docker.DockerClient) -> Iterator[RunningBot]:  # type: ignore[no-untyped-def]
+def idle_bot(make_settings, slack: SlackStandin, docker_client: docker.DockerClient) -> Iterator[RunningBot]:
     settings = slack_settings(make_settings(sleep_after=3600, reap_after=2, reap_warning=8), slack)
     engine = Engine(settings)
     engine.start()
@@ -118,14 +115,14 @@ def test_a_warned_stack_kept_from_slack_survives_and_the_other_is_reaped(idle_bo
         scheduler.stop()
 
 
-def engine_actor(user: str):  # type: ignore[no-untyped-def]
+def engine_actor(user: str):
     from stacks.engine import Actor
 
     return Actor(id=user, source="slack")
 
 
 @pytest.mark.swarm
-def test_a_killed_bot_loses_no_reap_and_reaps_nothing_twice(make_settings, slack: SlackStandin, tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_a_killed_bot_loses_no_reap_and_reaps_nothing_twice(make_settings, slack: SlackStandin, tmp_path: Path,
                                                              docker_client: docker.DockerClient) -> None:
     settings = make_settings(sleep_after=3600, reap_after=2, reap_warning=8)
     engine = Engine(settings)

@@ -12,19 +12,17 @@ from typing import Any
 
 import pytest
 import requests
+from slack_bolt import BoltRequest, BoltResponse
 
 from bot.server import MAX_BODY, BodyTooLarge, read_body
 from stacks.engine import Engine
 from tests.support.raw_http import post_huge, vm_kib
 from tests.support.slack_requests import sign, signed_headers, slash_command_body
 from tests.support.slack_standin import SlackStandin
-from tests.test_bot_support import (  # noqa: F401  (fixtures)
+from tests.test_bot_support import (
     SECRET,
     RunningBot,
     bot_process,
-    quiet_bot,
-    quiet_engine,
-    slack,
     wait_for,
 )
 
@@ -37,11 +35,11 @@ def dispatched(quiet_bot: RunningBot) -> list[Any]:
     seen: list[Any] = []
     dispatch = quiet_bot.app.dispatch
 
-    def recording(request: Any) -> Any:
+    def recording(request: BoltRequest) -> BoltResponse:
         seen.append(request)
         return dispatch(request)
 
-    quiet_bot.app.dispatch = recording  # type: ignore[method-assign]
+    quiet_bot.app.dispatch = recording  # type: ignore[assignment]  # a recording wrapper replaces this app's dispatch
     return seen
 
 
@@ -85,7 +83,8 @@ def test_a_body_over_the_limit_gets_413_even_signed(quiet_bot: RunningBot, dispa
     too_big = b"text=" + b"a" * (MAX_BODY - 4)
     assert len(too_big) == MAX_BODY + 1
     assert _post(quiet_bot, too_big, signed_headers(SECRET, too_big)).status_code == 413
-    host, port = "127.0.0.1", quiet_bot.server.port  # type: ignore[union-attr]
+    assert quiet_bot.server is not None
+    host, port = "127.0.0.1", quiet_bot.server.port
     status, sent = post_huge(host, port, "/slack/events", MAX_BODY * 4)
     assert " 413 " in status and sent == 0  # refused on its declared length, before any of it was sent
     status, sent = post_huge(host, port, "/slack/events", MAX_BODY * 4, chunked=True)

@@ -15,11 +15,9 @@ from tests.conftest import free_port, unique
 from tests.support.helpers import page
 from tests.support.slack_requests import slash_command_payload
 from tests.support.slack_standin import SlackStandin
-from tests.test_bot_support import (  # noqa: F401  (fixtures)
+from tests.test_bot_support import (
     CHANNEL,
     RunningBot,
-    quiet_engine,
-    slack,
     slack_settings,
     start_bot,
     top_level,

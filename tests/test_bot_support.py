@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,7 @@ OWNER, OTHER, ADMIN = "U123", "U456", "U0ADMIN"
 
 
 def test_support_module_has_no_tests_of_its_own() -> None:
-    """(pytest collects this file; its fixtures are imported by the bot's test modules.)"""
+    """(pytest collects this file; tests/conftest.py imports its fixtures for the bot's test modules.)"""
 
 
 def make_standin(**kwargs: Any) -> SlackStandin:
@@ -187,7 +189,7 @@ def quiet_bot(quiet_engine: Engine, slack: SlackStandin) -> Iterator[RunningBot]
 
 
 # Looking at what the stand-in recorded -------------------------------------------------------------
-def texts(blocks: list[dict] | None) -> str:
+def texts(blocks: Sequence[object] | None) -> str:
     """Every text of some blocks, joined (for `in` checks)."""
     return json.dumps(blocks or [], ensure_ascii=False)
 
@@ -206,7 +208,7 @@ def assert_update_rate(slack: SlackStandin) -> None:
     for call in slack.calls("chat.update"):
         by_ts.setdefault(str(call.params.get("ts")), []).append(call.at)
     for ts, times in by_ts.items():
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in pairwise(times)]
         assert all(gap >= 1.0 for gap in gaps), (ts, gaps)
 
 
@@ -227,9 +229,8 @@ def dead_runner() -> str:
     return f"{socket.gethostname()}:999999999:12345"
 
 
-def bot_process(env: dict[str, str], port: int, *, capture: bool = True) -> "subprocess.Popen[str]":
+def bot_process(env: dict[str, str], port: int, *, capture: bool = True) -> subprocess.Popen[str]:
     """`yadockeri bot` as a real process, once its /healthz answers."""
-    import subprocess
     import sys
 
     output = subprocess.PIPE if capture else subprocess.DEVNULL

@@ -15,16 +15,15 @@ from tests.conftest import CLI_ADMIN, unique
 from tests.support.helpers import files_containing, page, through_router
 from tests.support.sample_app import SampleRepo
 from tests.support.slack_standin import SlackStandin
-from tests.test_bot_support import (  # noqa: F401  (fixtures)
+from tests.test_bot_support import (
     CHANNEL,
     NOTIFY,
-    OUTSIDE,
     OTHER,
+    OUTSIDE,
     OWNER,
     RunningBot,
     assert_update_rate,
     everything_sent,
-    slack,
     slack_settings,
     start_bot,
     texts,

@@ -13,14 +13,11 @@ from bot.progress import SlackReporter
 from bot.text import esc, fallback
 from stacks.engine import Engine, StackEvent
 from tests.support.slack_standin import SlackStandin
-from tests.test_bot_support import (  # noqa: F401  (fixtures)
+from tests.test_bot_support import (
     CHANNEL,
     NOTIFY,
     OWNER,
     RunningBot,
-    quiet_bot,
-    quiet_engine,
-    slack,
     texts,
     wait_for,
 )
@@ -58,7 +55,8 @@ def assert_inert_in_slack(slack: SlackStandin) -> None:
     objects = mrkdwn_objects([calls, posts])
     assert objects and all(o.get("verbatim") is True for o in objects), [o for o in objects if not o.get("verbatim")]
     for params in [*calls, *posts]:
-        text = params.get("text") if isinstance(params.get("text"), str) else ""
+        value = params.get("text")
+        text = value if isinstance(value, str) else ""
         assert "evil.example" not in text and "https://evil" not in text, text
 
 
@@ -92,8 +90,9 @@ def test_a_failed_deployment_and_its_notice_reach_slack_inert(quiet_bot: Running
     slack = quiet_bot.slack
     wait_for(lambda: slack.messages(NOTIFY), 10, "the notice")
     wait_for(lambda: slack.files(), 10, "the log tail attached")
-    reporter.post.wait(10)  # type: ignore[union-attr]
-    reporter.details.wait(10)  # type: ignore[union-attr]
+    assert reporter.post is not None and reporter.details is not None
+    reporter.post.wait(10)
+    reporter.details.wait(10)
     (message,) = [m for m in slack.messages(CHANNEL) if "thread_ts" not in m]
     assert "failed" in message["text"] and "evil" in texts(message["blocks"])  # shown, as text
     assert "evil" in slack.messages(NOTIFY)[0]["text"]

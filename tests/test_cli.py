@@ -47,12 +47,12 @@ def test_help_and_usage_errors_without_docker(tmp_path: Path) -> None:
 
 def test_the_terminal_reporter_prints_untrusted_text_inert() -> None:
     import io
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     from stacks.store import DeploymentRecord, LockRecord
     from yadockeri.terminal import TerminalReporter
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     record = DeploymentRecord(id=7, stack="akira", stack_id=1, kind="deploy", branch="main" + HOSTILE, commit=None,
                               image=None, state="failed", requested_by="U1" + HOSTILE, source="slack",
                               created_at=now, started_at=now, finished_at=now, runner=None,
@@ -171,6 +171,7 @@ def test_a_killed_deploy_is_marked_interrupted_and_the_stack_can_deploy_again(
         status = run_cli(["status", stack], env)  # the next start notices
         assert "was interrupted" in status.stderr and status.returncode == 0
         (killed,) = store.deployments(stack)
+        assert killed.error is not None
         assert killed.state == "interrupted" and "interrupted" in killed.error
         assert store.lock_holder(stack) is None
 

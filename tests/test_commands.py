@@ -149,7 +149,7 @@ def test_usage_lists_every_verb_for_its_front_end() -> None:
 def test_unreadable_and_look_alike_words_get_the_usage_answer(words: list[str], message: str) -> None:
     for origin in ("cli", "slack"):
         with pytest.raises(UsageError) as caught:
-            parse(words, origin=origin)  # type: ignore[arg-type]
+            parse(words, origin=origin)
         first, _, rest = str(caught.value).partition("\n")
         assert message in first
         assert "usage" in rest or "yadockeri" in rest

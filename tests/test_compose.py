@@ -8,6 +8,7 @@ import subprocess
 import textwrap
 import time
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import yaml
@@ -47,8 +48,8 @@ DEFAULT_DEPLOY = {"mode": "replicated", "replicas": 1, "endpoint_mode": "dnsrr",
                   "resources": DEFAULT_RESOURCES}
 
 
-def prep(text: str, **overrides) -> PreparedCompose:
-    options = {"stack": "akira", "process_names": PROCESSES, "endpoint_mode": "dnsrr", "labels": LABELS,
+def prep(text: str, **overrides: Any) -> PreparedCompose:
+    options: dict[str, Any] = {"stack": "akira", "process_names": PROCESSES, "endpoint_mode": "dnsrr", "labels": LABELS,
                "policy": POLICY}
     options.update(overrides)
     return prepare_compose(textwrap.dedent(text), **options)
@@ -579,7 +580,8 @@ def test_a_registry_login_goes_only_with_yadockeris_images():
     "image",
     ["postgres:15", "postgres", "library/postgres", "docker.io/library/postgres:15", "bitnami/redis:7.0",
      "ghcr.io/org/image:v1", "quay.io/org/sub/image@sha256:" + "12" * 32, "localhost:5001/team/x",
-     "cafe:latest", "abc123:1", "my-yadockeri/app", "team/yadockeri", "yadockeri-tools/x", "mcr.microsoft.com/mssql/server:2022-latest"],
+     "cafe:latest", "abc123:1", "my-yadockeri/app", "team/yadockeri", "yadockeri-tools/x",
+     "mcr.microsoft.com/mssql/server:2022-latest"],
 )
 def test_other_images_are_fine(image):
     assert db(prep(f"services:\n  db: {{image: '{image}'}}\n", policy=replace(POLICY, registry="registry.example.com")))[
@@ -611,6 +613,7 @@ def test_images_must_be_references(image):
 )
 def test_image_references_are_normalised_as_docker_does(text, domain, path, tag, digest):
     reference = parse_image_reference(text)
+    assert reference is not None
     assert (reference.domain, reference.path, reference.tag, reference.digest) == (domain, path, tag, digest)
 
 
@@ -726,7 +729,8 @@ PGDATA = {"type": "volume", "source": "pgdata", "target": "/data", "read_only": 
         ("[{type: tmpfs, target: /tmp}]", [{"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": 256 * MIB}}]),
         ("[{type: tmpfs, target: /tmp, tmpfs: {size: 1m}}]", [{"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": MIB}}]),
         ("[{type: tmpfs, target: /tmp, tmpfs: {size: 1048576}}]", [{"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": MIB}}]),
-        ("[{type: tmpfs, target: /tmp, tmpfs: {size: 256m}}]", [{"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": 256 * MIB}}]),
+        ("[{type: tmpfs, target: /tmp, tmpfs: {size: 256m}}]",
+         [{"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": 256 * MIB}}]),
         ("[]", []),
     ],
 )
@@ -1249,7 +1253,7 @@ def test_output_is_deterministic():
 def test_prepared_compose_is_frozen():
     prepared = prep("")
     with pytest.raises(AttributeError):
-        prepared.yaml = "x"  # type: ignore[misc]
+        prepared.yaml = "x"  # type: ignore[misc]  # assigning to a frozen dataclass on purpose
 
 
 def test_services_with_volumes_are_pinned_to_the_stack_node():

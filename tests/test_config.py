@@ -45,6 +45,7 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert settings.domains == ["y.example.com", "y.dev.example.com"]
     assert settings.stack_urls("akira") == ["http://akira.y.example.com:8080", "http://akira.y.dev.example.com:8080"]
     assert settings.deploy_timeout == 120
+    assert settings.git_token is not None and settings.slack_bot_token is not None
     assert "ghp_secret" not in repr(settings) and settings.git_token.get_secret_value() == "ghp_secret"
     assert settings.slack_bot_token.get_secret_value() == "xoxb-1"
 
@@ -95,6 +96,7 @@ def test_docker_secrets_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     importlib.reload(stacks.config)  # secrets_dir is read when the class is made
     try:
         settings = stacks.config.load_settings()
+        assert settings.secret_key is not None and settings.slack_bot_token is not None
         assert settings.secret_key.get_secret_value() == "k" * 44
         assert settings.slack_bot_token.get_secret_value() == "xoxb-from-secret"
     finally:

@@ -7,12 +7,13 @@ import threading
 import time
 
 import docker
-import requests
 import pytest
+import requests
 
 from stacks.config import Settings
 from stacks.engine import Engine
 from stacks.progress import RecordingReporter
+from stacks.store import LockRecord
 from tests.conftest import env_for_cli, unique
 from tests.support.helpers import (
     ADMIN,
@@ -168,6 +169,7 @@ def test_worker_release_and_middleware(engine: Engine, settings: Settings, sampl
     stack = unique("s")
     first = succeeded(deploy(engine, stack))
     assert steps(first)["release"] == "ok"
+    assert first.log_tail is not None
     assert f"release: release-ran-{stack}" in first.log_tail and "release: middleware-ok" in first.log_tail
     assert page(settings, stack)["middleware"] == "middleware-ok"  # the web reaches middleware by name
     services = {s.name: s for s in engine.status(stack).services}
@@ -196,6 +198,7 @@ def test_two_stacks_deploy_in_parallel(engine: Engine, settings: Settings, sampl
     for branch, stack in stacks.items():
         assert page(settings, stack)["content"] == branch
     left, right = (next(s for s in records[b].steps if s.name == "build") for b in ("left", "right"))
+    assert left.ended_at is not None and right.ended_at is not None
     assert left.started_at < right.ended_at and right.started_at < left.ended_at  # the builds overlapped
 
 
@@ -242,9 +245,12 @@ def test_deploys_of_one_stack_wait_in_line(engine: Engine, settings: Settings, s
     first = engine.deploy(stack, "main", ADMIN, reporter=first_reporter)
     second = engine.redeploy(stack, ADMIN, reporter=second_reporter)
     one, two = succeeded(first.wait(240)), succeeded(second.wait(240))
+    assert one.finished_at is not None and two.started_at is not None
     assert one.finished_at <= two.started_at  # never interleaved
     waits = [args for name, args in second_reporter.events if name == "waiting"]
-    assert waits and waits[0][1].deployment_id == one.id and waits[0][1].holder == "cli:test"
+    assert waits
+    lock = waits[0][1]
+    assert isinstance(lock, LockRecord) and lock.deployment_id == one.id and lock.holder == "cli:test"
 
 
 def sample_repo_dockerfile_slow() -> str:

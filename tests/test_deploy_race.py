@@ -30,15 +30,15 @@ def quiet(engine: Engine, during_docker_checks: Callable[[], None] | None = None
         if during_docker_checks is not None:
             during_docker_checks()
 
-    engine.check_docker = docker_checks  # type: ignore[method-assign]
-    engine._require_router = lambda: None  # type: ignore[method-assign]
-    engine._require_registry = lambda: None  # type: ignore[method-assign]
-    engine._refuse_foreign_stack = lambda stack: None  # type: ignore[method-assign]
+    engine.check_docker = docker_checks  # type: ignore[method-assign]  # no Docker: the test's stand-in
+    engine._require_router = lambda: None  # type: ignore[method-assign]  # no router in these tests
+    engine._require_registry = lambda: None  # type: ignore[method-assign]  # no registry in these tests
+    engine._refuse_foreign_stack = lambda stack: None  # type: ignore[method-assign]  # no swarm to look in
 
     def recorded_only(*args: object, **kwargs: object) -> Future:
         return Future()
 
-    engine._pool.submit = recorded_only  # type: ignore[method-assign]
+    engine._pool.submit = recorded_only  # type: ignore[method-assign]  # jobs are recorded, never run
     return engine
 
 

@@ -50,6 +50,7 @@ def test_a_missing_branch_creates_nothing(engine: Engine, docker_client: docker.
     stack = unique("m")
     failed = deploy(engine, stack, "no-such-branch")
     assert failed.state == "failed"
+    assert failed.error is not None
     assert "branch `no-such-branch` does not exist in" in failed.error and str(sample_repo.path) in failed.error
     assert engine.store.get_stack(stack) is None
     assert stack_objects(docker_client, stack) == []
@@ -59,7 +60,9 @@ def test_a_missing_branch_leaves_a_running_stack_alone(engine: Engine, settings:
                                                        docker_client: docker.DockerClient) -> None:
     version = web_version(docker_client, running)
     failed = deploy(engine, running, "nope", actor=OWNER)
-    assert failed.state == "failed" and "does not exist" in failed.error
+    assert failed.state == "failed"
+    assert failed.error is not None
+    assert "does not exist" in failed.error
     assert_untouched(engine, settings, docker_client, running, version)
     assert engine.store.require_stack(running).branch == "main"
 
@@ -69,11 +72,13 @@ def test_a_refused_compose_file_changes_nothing(engine: Engine, settings: Settin
     version = web_version(docker_client, running)
     sample_repo.write({
         ".yadockeri.yml": "services: compose.yml\n",
-        "compose.yml": "services:\n  evil:\n    image: busybox:latest\n    volumes: ['/var/run/docker.sock:/var/run/docker.sock']\n",
+        "compose.yml": "services:\n  evil:\n    image: busybox:latest\n"
+                       "    volumes: ['/var/run/docker.sock:/var/run/docker.sock']\n",
     })
     sample_repo.commit("mount the docker socket")
     failed = redeploy(engine, running, actor=OWNER)
     assert failed.state == "failed"
+    assert failed.error is not None
     assert "compose.yml: service `evil`" in failed.error and "/var/run/docker.sock" in failed.error
     assert steps(failed)["spec"] == "failed" and "build" not in steps(failed)
     assert_untouched(engine, settings, docker_client, running, version)
@@ -84,7 +89,9 @@ def test_an_invalid_app_spec_is_a_clear_error(engine: Engine, sample_repo: Sampl
     sample_repo.write({".yadockeri.yml": "processes:\n  worker: {command: run}\n"})
     sample_repo.commit("no web")
     failed = deploy(engine, unique("v"))
-    assert failed.state == "failed" and ".yadockeri.yml" in failed.error and "web" in failed.error
+    assert failed.state == "failed"
+    assert failed.error is not None
+    assert ".yadockeri.yml" in failed.error and "web" in failed.error
 
 
 def test_a_failing_build_says_why_and_changes_nothing(engine: Engine, settings: Settings, running: str,
@@ -94,6 +101,7 @@ def test_a_failing_build_says_why_and_changes_nothing(engine: Engine, settings: 
     commit = sample_repo.commit("broken build")
     failed = redeploy(engine, running, actor=OWNER)
     assert failed.state == "failed" and steps(failed)["build"] == "failed"
+    assert failed.error is not None
     assert "docker build failed" in failed.error and "build-broke-marker" in failed.error  # its last lines
     assert_untouched(engine, settings, docker_client, running, version)
     (app,) = settings.apps
@@ -110,6 +118,7 @@ def test_a_failing_release_command_stops_the_deploy(engine: Engine, settings: Se
     sample_repo.commit("failing release")
     failed = redeploy(engine, running, actor=OWNER)
     assert failed.state == "failed" and steps(failed)["release"] == "failed"
+    assert failed.error is not None
     assert "release command failed" in failed.error and "release-broke-marker" in failed.error
     assert "processes" not in steps(failed)
     assert_untouched(engine, settings, docker_client, running, version)
@@ -124,6 +133,7 @@ def test_a_web_process_that_crashes_on_update_is_rolled_back(engine: Engine, set
     sample_repo.commit("crashing web")
     failed = redeploy(engine, running, actor=OWNER)
     assert failed.state == "failed"
+    assert failed.error is not None
     assert "rolled back" in failed.error and "crash-after-update-marker" in failed.error
     assert page(settings, running)["content"] == "main-1"  # the old version still serves
     assert engine.store.require_stack(running).state == "running"
@@ -131,7 +141,7 @@ def test_a_web_process_that_crashes_on_update_is_rolled_back(engine: Engine, set
 
 
 def test_a_rollback_after_live_is_announced_and_the_stack_held_until_swarm_is_done(
-        make_settings, sample_repo: SampleRepo, docker_client: docker.DockerClient) -> None:  # type: ignore[no-untyped-def]
+        make_settings, sample_repo: SampleRepo, docker_client: docker.DockerClient) -> None:
     """The new web answers (so the change is live and said so), then dies inside swarm's update
     monitor: swarm rolls back, and yadockeri, still holding the stack, says so."""
     engine = Engine(make_settings(update_monitor=20))
@@ -167,7 +177,9 @@ def test_a_web_process_that_never_starts_fails_fast_with_its_logs(engine: Engine
     sample_repo.commit("never starts")
     stack = unique("n")
     failed = deploy(engine, stack)
-    assert failed.state == "failed" and "keeps exiting" in failed.error
+    assert failed.state == "failed"
+    assert failed.error is not None
+    assert "keeps exiting" in failed.error
     assert "non-zero exit (2)" in failed.error and "never-starts-marker" in failed.error
     assert engine.store.require_stack(stack).state == "failed"
 
@@ -184,7 +196,7 @@ def test_docker_unreachable_is_said_clearly_and_records_nothing(settings: Settin
         engine.close()
 
 
-def test_no_router_is_said_before_anything_is_recorded(make_settings) -> None:  # type: ignore[no-untyped-def]
+def test_no_router_is_said_before_anything_is_recorded(make_settings) -> None:
     engine = Engine(make_settings(router_service=unique("nr")))
     engine.start()
     try:
@@ -200,7 +212,7 @@ def test_no_router_is_said_before_anything_is_recorded(make_settings) -> None:  
     ({"domain": "other.localhost"}, "it serves .*y.localhost, the settings say other.localhost"),
 ])
 def test_a_router_with_other_settings_is_said_at_once_and_left_alone(
-        make_settings, settings: Settings, running: str, docker_client: docker.DockerClient,  # type: ignore[no-untyped-def]
+        make_settings, settings: Settings, running: str, docker_client: docker.DockerClient,
         change: dict, said: str) -> None:
     before = docker_client.api.inspect_service(settings.router_service)["Version"]["Index"]
     engine = Engine(make_settings(**change))

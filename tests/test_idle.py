@@ -4,7 +4,8 @@ the status pages. (tests/test_sleep_reap.py does the same on the real swarm.)"""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -13,11 +14,11 @@ from stacks.idle import FOREVER, Action, Timing, decide, describe, schedule_of
 from stacks.status_page import StatusApp, page_for, render
 from stacks.store import StackRecord
 
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 TIMING = Timing(sleep_after=timedelta(hours=2), reap_after=timedelta(days=7), reap_warning=timedelta(hours=24))
 
 
-def stack(name: str = "akira", *, idle: timedelta = timedelta(0), **changes: object) -> StackRecord:
+def stack(name: str = "akira", *, idle: timedelta = timedelta(0), **changes: Any) -> StackRecord:
     record = StackRecord(
         id=1, name=name, app="app", branch="main", commit="c" * 40, image="img", owner="U1", state="running",
         created_at=NOW - timedelta(days=30), last_activity_at=NOW - idle, last_request_at=None, requests=0,
@@ -83,10 +84,17 @@ def test_schedule_of() -> None:
 LINE = "2026-11-26T12:00:01.123456789Z yadockeri-activity akira 523 1795694400.875"
 
 
+def _ns(stamp: str) -> int:
+    """docker_time_ns of a stamp it must read."""
+    value = docker_time_ns(stamp)
+    assert value is not None, stamp
+    return value
+
+
 def test_parse_a_count_line() -> None:
     hit = parse_line(LINE.encode())
     assert hit == Hit(stack="akira", count=523, last_ns=1_795_694_400_875_000_000,
-                      at_ns=docker_time_ns("2026-11-26T12:00:01.123456789Z"))
+                      at_ns=_ns("2026-11-26T12:00:01.123456789Z"))
     assert hit.at_ns % 1_000_000_000 == 123456789
 
 
@@ -107,8 +115,8 @@ def test_lines_that_are_not_counts(line: str) -> None:
 
 
 def test_docker_times_with_trimmed_fractions() -> None:
-    assert docker_time_ns("2026-11-26T12:00:01.5Z") - docker_time_ns("2026-11-26T12:00:01Z") == 500_000_000
-    assert docker_time_ns("2026-11-26T12:00:01.000000001Z") == docker_time_ns("2026-11-26T12:00:01Z") + 1
+    assert _ns("2026-11-26T12:00:01.5Z") - _ns("2026-11-26T12:00:01Z") == 500_000_000
+    assert _ns("2026-11-26T12:00:01.000000001Z") == _ns("2026-11-26T12:00:01Z") + 1
     assert docker_time_ns("yesterday") is None
 
 
@@ -121,7 +129,7 @@ def test_counter_adds_up_and_skips_only_what_was_seen_before_a_reconnect() -> No
     batch, position = counter.take()
     assert position == 160
     assert {k: v[0] for k, v in batch.items()} == {"a": 8, "b": 1}
-    assert batch["a"][1] == datetime.fromtimestamp(149 / 1e9, tz=timezone.utc)
+    assert batch["a"][1] == datetime.fromtimestamp(149 / 1e9, tz=UTC)
     assert counter.take()[0] == {}
     counter.give_back(batch)  # a flush that failed is not lost
     assert {k: v[0] for k, v in counter.take()[0].items()} == {"a": 8, "b": 1}

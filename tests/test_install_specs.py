@@ -9,6 +9,7 @@ import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -37,8 +38,8 @@ SECRET_VALUES = {
 }
 
 
-def settings(tmp_path: Path, **values: object) -> Settings:
-    base: dict[str, object] = {"data_dir": tmp_path, "registry": "reg.example:5000", "registry_username": "ci"}
+def settings(tmp_path: Path, **values: Any) -> Settings:
+    base: dict[str, Any] = {"data_dir": tmp_path, "registry": "reg.example:5000", "registry_username": "ci"}
     base.update({k: SecretStr(v) if k != "database_url" else v for k, v in SECRET_VALUES.items()})
     base.update(values)
     return Settings(**base)
@@ -214,7 +215,7 @@ def test_the_health_check_says_why_the_bot_is_unhealthy() -> None:
     status = {"code": 200}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(status["code"] if self.path == "/healthz" else 404)
             self.end_headers()
 

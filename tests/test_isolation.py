@@ -146,6 +146,7 @@ def test_tasks_have_no_raw_sockets_and_only_the_minimal_capabilities(
     assert b"Sent 1 probe" in control
 
     # Requests for the victim arrive at the victim, and the router says which task answered.
+    assert settings.router_token is not None
     for _ in range(10):
         response = requests.get(settings.router_check_url + "/", timeout=10, headers={
             "Host": f"{victim}.{settings.domains[0]}", CHECK_HEADER: settings.router_token.get_secret_value()})
@@ -189,6 +190,7 @@ def test_a_build_step_reaches_no_port_of_the_host(
         "CMD", f"RUN if echo x | nc -w 3 {host} {listener.port}; then echo HOST-REACHED; else echo HOST-BLOCKED; fi\nCMD")})
     sample_repo.commit("a build step that knocks on the host")
     record = succeeded(deploy(engine, unique("b")))
+    assert record.log_tail is not None
     lines = [line.strip() for line in record.log_tail.splitlines()]
     assert "HOST-BLOCKED" in lines and "HOST-REACHED" not in lines
     assert f"nc: can't connect to remote host ({host}): Connection refused" in lines
@@ -274,6 +276,7 @@ def test_an_escaping_branch_is_refused_and_leaves_nothing(
     failed = deploy(engine, stack)
     assert failed.state == "failed", failed.log_tail
     assert steps(failed)["spec"] == "failed"
+    assert failed.error is not None
     assert "mw.yml" in failed.error and word.lower() in failed.error.lower(), failed.error
     assert "internal error" not in failed.error
     # From the host: nothing of the stack runs, and dockerd connected nowhere.
@@ -297,6 +300,7 @@ def test_what_runs_is_what_was_checked_as_seen_from_the_host(
     ), "middleware that says more than it may")
     stack = unique("w")
     record = succeeded(deploy(engine, stack))
+    assert record.log_tail is not None
     assert "published ports removed" in record.log_tail
     service = docker_client.api.inspect_service(f"{stack}_m")
     spec = service["Spec"]
@@ -331,6 +335,7 @@ def test_a_docker_cli_that_reads_another_document_stops_the_deploy(
     stack = unique("c")
     failed = deploy(engine, stack)
     assert failed.state == "failed" and steps(failed)["middleware"] == "failed"
+    assert failed.error is not None
     assert "not what yadockeri checked" in failed.error and "bind" in failed.error
     wait_until(lambda: docker_client.api.services(filters={"label": f"yadockeri.stack={stack}",
                                                           "name": f"{stack}_m"}) == [], 30,
@@ -339,7 +344,7 @@ def test_a_docker_cli_that_reads_another_document_stops_the_deploy(
 
 # Builds ------------------------------------------------------------------------------------------
 def test_an_endless_build_stops_at_the_build_timeout(
-        make_settings, sample_repo: SampleRepo, docker_client: docker.DockerClient) -> None:  # type: ignore[no-untyped-def]
+        make_settings, sample_repo: SampleRepo, docker_client: docker.DockerClient) -> None:
     settings = make_settings(build_timeout=8)
     engine = Engine(settings)
     engine.start()
@@ -348,6 +353,7 @@ def test_an_endless_build_stops_at_the_build_timeout(
         sample_repo.commit("a build that never ends")
         failed = deploy(engine, unique("t"))
         assert failed.state == "failed" and steps(failed)["build"] == "failed"
+        assert failed.error is not None
         assert "did not finish within 8s (YADOCKERI_BUILD_TIMEOUT)" in failed.error
         assert "building-forever" in failed.error  # the output's tail
         # dockerd cancelled the build: its step's container goes away (long before the RUN would end).
@@ -360,7 +366,7 @@ def test_an_endless_build_stops_at_the_build_timeout(
 
 
 def test_a_context_larger_than_the_limit_is_refused_before_it_is_read(
-        make_settings, sample_repo: SampleRepo) -> None:  # type: ignore[no-untyped-def]
+        make_settings, sample_repo: SampleRepo) -> None:
     settings = make_settings(max_context_bytes="64k")
     engine = Engine(settings)
     engine.start()
@@ -369,6 +375,7 @@ def test_a_context_larger_than_the_limit_is_refused_before_it_is_read(
         sample_repo.commit("a big file")
         failed = deploy(engine, unique("z"))
         assert failed.state == "failed" and steps(failed)["build"] == "failed"
+        assert failed.error is not None
         assert "YADOCKERI_MAX_CONTEXT_BYTES" in failed.error
     finally:
         engine.close()
@@ -378,6 +385,7 @@ def test_the_readiness_check_counts_only_the_new_task(engine: Engine, settings: 
                                                       docker_client: docker.DockerClient) -> None:
     stack = unique("r")
     succeeded(deploy(engine, stack))
+    assert settings.router_token is not None
     token = settings.router_token.get_secret_value()
     answered = through_router(settings, stack)
     assert UPSTREAM_HEADER not in answered.headers  # a plain client is never told
@@ -394,6 +402,7 @@ def test_only_yadockeris_check_sees_the_routers_dns_cache(engine: Engine, settin
     stack = unique("q")
     succeeded(deploy(engine, stack))
     url = settings.router_check_url + RESOLVE_PATH
+    assert settings.router_token is not None
     token = settings.router_token.get_secret_value()
 
     def ask(name: str, **headers: str) -> requests.Response:
@@ -418,7 +427,8 @@ def test_the_status_endpoint_answers_a_stack_process_nothing(
 
     asked: list[str] = []
     woken: list[str] = []
-    app = StatusApp(lambda name: asked.append(name), woken.append,  # type: ignore[arg-type, func-returns-value]
+    assert settings.router_token is not None
+    app = StatusApp(lambda name: asked.append(name), woken.append,
                     router_token=settings.router_token.get_secret_value())
     host = gateway(docker_client, "docker_gwbridge")
     server = StatusServer(app, host=host, port=settings.status_port).start()
@@ -446,7 +456,9 @@ def test_a_branch_that_conflicts_with_main_leaves_main_and_its_stacks_intact(
     stack = unique("m")
     succeeded(deploy(engine, stack))
     failed = deploy(engine, unique("x"), "main/x")
-    assert failed.state == "failed" and "does not exist" in failed.error
+    assert failed.state == "failed"
+    assert failed.error is not None
+    assert "does not exist" in failed.error
     mirror = engine.mirror(next(iter(settings.apps))).path
     subprocess.run(["git", f"--git-dir={mirror}", "gc", "--prune=now", "--quiet"], check=True)
     heads = subprocess.run(["git", f"--git-dir={mirror}", "for-each-ref", "--format=%(refname)"],

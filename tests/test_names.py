@@ -35,7 +35,10 @@ def test_good_branches(branch: str) -> None:
     assert check_branch(branch) == branch
 
 
-@pytest.mark.parametrize("branch", ["", "-x", "--upload-pack=touch /tmp/x", "a..b", "a b", "x.lock", "a~1", "a^", "a:b", "@", "/a", "a\nb", "HEAD@{1}"])
+@pytest.mark.parametrize(
+    "branch",
+    ["", "-x", "--upload-pack=touch /tmp/x", "a..b", "a b", "x.lock", "a~1", "a^", "a:b", "@", "/a", "a\nb", "HEAD@{1}"],
+)
 def test_bad_branches(branch: str) -> None:
     with pytest.raises(InvalidName):
         check_branch(branch)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from stacks.commands import KEEP_MAX, Command, parse
+from stacks.commands import KEEP_MAX, Command, Origin, parse
 from stacks.errors import InvalidName, UsageError
 from stacks.names import (
     RESERVED_STACK_NAMES,
@@ -62,7 +63,8 @@ TEXT = st.one_of(
     st.lists(st.one_of(VERB, WORD, OPTION, st.sampled_from(['"', "'", "“", "”", "&amp;", "&lt;", "&#0;", "&#x202e;"])),
              max_size=8).map(" ".join),
 )
-ORIGIN = st.sampled_from(["cli", "slack"])
+ORIGINS: tuple[Origin, ...] = ("cli", "slack")
+ORIGIN = st.sampled_from(ORIGINS)
 
 LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -71,10 +73,10 @@ APP = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,38}[a-z0-9])?")
 VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 
-def parse_or_refuse(words: list[str] | str, origin: str) -> Command | None:
+def parse_or_refuse(words: list[str] | str, origin: Origin) -> Command | None:
     """parse, with the property that only UsageError escapes, carrying a safe refusal."""
     try:
-        return parse(words, origin=origin)  # type: ignore[arg-type]
+        return parse(words, origin=origin)
     except UsageError as error:
         assert_refusal(str(error))
         return None
@@ -115,7 +117,7 @@ def assert_accepted_command_is_sound(command: Command) -> None:
 @example(["deploy", "akira", "\udc80"], "slack")
 @example(["keep", "akira", "--for", "²"], "cli")
 @example(["env", "akira", "set", "A=\x00"], "slack")
-def test_any_word_list_is_a_command_or_a_clear_refusal(words: list[str], origin: str) -> None:
+def test_any_word_list_is_a_command_or_a_clear_refusal(words: list[str], origin: Origin) -> None:
     command = parse_or_refuse(words, origin)
     if command is not None:
         assert_accepted_command_is_sound(command)
@@ -128,7 +130,7 @@ def test_any_word_list_is_a_command_or_a_clear_refusal(words: list[str], origin:
 @example('deploy "akira\n" main', "slack")
 @example("deploy akira ma\u200bin", "slack")
 @example("deploy akira &#x202e;niam", "slack")
-def test_any_text_is_a_command_or_a_clear_refusal(text: str, origin: str) -> None:
+def test_any_text_is_a_command_or_a_clear_refusal(text: str, origin: Origin) -> None:
     command = parse_or_refuse(text, origin)
     if command is not None:
         assert_accepted_command_is_sound(command)
@@ -136,7 +138,7 @@ def test_any_text_is_a_command_or_a_clear_refusal(text: str, origin: str) -> Non
 
 @PROPERTY
 @given(WORD, WORD, ORIGIN)
-def test_deploy_accepts_only_sound_names(stack: str, branch: str, origin: str) -> None:
+def test_deploy_accepts_only_sound_names(stack: str, branch: str, origin: Origin) -> None:
     command = parse_or_refuse(["deploy", stack, branch], origin)
     if command is not None:
         assert (command.stack, command.branch) == (stack, branch)  # accepted as typed, never normalised
@@ -145,7 +147,7 @@ def test_deploy_accepts_only_sound_names(stack: str, branch: str, origin: str) -
 
 @FEWER
 @given(st.lists(st.tuples(WORD, WORD), min_size=1, max_size=4), ORIGIN)
-def test_env_set_accepts_only_sound_keys_and_values(pairs: list[tuple[str, str]], origin: str) -> None:
+def test_env_set_accepts_only_sound_keys_and_values(pairs: list[tuple[str, str]], origin: Origin) -> None:
     command = parse_or_refuse(["env", "akira", "set", *(f"{k}={v}" for k, v in pairs)], origin)
     if command is not None:
         assert_accepted_command_is_sound(command)
@@ -153,7 +155,7 @@ def test_env_set_accepts_only_sound_keys_and_values(pairs: list[tuple[str, str]]
 
 @FEWER
 @given(WORD, ORIGIN)
-def test_keep_durations(duration: str, origin: str) -> None:
+def test_keep_durations(duration: str, origin: Origin) -> None:
     command = parse_or_refuse(["keep", "akira", "--for", duration], origin)
     if command is not None:
         assert re.fullmatch(r"[0-9]+[smhd]?", duration.strip(" \t\r\n"))
@@ -161,7 +163,8 @@ def test_keep_durations(duration: str, origin: str) -> None:
 
 
 # The checks on their own --------------------------------------------------------------------------
-CHECKS = {
+# Each check, and what a name it accepts must satisfy (truthy: sound).
+CHECKS: dict[str, tuple[Callable[[str], str], Callable[[str], object]]] = {
     "stack": (check_stack_name, lambda n: LABEL.fullmatch(n) and n not in RESERVED_STACK_NAMES),
     "process": (check_process_name, PROCESS.fullmatch),
     "app": (check_app_name, APP.fullmatch),

@@ -67,8 +67,8 @@ def _changed(path: list[str | int], value: object) -> dict:
     inspected = copy.deepcopy(inspected_middleware())
     target = inspected["Spec"]
     for key in path[:-1]:
-        target = target[key]  # type: ignore[index]
-    target[path[-1]] = value  # type: ignore[index]
+        target = target[key]
+    target[path[-1]] = value
     return inspected
 
 

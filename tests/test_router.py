@@ -20,9 +20,9 @@ import pytest
 import requests
 from docker.types import ContainerSpec, EndpointSpec, NetworkAttachmentConfig, RestartPolicy, TaskTemplate, UpdateConfig
 
+from stacks.activity import parse_line
 from stacks.config import Settings, load_settings
 from stacks.errors import ConfigError
-from stacks.activity import parse_line
 from stacks.router import (
     ROUTER_IMAGE_REPO,
     STACK_LABEL_RE,
@@ -358,7 +358,9 @@ def test_router_reaches_nothing_but_stack_webs(client, router, base_url, stack_w
         ["sh", "-c", 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 5 "$0" 8080', markers["marker_ip"]]
     )
     assert MARKER_TEXT in reach.output.decode(), reach
-    web_ip = _task_ip(_running_task(client, WEB), router.router_network)
+    web_task = _running_task(client, WEB)
+    assert web_task is not None, "the stack's web task is not running"
+    web_ip = _task_ip(web_task, router.router_network)
 
     failures = []
     for host in _isolation_hosts(router, markers, web_ip):
@@ -407,7 +409,8 @@ def test_request_line_hosts_and_missing_host(router, stack_web, markers):
     answer = _raw(port, b"GET / HTTP/1.0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 404") and b"X-Yadockeri-Page: no-such-host" in answer
     # The request line's host wins over the Host header, and it is a stack here.
-    answer = _raw(port, f"GET http://{STACK}.y.localhost/ HTTP/1.1\r\nHost: {MARKER_SERVICE}\r\nConnection: close\r\n\r\n".encode())
+    answer = _raw(port, f"GET http://{STACK}.y.localhost/ HTTP/1.1\r\n"
+                        f"Host: {MARKER_SERVICE}\r\nConnection: close\r\n\r\n".encode())
     assert answer.startswith(b"HTTP/1.1 200") and f"STACK-WEB-{PREFIX}".encode() in answer
 
 

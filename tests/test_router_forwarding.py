@@ -39,7 +39,7 @@ class _Recorder(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Recorder
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         headers = {key.lower(): value for key, value in self.headers.items()}
         self.server.seen.append({"path": self.path, **headers})
         body = json.dumps(headers).encode()
@@ -77,21 +77,21 @@ def dns() -> Iterator[DnsServer]:
 
 
 def _router(tmp_path_factory: pytest.TempPathFactory, app: _Recorder, status: _Recorder, dns: DnsServer,
-            **options: object) -> Iterator[int]:
+            trusted_proxies: list[str] | None = None) -> Iterator[int]:
     folder = tmp_path_factory.mktemp("router")
     conf = render_nginx_conf(["y.localhost"], web_port=app.port, status_upstream=f"127.0.0.1:{status.port}",
-                             router_token=TOKEN, public_port=8080, **options)  # type: ignore[arg-type]
+                             router_token=TOKEN, public_port=8080, trusted_proxies=trusted_proxies)
     with serve(conf, folder, dns) as port:
         yield port
 
 
 @pytest.fixture(scope="module")
-def router(tmp_path_factory, app, status_endpoint, dns) -> Iterator[int]:  # type: ignore[no-untyped-def]
+def router(tmp_path_factory, app, status_endpoint, dns) -> Iterator[int]:
     yield from _router(tmp_path_factory, app, status_endpoint, dns)
 
 
 @pytest.fixture(scope="module")
-def proxied_router(tmp_path_factory, app, status_endpoint, dns) -> Iterator[int]:  # type: ignore[no-untyped-def]
+def proxied_router(tmp_path_factory, app, status_endpoint, dns) -> Iterator[int]:
     yield from _router(tmp_path_factory, app, status_endpoint, dns, trusted_proxies=["127.0.0.0/8"])
 
 

@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import time
+from typing import Any
 
 import pytest
 import requests
@@ -37,12 +38,11 @@ from stacks.router import (
     router_service_spec,
     web_alias,
 )
-
 from tests.support.host_nginx import NGINX, DnsServer, qname, runnable_conf, serve
 
 
-def _settings(**overrides) -> Settings:
-    values = dict(
+def _settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
         router_network="rnet", router_service="rsvc", router_port=8123, router_image=None,
         router_base_image="yadockeri/nginx-base:local", router_url=None, domain="y.localhost", data_dir="/nonexistent",
     )

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -43,7 +43,8 @@ class Events:
 
 
 @pytest.fixture
-def idle_engine(make_settings, docker_client: docker.DockerClient) -> Iterator[tuple[Engine, Settings]]:  # type: ignore[no-untyped-def]
+def idle_engine(make_settings: Callable[..., Settings],
+                docker_client: docker.DockerClient) -> Iterator[Callable[..., tuple[Engine, Settings]]]:
     """An engine whose tests set the idle durations; its stacks are purged afterwards."""
     engines: list[Engine] = []
 
@@ -55,7 +56,7 @@ def idle_engine(make_settings, docker_client: docker.DockerClient) -> Iterator[t
         return engine, settings
 
     app_name = unique("a")
-    yield make  # type: ignore[misc]
+    yield make
     for engine in engines:
         names = [s.name for s in engine.list_stacks()]
         engine.close()
@@ -68,7 +69,7 @@ def web_replicas(client: docker.DockerClient, stack: str) -> int:
     return client.api.inspect_service(f"{stack}_web")["Spec"]["Mode"]["Replicated"]["Replicas"]
 
 
-def test_requests_through_the_router_count_as_activity(idle_engine) -> None:  # type: ignore[no-untyped-def]
+def test_requests_through_the_router_count_as_activity(idle_engine) -> None:
     engine, settings = idle_engine()
     stack = unique("a")
     succeeded(deploy(engine, stack))
@@ -78,9 +79,9 @@ def test_requests_through_the_router_count_as_activity(idle_engine) -> None:  # 
         # The router reports a second's requests a moment later: let the deploy's own checks settle.
         time.sleep(3 * settings.activity_flush + 2)
         before = engine.store.require_stack(stack)
-        for index in range(20):
+        for _ in range(20):
             assert through_router(settings, stack).status_code == 200
-        for index in range(5):
+        for _ in range(5):
             through_router(settings, stack, host=f"api.{stack}.y2.localhost")  # any name of the stack
         through_router(settings, "nosuchstack")  # another stack's requests are not this one's
         wait_until(lambda: engine.store.require_stack(stack).requests >= before.requests + 25, timeout=30)
@@ -92,7 +93,7 @@ def test_requests_through_the_router_count_as_activity(idle_engine) -> None:  # 
         scheduler.stop()
 
 
-def test_an_idle_stack_sleeps_and_a_request_wakes_it(idle_engine, docker_client: docker.DockerClient) -> None:  # type: ignore[no-untyped-def]
+def test_an_idle_stack_sleeps_and_a_request_wakes_it(idle_engine, docker_client: docker.DockerClient) -> None:
     engine, settings = idle_engine(sleep_after=4)
     events = Events(engine)
     stack = unique("s")
@@ -117,7 +118,7 @@ def test_an_idle_stack_sleeps_and_a_request_wakes_it(idle_engine, docker_client:
         scheduler.stop()
 
 
-def test_deploying_a_sleeping_stack_wakes_it(idle_engine, sample_repo: SampleRepo, docker_client: docker.DockerClient) -> None:  # type: ignore[no-untyped-def]
+def test_deploying_a_sleeping_stack_wakes_it(idle_engine, sample_repo: SampleRepo, docker_client: docker.DockerClient) -> None:
     engine, settings = idle_engine(sleep_after=2)
     stack = unique("d")
     succeeded(deploy(engine, stack))
@@ -131,7 +132,7 @@ def test_deploying_a_sleeping_stack_wakes_it(idle_engine, sample_repo: SampleRep
     assert engine.store.require_stack(stack).state == "running"
 
 
-def test_warned_stacks_are_reaped_unless_kept(idle_engine, docker_client: docker.DockerClient) -> None:  # type: ignore[no-untyped-def]
+def test_warned_stacks_are_reaped_unless_kept(idle_engine, docker_client: docker.DockerClient) -> None:
     engine, settings = idle_engine(sleep_after=3600, reap_after=2, reap_warning=4)
     events = Events(engine)
     kept, reaped = unique("k"), unique("r")
@@ -160,7 +161,7 @@ def destroyed_ok(engine: Engine, stack: str) -> bool:
     return any(e.action == "destroy" and e.result == "ok" for e in engine.store.events(stack))
 
 
-def test_two_schedulers_act_once(idle_engine) -> None:  # type: ignore[no-untyped-def]
+def test_two_schedulers_act_once(idle_engine) -> None:
     first, settings = idle_engine(sleep_after=3600, reap_after=2, reap_warning=2)
     second = Engine(settings)
     second.start()
@@ -181,7 +182,7 @@ def test_two_schedulers_act_once(idle_engine) -> None:  # type: ignore[no-untype
 
 
 def test_a_killed_scheduler_loses_no_reap_and_reaps_nothing_twice(idle_engine, tmp_path: Path,
-                                                                 docker_client: docker.DockerClient) -> None:  # type: ignore[no-untyped-def]
+                                                                 docker_client: docker.DockerClient) -> None:
     engine, settings = idle_engine(sleep_after=3600, reap_after=2, reap_warning=6)
     stack = unique("x")
     succeeded(deploy(engine, stack))
@@ -205,7 +206,7 @@ def test_a_killed_scheduler_loses_no_reap_and_reaps_nothing_twice(idle_engine, t
             process.kill()
 
 
-def test_unused_images_are_collected(idle_engine, sample_repo: SampleRepo, docker_client: docker.DockerClient) -> None:  # type: ignore[no-untyped-def]
+def test_unused_images_are_collected(idle_engine, sample_repo: SampleRepo, docker_client: docker.DockerClient) -> None:
     engine, settings = idle_engine(image_min_age=0)
     stack = unique("g")
     first = succeeded(deploy(engine, stack))
@@ -214,8 +215,13 @@ def test_unused_images_are_collected(idle_engine, sample_repo: SampleRepo, docke
     second = succeeded(redeploy(engine, stack))
     assert first.image != second.image
     removed: list[str] = []
+
+    def collected() -> bool:
+        removed.extend(engine.collect_garbage())
+        return first.image in removed
+
     # The old task's container stops a moment after the rollout: the next pass takes the image.
-    wait_until(lambda: removed.extend(engine.collect_garbage()) or first.image in removed, timeout=60, interval=1)
+    wait_until(collected, timeout=60, interval=1)
     assert removed == [first.image]
     assert docker_client.images.get(second.image)
     with pytest.raises(docker.errors.ImageNotFound):

@@ -1,5 +1,7 @@
 """Service specs are pure functions: tested by equality with the dict Docker receives."""
 
+from typing import Any
+
 from stacks import specs
 from stacks.limits import log_driver
 from stacks.specs import Hardening, ProcessInput, process_env, process_service_spec, release_job_spec
@@ -10,13 +12,13 @@ MINIMAL_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CA
                 "CAP_SETGID", "CAP_SETUID"]
 
 
-def web_input(**changes: object) -> ProcessInput:
-    values = dict(
+def web_input(**changes: Any) -> ProcessInput:
+    values: dict[str, Any] = dict(
         stack="akira", app="crowdworks", process="web", image="yadockeri/crowdworks:abc", command="bin/web -p $PORT",
         env={"PORT": "8080", "A": "1"}, hardening=HARDENING, router_network="router",
     )
     values.update(changes)
-    return ProcessInput(**values)  # type: ignore[arg-type]
+    return ProcessInput(**values)
 
 
 def test_web_process_spec() -> None:

@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ HEADER = "X-Yadockeri-Router"
 
 
 def record(name: str, state: str = "sleeping") -> StackRecord:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return StackRecord(id=1, name=name, app="demo", branch="main", commit="c" * 40, image="img", owner="U1",
                        state=state, created_at=now, last_activity_at=now, last_request_at=None, requests=0,
                        asleep=state == "sleeping", keep_until=None, warned_at=None, middleware_hash=None, node=None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from stacks.config import AppConfig
 from stacks.errors import NotFound, PermissionDenied, YadockeriError
 from stacks.models import utcnow
-from stacks.store import Store
+from stacks.store import DeploymentRecord, Store
 
 KEY = Fernet(Fernet.generate_key())
 
@@ -133,7 +133,7 @@ def test_lock_is_exclusive_across_stores_under_contention(db_url: str, store: St
             holding.remove(deployment_id)
         own.unlock("akira", deployment_id)
 
-    threads = [threading.Thread(target=run, args=(s, i)) for s, i in zip(stores, reversed(ids))]
+    threads = [threading.Thread(target=run, args=(s, i)) for s, i in zip(stores, reversed(ids), strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -141,7 +141,12 @@ def test_lock_is_exclusive_across_stores_under_contention(db_url: str, store: St
     for own in stores:
         own.close()
     assert overlaps == []
-    order = [d.id for d in sorted(store.deployments("akira", limit=20), key=lambda d: d.started_at)]
+
+    def started_at(deployment: DeploymentRecord) -> datetime:
+        assert deployment.started_at is not None, deployment  # every one of them ran
+        return deployment.started_at
+
+    order = [d.id for d in sorted(store.deployments("akira", limit=20), key=started_at)]
     assert order == ids  # in line, oldest first
 
 
@@ -194,6 +199,7 @@ def test_steps_record_start_and_end(store: Store) -> None:
     step = store.start_step(deployment_id, "build")
     store.end_step(step, "ok", "built")
     (recorded,) = store.get_deployment(deployment_id).steps
+    assert recorded.ended_at is not None
     assert recorded.name == "build" and recorded.state == "ok" and recorded.ended_at >= recorded.started_at
     assert recorded.seconds is not None and recorded.seconds < timedelta(minutes=1).total_seconds()
 
@@ -300,7 +306,7 @@ def test_the_check_waits_for_a_creation_in_flight(db_url: str, store: Store, mon
     inserted, release = threading.Event(), threading.Event()
     real_insert = store_module._insert
 
-    def slow_insert(session, row):  # type: ignore[no-untyped-def]
+    def slow_insert(session, row):
         done = real_insert(session, row)
         if threading.current_thread().name == "A":
             inserted.set()
@@ -328,6 +334,7 @@ def test_the_check_waits_for_a_creation_in_flight(db_url: str, store: Store, mon
     b.join(30)
     a_store.close()
     b_store.close()
-    assert outcome["A"] == (outcome["A"][0], True)  # type: ignore[index]
+    a_outcome = outcome["A"]
+    assert isinstance(a_outcome, tuple) and a_outcome == (a_outcome[0], True)
     assert isinstance(outcome["B"], PermissionDenied) and str(outcome["B"]) == MOVE_REFUSED
     assert [d.branch for d in store.deployments("akira")] == ["feature-a"]

@@ -309,7 +309,7 @@ def test_the_source_name_starts_every_message():
 
 def test_text_only():
     with pytest.raises(TypeError):
-        load_untrusted(b"a: 1", SOURCE, max_bytes=1024)  # type: ignore[arg-type]
+        load_untrusted(b"a: 1", SOURCE, max_bytes=1024)  # type: ignore[arg-type]  # bytes on purpose: refused
 
 
 # --- properties --------------------------------------------------------------------------

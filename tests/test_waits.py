@@ -3,7 +3,7 @@ tasks and the router's answers scripted (the real swarm and router: test_deploy.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from stacks import waits
 from stacks.errors import DeployFailed
 from stacks.specs import HASH_LABEL
 
-NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
 NET = "yadockeri-router"
 
 
@@ -82,7 +82,8 @@ class ScriptedRouter:
 def run(tasks_by_service: dict[str, list[dict]], router: ScriptedRouter, *, timeout: float = 2.0) -> str:
     watched = [waits.Watched(name, "new", 1, 0.0) for name in tasks_by_service]
     tasks = {name: [dict(t, Status=dict(t["Status"], Timestamp="")) for t in ts] for name, ts in tasks_by_service.items()}
-    return waits.wait_live(stack="s", services=watched, web="s_web", middleware=[], check=router,  # type: ignore[arg-type]
+    return waits.wait_live(stack="s", services=watched, web="s_web", middleware=[],
+                           check=router,  # type: ignore[arg-type]  # ScriptedRouter stands in for RouterCheck
                            tasks=lambda name: tasks[name], update_of=lambda name: {}, router_network=NET,
                            timeout=timeout, fail=lambda service, why: DeployFailed(f"{service} {why}"))
 

@@ -11,8 +11,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from datetime import datetime, timezone
-
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
 from stacks.commands import Command, parse, usage
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `yadockeri list | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except Exception as error:  # never a stack trace on the terminal: a line, and the trace in a file
+    except Exception as error:  # noqa: BLE001 - never a stack trace on the terminal: a line, and the trace in a file
         return _internal_error(error)
 
 
@@ -175,7 +174,7 @@ def do_list(engine: Engine, command: Command) -> int:
     if not stacks:
         say("no stacks yet: `yadockeri deploy NAME BRANCH` makes one")
         return EXIT_OK
-    rows = [("STACK", "STATE", "APP", "BRANCH", "COMMIT", "OWNER", "LAST ACTIVITY", "NEXT", "URL")]
+    rows: list[tuple[str, ...]] = [("STACK", "STATE", "APP", "BRANCH", "COMMIT", "OWNER", "LAST ACTIVITY", "NEXT", "URL")]
     for s in stacks:
         rows.append((s.name, s.state, s.app, s.branch, (s.commit or "-")[:12], s.owner, _ago(s.last_activity_at),
                      engine.next_for(s) or "-", engine.settings.stack_url(s.name)))
@@ -311,7 +310,7 @@ HANDLERS: dict[str, Callable[[Engine, Command], int]] = {
 def _ago(moment: datetime | None) -> str:
     if moment is None:
         return "never"
-    seconds = max(0, int((datetime.now(timezone.utc) - moment).total_seconds()))
+    seconds = max(0, int((datetime.now(UTC) - moment).total_seconds()))
     return "just now" if seconds < 5 else f"{format_duration(_round(seconds))} ago"
 
 
@@ -326,7 +325,7 @@ def _table(rows: list[tuple[str, ...]]) -> None:
     rows = [tuple(inert_line(str(cell)) for cell in row) for row in rows]  # one line per row, whatever a cell holds
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        say("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        say("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def _internal_error(error: Exception) -> int:
@@ -336,9 +335,9 @@ def _internal_error(error: Exception) -> int:
         path = load_settings().data_dir / "logs" / "errors.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as handle:
-            handle.write(f"--- {datetime.now(timezone.utc).isoformat()}\n{traceback.format_exc()}\n")
+            handle.write(f"--- {datetime.now(UTC).isoformat()}\n{traceback.format_exc()}\n")
         where = f" (details in {path})"
-    except Exception:
+    except Exception:  # noqa: BLE001 - writing the trace is best effort
         where = ""
     say(f"yadockeri: internal error: {type(error).__name__}: {error}{where}", file=sys.stderr)
     return EXIT_FAILED

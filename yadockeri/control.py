@@ -67,7 +67,7 @@ def run_remote(words: list[str], *, out: TextIO, err: TextIO) -> int | None:
     """Run the command in the running yadockeri; None when there is none to ask."""
     try:
         path = socket_path(client_data_dir())
-    except Exception:  # a bad YADOCKERI_CONFIG: the slow path says what is wrong
+    except Exception:  # noqa: BLE001 - a bad YADOCKERI_CONFIG: the slow path says what is wrong
         return None
     if len(str(path)) > MAX_PATH or not path.exists():
         return None

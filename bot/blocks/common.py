@@ -11,6 +11,7 @@ from __future__ import annotations
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
+    BlockElement,
     ButtonElement,
     ConfirmObject,
     ContextBlock,
@@ -34,8 +35,8 @@ def mrkdwn(text: str, limit: int = SECTION_MAX) -> MarkdownTextObject:
     return MarkdownTextObject(text=clip(without_special_mentions(text), limit), verbatim=True)
 
 
-def section(text: str, **fields: object) -> SectionBlock:
-    return SectionBlock(text=mrkdwn(text, SECTION_MAX), **fields)
+def section(text: str, *, accessory: BlockElement | None = None) -> SectionBlock:
+    return SectionBlock(text=mrkdwn(text, SECTION_MAX), accessory=accessory)
 
 
 def context(*texts: str) -> ContextBlock:

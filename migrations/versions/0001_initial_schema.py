@@ -1,12 +1,11 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26 15:21:54.781706
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -78,7 +77,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('stacks', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_stacks_name'), ['name'], unique=False)
-        batch_op.create_index('uq_stacks_live_name', ['name'], unique=True, sqlite_where=sa.text("state != 'destroyed'"), postgresql_where=sa.text("state != 'destroyed'"))
+        batch_op.create_index('uq_stacks_live_name', ['name'], unique=True, sqlite_where=sa.text("state != 'destroyed'"),
+                              postgresql_where=sa.text("state != 'destroyed'"))
 
     op.create_table('deployments',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -150,7 +150,8 @@ def downgrade() -> None:
 
     op.drop_table('deployments')
     with op.batch_alter_table('stacks', schema=None) as batch_op:
-        batch_op.drop_index('uq_stacks_live_name', sqlite_where=sa.text("state != 'destroyed'"), postgresql_where=sa.text("state != 'destroyed'"))
+        batch_op.drop_index('uq_stacks_live_name', sqlite_where=sa.text("state != 'destroyed'"),
+                            postgresql_where=sa.text("state != 'destroyed'"))
         batch_op.drop_index(batch_op.f('ix_stacks_name'))
 
     op.drop_table('stacks')

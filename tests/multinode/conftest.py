@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -19,6 +20,7 @@ from stacks.engine import Engine
 from stacks.install import Installer
 from stacks.swarm import Swarm, connect
 from tests.conftest import SESSION_PREFIX, purge, unique
+from tests.support.helpers import wait_until
 from tests.support.multinode import (
     MANAGER_ADDR,
     Cluster,
@@ -27,7 +29,6 @@ from tests.support.multinode import (
     make_cli_image,
     make_wheelhouse,
 )
-from tests.support.helpers import wait_until
 from tests.support.sample_app import SampleRepo
 
 ROUTER_PORT = 8071  # on the cluster's own nodes; the install test's router uses another
@@ -68,9 +69,9 @@ def yadockeri_image(cluster: Cluster) -> BuiltImage:
     return BuiltImage(tag, image_id, time.monotonic() - started, log)
 
 
-def cluster_settings(cluster: Cluster, data_dir: Path, **values: object) -> Settings:
+def cluster_settings(cluster: Cluster, data_dir: Path, **values: Any) -> Settings:
     """Settings of a yadockeri that manages the cluster from this host (a test engine)."""
-    base: dict[str, object] = {
+    base: dict[str, Any] = {
         "data_dir": data_dir,
         "router_network": f"{SESSION_PREFIX}-router",
         "router_service": f"{SESSION_PREFIX}-router",
@@ -123,6 +124,6 @@ def mn_engine(cluster: Cluster, cluster_router: Settings, tmp_path: Path) -> Ite
             purge(cluster.manager.client(), stack)
 
 
-def wait_for(predicate, timeout: float = 90, what: str = "condition"):  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float = 90, what: str = "condition"):
     """The predicate's first true value, asked every half second (Docker calls, mostly)."""
     return wait_until(predicate, timeout, 0.5, what=what)

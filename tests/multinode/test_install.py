@@ -40,7 +40,8 @@ def test_the_image_builds_with_no_network_and_holds_what_yadockeri_needs(
     assert config["Healthcheck"]["Test"] == ["CMD", "python", "-m", "yadockeri.health"]
     script = (
         "set -e; yadockeri help >/dev/null; docker --version; git --version; ssh -V 2>&1;"
-        " python -c 'from stacks.config import ROUTER_DIR, EXAMPLE_APP_DIR; print(ROUTER_DIR.is_dir(), EXAMPLE_APP_DIR.is_dir())';"
+        " python -c 'from stacks.config import ROUTER_DIR, EXAMPLE_APP_DIR;"
+        " print(ROUTER_DIR.is_dir(), EXAMPLE_APP_DIR.is_dir())';"
         " test ! -e /wheels && test ! -e /app/tests && test ! -e /app/.git && test ! -e /app/.wheelhouse && echo clean"
     )
     output = client.containers.run(yadockeri_image.tag, ["sh", "-c", script], network_mode="none", remove=True).decode()
@@ -58,7 +59,7 @@ def run_bot_container(cluster: Cluster, image: str, env: dict[str, str], name: s
     )
 
 
-def health(container) -> str:  # type: ignore[no-untyped-def]
+def health(container) -> str:
     container.reload()
     return (container.attrs["State"].get("Health") or {}).get("Status", "none")
 

@@ -3,6 +3,7 @@ network namespace) with a real registry (Debian's docker-registry, TLS and a log
 
 from __future__ import annotations
 
+from typing import Any
 
 import pytest
 import requests
@@ -17,7 +18,7 @@ from tests.support.multinode import BUILDER_URL, WORKER, Cluster
 from tests.support.sample_app import SampleRepo
 
 pytestmark = [pytest.mark.swarm, pytest.mark.slow]
-NO_REGISTRY = {"registry": None, "registry_username": None, "registry_password": None}
+NO_REGISTRY: dict[str, Any] = {"registry": None, "registry_username": None, "registry_password": None}
 
 
 def page(settings: Settings, stack: str) -> dict[str, str]:
@@ -31,7 +32,7 @@ def running_on(engine: Engine, service: str) -> set[str]:
             if t["Status"]["State"] == "running" and t["DesiredState"] == "running"}
 
 
-REFUSALS = {  # what a deploy is refused for -> (settings, what the message must say)
+REFUSALS: dict[str, tuple[dict[str, Any], list[str]]] = {  # what a deploy is refused for -> (settings, what the message must say)
     "several nodes, no registry": (dict(NO_REGISTRY), ["2 nodes", "YADOCKERI_REGISTRY"]),
     "a builder, no registry": ({**NO_REGISTRY, "builder": WORKER.docker_host},
                                ["no registry is set", "YADOCKERI_BUILDER", "YADOCKERI_REGISTRY"]),
@@ -43,7 +44,7 @@ REFUSALS = {  # what a deploy is refused for -> (settings, what the message must
 
 @pytest.mark.parametrize("case", list(REFUSALS))
 def test_a_deploy_that_could_not_get_its_image_to_the_nodes_is_refused_before_anything_is_recorded(
-        cluster: Cluster, cluster_router: Settings, tmp_path, case: str) -> None:  # type: ignore[no-untyped-def]
+        cluster: Cluster, cluster_router: Settings, tmp_path, case: str) -> None:
     from stacks.config import AppConfig
 
     values, expected = REFUSALS[case]
@@ -69,6 +70,7 @@ def test_web_on_the_worker_is_reached_through_the_router_then_moves_when_the_wor
     stack = unique("s")
     cluster.set_availability("manager", "pause")  # new tasks must go to the worker
     first = succeeded(deploy(engine, stack))
+    assert first.image is not None
     web = f"{stack}_web"
     assert running_on(engine, web) == {worker}
     assert first.image.startswith(f"{cluster.registry}/yadockeri/")  # built here, pulled there (with the login)
@@ -86,6 +88,7 @@ def test_web_on_the_worker_is_reached_through_the_router_then_moves_when_the_wor
     repo.write({"www/content.txt": "main-2"})
     repo.commit("second")
     second = succeeded(redeploy(engine, stack))
+    assert second.image is not None
     assert second.image != first.image and cluster.registry_has(second.image)
 
     succeeded(engine.destroy(stack, ADMIN).wait(240))
@@ -163,23 +166,26 @@ def test_middleware_with_a_volume_stays_on_its_node_and_its_volume_goes_with_des
     assert second.steps and {s.name: s.state for s in second.steps}["middleware"] == "ok"
     assert engine.store.require_stack(stack).node == worker
     wait_for(lambda: running_on(engine, f"{stack}_cache") == {worker}, 60, "middleware on the worker")
-    constraints = engine.swarm.service(f"{stack}_cache")["Spec"]["TaskTemplate"]["Placement"]["Constraints"]
+    cache = engine.swarm.service(f"{stack}_cache")
+    assert cache is not None
+    constraints = cache["Spec"]["TaskTemplate"]["Placement"]["Constraints"]
     assert f"node.id == {worker}" in constraints
     assert page(settings, stack)["middleware"] == first_host  # the same volume: its data is still there
     assert manager not in running_on(engine, f"{stack}_cache")
 
     destroyed = succeeded(engine.destroy(stack, ADMIN).wait(240))
-    assert "1 volumes" in {s.name: s.detail for s in destroyed.steps}["cleanup"]
+    cleanup = {s.name: s.detail for s in destroyed.steps}["cleanup"]
+    assert cleanup is not None and "1 volumes" in cleanup
     assert cluster.volumes_on(WORKER, f"yadockeri.stack={stack}") == []  # removed by a job on the worker
     assert engine.swarm.services(**{"yadockeri.cleanup": stack}) == []  # and the job is gone
 
 
-def built_images(client, app: str) -> set[str]:  # type: ignore[no-untyped-def]
+def built_images(client, app: str) -> set[str]:
     return {tag for image in client.images.list(filters={"label": f"yadockeri.app={app}"}) for tag in image.tags}
 
 
 def test_with_a_builder_images_are_built_there_pushed_and_cleaned_there(
-        cluster: Cluster, cluster_router: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        cluster: Cluster, cluster_router: Settings, tmp_path) -> None:
     """YADOCKERI_BUILDER: the worker's engine, reached over verified TLS, builds; the registry
     carries the image to the swarm; destroy and garbage collection remove it from the builder too."""
     from stacks.config import AppConfig
@@ -198,6 +204,7 @@ def test_with_a_builder_images_are_built_there_pushed_and_cleaned_there(
     try:
         cluster.set_availability("worker", "drain")  # tasks run on the manager, images come from the worker
         first = succeeded(deploy(engine, stack))
+        assert first.image is not None
         assert built_images(worker_client, app) == {first.image} and cluster.registry_has(first.image)
         assert f"building on {BUILDER_URL}" in (settings.data_dir / "logs" / f"{first.id}.log").read_text()
         assert page(settings, stack)["content"] == "main-1"  # pulled by the manager from the registry
@@ -205,6 +212,7 @@ def test_with_a_builder_images_are_built_there_pushed_and_cleaned_there(
         repo.write({"www/content.txt": "main-2"})
         repo.commit("second")
         second = succeeded(redeploy(engine, stack))
+        assert second.image is not None
         assert page(settings, stack)["content"] == "main-2"
         assert first.image in engine.collect_garbage()  # no stack runs it: gone from the builder too
         assert built_images(worker_client, app) == {second.image}
@@ -229,9 +237,11 @@ def test_garbage_collection_removes_the_images_other_nodes_pulled_and_keeps_what
     stack = unique("s")
     cluster.set_availability("manager", "pause")  # the web tasks run on the worker, which pulls their images
     first = succeeded(deploy(engine, stack))
+    assert first.image is not None
     repo.write({"www/content.txt": "main-2"})
     repo.commit("second")
     second = succeeded(redeploy(engine, stack))
+    assert second.image is not None
     assert built_images(worker_client, app) == {first.image, second.image}  # the old task's container holds it
     wait_for(lambda: not worker_client.containers.list(filters={"ancestor": first.image}), 60,
              "the old task's container stopped")  # (a running one keeps its image until the next pass)

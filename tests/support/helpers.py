@@ -6,8 +6,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -52,7 +52,8 @@ def steps(record: DeploymentRecord) -> dict[str, str]:
     return {step.name: step.state for step in record.steps}
 
 
-def run_cli(args: list[str], env: dict[str, str], *, timeout: float = 300, input_text: str | None = None) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], env: dict[str, str], *, timeout: float = 300,
+            input_text: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "yadockeri", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, input=input_text)
 

@@ -56,7 +56,7 @@ def purge(client: docker.DockerClient, prefix: str) -> None:
                 _quietly(api.remove_image, tag, force=True)
 
 
-def _quietly(action, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+def _quietly(action, *args, **kwargs) -> None:
     try:
         action(*args, **kwargs)
     except docker.errors.APIError:

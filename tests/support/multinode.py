@@ -297,7 +297,8 @@ class Cluster:
         save = subprocess.Popen(["docker", "-H", HOST_DOCKER, "save", *images], stdout=subprocess.PIPE)
         load = subprocess.run(["docker", "-H", node.docker_host, "load", "-q"], stdin=save.stdout,
                               capture_output=True, check=False)
-        save.stdout.close()  # type: ignore[union-attr]
+        assert save.stdout is not None
+        save.stdout.close()
         if save.wait() != 0 or load.returncode != 0:
             raise RuntimeError(f"could not copy {images} to {node.name}: {load.stderr.decode(errors='replace')}")
 
@@ -309,7 +310,7 @@ class Cluster:
         spec = dict(node["Spec"], Availability=availability)
         api.update_node(node["ID"], node["Version"]["Index"], spec)
 
-    def registry_api(self, method: str, path: str, **kwargs) -> requests.Response:  # type: ignore[no-untyped-def]
+    def registry_api(self, method: str, path: str, **kwargs) -> requests.Response:
         return requests.request(method, f"https://{REGISTRY}{path}", auth=(self.registry_user, self.registry_password),
                                 verify=str(CERTS_DIR / "ca.crt"), timeout=15, **kwargs)
 
@@ -482,7 +483,7 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def ensure_base_image(say=print) -> str:  # type: ignore[no-untyped-def]
+def ensure_base_image(say=print) -> str:
     """A Debian bookworm image with Python 3.11, venv, git and ssh, made with debootstrap on the
     host engine, kept between runs (its tag names the recipe): it takes minutes to make."""
     tag = base_image_tag()
@@ -501,7 +502,8 @@ def ensure_base_image(say=print) -> str:  # type: ignore[no-untyped-def]
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         run_import = subprocess.run(["docker", "-H", HOST_DOCKER, "import", "-c", "ENV LANG=C.UTF-8", "-",
                                      tag], stdin=tar.stdout, capture_output=True, check=False)
-        tar.stdout.close()  # type: ignore[union-attr]
+        assert tar.stdout is not None
+        tar.stdout.close()
         if tar.wait() != 0 or run_import.returncode != 0:
             raise RuntimeError(f"docker import failed: {run_import.stderr.decode(errors='replace')}")
         say(f"base image {tag} made in {time.monotonic() - started:.0f}s")
@@ -520,7 +522,8 @@ def make_cli_image(node: Node) -> str:
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         done = subprocess.run(["docker", "-H", node.docker_host, "import", "-", CLI_IMAGE], stdin=tar.stdout,
                               capture_output=True, check=False)
-        tar.stdout.close()  # type: ignore[union-attr]
+        assert tar.stdout is not None
+        tar.stdout.close()
         if tar.wait() != 0 or done.returncode != 0:
             raise RuntimeError(f"docker import of the CLI failed: {done.stderr.decode(errors='replace')}")
     finally:

@@ -31,13 +31,14 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from . import blockkit
@@ -365,7 +366,9 @@ class SlackStandin:
         """The first recorded call of `method` matching `where`, waiting up to `timeout` for it."""
         def find() -> RecordedCall | None:
             return next((c for c in self.calls(method) if where(c)), None)
-        return self.wait_for(find, timeout, f"a {method} call")
+        found = self.wait_for(find, timeout, f"a {method} call")
+        assert found is not None  # wait_for returns only a truthy result
+        return found
 
     # -- HTTP entry point -----------------------------------------------------------------------
 
@@ -681,7 +684,7 @@ class SlackStandin:
             raise _invalid_arguments(["missing required field: files [json-pointer:/files]"])
         files = [self._uploaded_file(entry.get("id")) for entry in entries]
         channel = self._writable_channel(params["channel_id"]) if params.get("channel_id") else None
-        for file, entry in zip(files, entries):
+        for file, entry in zip(files, entries, strict=True):
             file.title = entry.get("title") or file.filename
             file.completed = True
             file.channel_id, file.thread_ts = channel, params.get("thread_ts") or None
@@ -780,7 +783,8 @@ def _multipart_fields(content_type: str, body: bytes) -> Params:
     fields: Params = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        data = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)  # the part's bytes (None only for a nested multipart)
+        data = payload if isinstance(payload, bytes) else b""
         fields[str(name)] = data if part.get_filename() else data.decode("utf-8", "replace")
     return fields
 

@@ -1,13 +1,13 @@
 from slack_bolt import Ack, BoltContext, Respond
 
 from ... import operations
-from ...interaction import allowed, asker_for_action
+from ...interaction import allowed, asker_for_action, bot_of
 
 
 def list_page(ack: Ack, body: dict, action: dict, respond: Respond, context: BoltContext) -> None:
     """Previous / Next under a `list` answer: the answer is replaced by that page."""
     ack()
-    bot = context["yadockeri"]
+    bot = bot_of(context)
     asker = asker_for_action(bot, body, respond)
     if not allowed(bot, asker):
         return

@@ -1,15 +1,14 @@
 from slack_bolt import Ack, BoltContext, Respond
 
 from ... import operations
-from ...interaction import allowed, asker_for_action, button_command, then_answer_in_modal
+from ...interaction import for_button, then_answer_in_modal
 
 
 def status_button(ack: Ack, body: dict, respond: Respond, context: BoltContext) -> None:
     ack()
-    bot = context["yadockeri"]
-    asker = asker_for_action(bot, body, respond)
-    command = button_command("status", body, asker)
-    if command is None or not allowed(bot, asker):
+    asked = for_button("status", body, respond, context)
+    if asked is None:
         return
+    bot, asker, command = asked
     then_answer_in_modal(asker, body.get("trigger_id"), "Status", f"Looking at `{command.stack}`…",
                          operations.show_status, command.stack)

@@ -16,11 +16,13 @@ from stacks.errors import UsageError
 
 from ... import operations
 from ...asker import Asker
+from ...interaction import bot_of
 from ...runtime import Bot
 from ...text import error_text, esc
 
+
 def yadockeri_command(ack: Ack, command: dict, respond: Respond, context: BoltContext) -> None:
-    bot: Bot = context["yadockeri"]
+    bot = bot_of(context)
     channel, user = command.get("channel_id") or "", command.get("user_id") or ""
     if not bot.channel_allowed(channel):
         ack(text=bot.refusal(), response_type="ephemeral")

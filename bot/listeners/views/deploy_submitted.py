@@ -12,11 +12,12 @@ from stacks.text import inert_line
 from ... import operations
 from ...asker import Asker
 from ...blocks.modals import input_value, message_modal, read_metadata
+from ...interaction import bot_of
 from ...text import clip, code
 
 
 def deploy_submitted(ack: Ack, body: dict, view: dict, context: BoltContext) -> None:
-    bot = context["yadockeri"]
+    bot = bot_of(context)
     values = view.get("state", {}).get("values", {})
     stack = input_value(values, "stack").strip()
     branch = input_value(values, "branch").strip()

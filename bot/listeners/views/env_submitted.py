@@ -11,11 +11,12 @@ from stacks.names import check_env_key, check_stack_name
 from ... import operations
 from ...asker import Asker
 from ...blocks.modals import SET_PREFIX, input_value, message_modal, read_metadata, selected_values
+from ...interaction import bot_of
 from ...text import clip, code
 
 
 def env_submitted(ack: Ack, body: dict, view: dict, context: BoltContext) -> None:
-    bot = context["yadockeri"]
+    bot = bot_of(context)
     meta = read_metadata(view.get("private_metadata"))
     values = view.get("state", {}).get("values", {})
     set_values, unset, errors = read_env_form(values)
