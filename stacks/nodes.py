@@ -31,6 +31,7 @@ from docker.types import ContainerSpec, Healthcheck, Mount, Placement, RestartPo
 
 from .compose import PreparedCompose, pin_volumes_to_node
 from .errors import ConfigError, YadockeriError
+from .polling import poll_until
 from .specs import Hardening, harden
 
 if TYPE_CHECKING:
@@ -147,17 +148,17 @@ def run_on_node(swarm: Swarm, spec: dict, *, tasks: int = 1, timeout: float = JO
     final state (`complete` if all did) and the output. Removes the job."""
     name = spec["name"]
     swarm.create_job(spec)
-    state = "timeout"
-    error: str | None = f"did not finish within {timeout:.0f}s"
+
+    def ended() -> tuple[str, str | None] | None:
+        done = [t for t in swarm.tasks(name) if t["Status"]["State"] in ("complete", "failed", "rejected", "orphaned")]
+        if len(done) < tasks:
+            return None
+        failed = [t for t in done if t["Status"]["State"] != "complete"]
+        return (failed[0]["Status"]["State"], failed[0]["Status"].get("Err")) if failed else ("complete", None)
+
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            done = [t for t in swarm.tasks(name) if t["Status"]["State"] in ("complete", "failed", "rejected", "orphaned")]
-            if len(done) >= tasks:
-                failed = [t for t in done if t["Status"]["State"] != "complete"]
-                state, error = (failed[0]["Status"]["State"], failed[0]["Status"].get("Err")) if failed else ("complete", None)
-                break
-            time.sleep(poll)
+        state, error = poll_until(ended, timeout=timeout, interval=poll,
+                                  timed_out=lambda: ("timeout", f"did not finish within {timeout:.0f}s")) or ("", None)
         lines = swarm.service_logs(name, tail=200 * tasks)
     finally:
         swarm.remove_service(name)

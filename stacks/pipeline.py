@@ -28,6 +28,7 @@ from .gitrepo import Mirror
 from .idle import Timing
 from .limits import Limits, parse_size
 from .models import utcnow
+from .polling import poll_until
 from .progress import Reporter
 from .router import router_token
 from .secrets import redact
@@ -286,14 +287,18 @@ def run_release(job: Job, release: Release) -> None:
 
 
 def _wait_job(job: Job, name: str) -> tuple[str, str | None]:
-    deadline = time.monotonic() + job.settings.release_timeout
-    while time.monotonic() < deadline:
+    def ended() -> tuple[str, str | None] | None:
         for task in job.swarm.tasks(name):
             state = task["Status"]["State"]
             if state in ("complete", "failed", "rejected", "orphaned", "shutdown"):
                 return state, task["Status"].get("Err")
-        time.sleep(job.settings.poll_interval)
-    return "timeout", f"did not finish within {job.settings.release_timeout}s"
+        return None
+
+    timeout = job.settings.release_timeout
+    result = poll_until(ended, timeout=timeout, interval=job.settings.poll_interval,
+                        timed_out=lambda: ("timeout", f"did not finish within {timeout}s"))
+    assert result is not None  # no stop(): ended or timed out
+    return result
 
 
 def stack_env(job: Job, release: Release) -> dict[str, str]:
@@ -365,27 +370,31 @@ def wait_live(job: Job, wanted: list[dict], results: dict[str, str]) -> str:
 def settle_updates(job: Job, stop: Callable[[], bool]) -> str | None:
     """After a rollout went live: until swarm's update monitor has passed for every updated
     service (the stack's lock is held meanwhile). Returns what swarm said if it rolled one back."""
-    deadline = time.monotonic() + job.settings.update_monitor + job.settings.deploy_timeout
     pending = list(job.updated_services)
-    while pending and not stop() and time.monotonic() < deadline:
+
+    def settled() -> str | None:  # "" when every update completed, the rollback when one happened
         for name in list(pending):
             update = (job.swarm.service(name) or {}).get("UpdateStatus") or {}
             if update.get("State") in waits.ROLLBACK_STATES:
                 return f"{name}: {update.get('Message') or 'rolled back'}"
             if update.get("State") in (None, "completed"):
                 pending.remove(name)
-        time.sleep(SETTLE_POLL)
-    return None
+        return None if pending else ""
+
+    said = poll_until(settled, timeout=job.settings.update_monitor + job.settings.deploy_timeout,
+                      interval=SETTLE_POLL, timed_out=lambda: "", stop=stop)
+    return said or None
 
 
 def wait_running(job: Job, name: str, deadline: float) -> None:
-    while True:
+    def running() -> bool | None:
         tasks = job.swarm.tasks(name)
-        if any(t["Status"]["State"] == "running" and t["DesiredState"] == "running" for t in tasks):
-            return
-        if time.monotonic() > deadline:
-            raise process_failure(job, name, tasks, f"did not start within {job.settings.deploy_timeout}s")
-        time.sleep(waits.FAST_POLL)
+        return True if any(t["Status"]["State"] == "running" and t["DesiredState"] == "running" for t in tasks) else None
+
+    def failed() -> bool:
+        raise process_failure(job, name, job.swarm.tasks(name), f"did not start within {job.settings.deploy_timeout}s")
+
+    poll_until(running, timeout=max(0.0, deadline - time.monotonic()), interval=waits.FAST_POLL, timed_out=failed)
 
 
 def process_failure(job: Job, service: str, tasks: list[dict], what: str) -> DeployFailed:
@@ -466,12 +475,17 @@ def run_sleep(job: Job, timing: Timing) -> None:
         processes = job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "process"})
         for service in processes:
             job.swarm.scale(service["Spec"]["Name"], 0)
-        deadline = time.monotonic() + job.settings.deploy_timeout
-        for service in processes:  # asleep means nothing runs: the router then asks yadockeri
-            while any(t["Status"]["State"] == "running" for t in job.swarm.tasks(service["Spec"]["Name"])):
-                if time.monotonic() > deadline:
-                    raise DeployFailed(f"{service['Spec']['Name']} did not stop within {job.settings.deploy_timeout}s")
-                time.sleep(job.settings.poll_interval)
+        def stopped() -> bool | None:
+            running = [s["Spec"]["Name"] for s in processes
+                       if any(t["Status"]["State"] == "running" for t in job.swarm.tasks(s["Spec"]["Name"]))]
+            return True if not running else None
+
+        def still_running() -> bool:
+            raise DeployFailed(f"the processes of {job.name} did not stop within {job.settings.deploy_timeout}s")
+
+        # asleep means nothing runs: the router then asks yadockeri
+        poll_until(stopped, timeout=job.settings.deploy_timeout, interval=job.settings.poll_interval,
+                   timed_out=still_running)
         job.store.update_stack(job.name, asleep=True)
         job.store.set_stack_state(job.name, "sleeping", only_from=("running",))
         s.detail = f"{len(processes)} processes scaled to 0"
@@ -510,12 +524,16 @@ def run_destroy(job: Job) -> None:
 def wait_gone(job: Job, name: str, timeout: float = 120) -> None:
     """Containers of removed services linger a moment; networks and volumes wait for them.
     Exited ones (a finished job's) swarm does not always remove: remove those ourselves."""
-    deadline = time.monotonic() + timeout
-    while job.swarm.containers(**{"yadockeri.stack": name}):
+    def gone() -> bool | None:
+        if not job.swarm.containers(**{"yadockeri.stack": name}):
+            return True
         job.swarm.remove_containers(exited_only=True, **{"yadockeri.stack": name})
-        if time.monotonic() > deadline:
-            raise YadockeriError(f"containers of stack {name} did not stop within {timeout:.0f}s")
-        time.sleep(job.settings.poll_interval)
+        return None
+
+    def lingering() -> bool:
+        raise YadockeriError(f"containers of stack {name} did not stop within {timeout:.0f}s")
+
+    poll_until(gone, timeout=timeout, interval=job.settings.poll_interval, timed_out=lingering)
 
 
 def remove_built_images(job: Job, images: list[str]) -> None:

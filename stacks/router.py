@@ -54,6 +54,7 @@ from . import firewall
 from .config import ROUTER_DIR, Settings
 from .errors import ConfigError, DockerUnavailable, YadockeriError
 from .limits import LOG_MAX_FILE, LOG_MAX_SIZE, capabilities, restrict_privileges
+from .polling import poll_until
 from .secrets import derived_token
 
 log = logging.getLogger(__name__)
@@ -671,20 +672,21 @@ def _wait_until_healthy(
     client: docker.DockerClient, settings: Settings, spec: dict[str, Any], timeout: float = 30.0
 ) -> None:
     url = settings.router_check_url + HEALTH_PATH
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def healthy() -> bool | None:
         with _docker_errors("waiting for the router"):
             rolled_out = _rolled_out(client, spec)
-        if rolled_out and _health_ok(url):
-            return
-        if time.monotonic() >= deadline:
-            problem = _task_problem(client, spec["name"])
-            raise ConfigError(
-                f"the router service {spec['name']} did not answer {url} within {timeout:.0f}s{problem}. "
-                f"Is port {settings.router_port} free on every node (YADOCKERI_ROUTER_PORT), and does "
-                "YADOCKERI_ROUTER_URL reach it?"
-            )
-        time.sleep(0.1)
+        return True if rolled_out and _health_ok(url) else None
+
+    def not_answering() -> bool:
+        problem = _task_problem(client, spec["name"])
+        raise ConfigError(
+            f"the router service {spec['name']} did not answer {url} within {timeout:.0f}s{problem}. "
+            f"Is port {settings.router_port} free on every node (YADOCKERI_ROUTER_PORT), and does "
+            "YADOCKERI_ROUTER_URL reach it?"
+        )
+
+    poll_until(healthy, timeout=timeout, interval=0.1, timed_out=not_answering)
 
 
 def router_conf(settings: Settings, status_upstream: str | None) -> str:
