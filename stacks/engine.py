@@ -23,6 +23,7 @@ from .config import Settings
 from .errors import BranchNotFound, DockerUnavailable, NotFound, PermissionDenied, YadockeriError
 from .example import ensure_example_repo
 from .idle import FOREVER, Action, Schedule, Timing, decide, describe, schedule_of
+from .jobs import RULES, JobKind
 from .models import utcnow
 from .names import check_env_value
 from .progress import Reporter, ReporterGuard
@@ -345,19 +346,10 @@ class Engine:
         job = self._job(deployment, stack, reporter)
         state, error, bad_branch = "succeeded", None, False
         try:
-            if deployment.kind in ("deploy", "redeploy", "env"):
-                self.store.set_stack_state(stack.name, "deploying")
-            if deployment.kind in ("deploy", "redeploy"):
-                pipeline.run_deploy(job)
-            elif deployment.kind == "env":
-                pipeline.run_env(job)
-            elif deployment.kind == "destroy":
-                self.store.set_stack_state(stack.name, "destroying")
-                pipeline.run_destroy(job)
-            elif deployment.kind == "sleep":
-                pipeline.run_sleep(job, Timing.of(self.settings))
-            elif deployment.kind == "wake":
-                pipeline.run_wake(job)
+            rules = RULES[JobKind(deployment.kind)]
+            if rules.state_while:
+                self.store.set_stack_state(stack.name, rules.state_while)
+            rules.run(job)
         except YadockeriError as failure:
             state, error = "failed", job.log.redact(str(failure))
             bad_branch = isinstance(failure, BranchNotFound)

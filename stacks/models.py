@@ -49,7 +49,7 @@ class Base(DeclarativeBase):
 # Stack states (DESIGN.md) and deployment states (issue #2).
 STACK_STATES = ("deploying", "running", "failed", "sleeping", "warned", "destroying", "destroyed")
 DEPLOYMENT_STATES = ("queued", "running", "succeeded", "failed", "interrupted")
-# What a deployment does: build and roll out, apply env, destroy, sleep or wake.
+# What a deployment does: build and roll out, apply env, destroy, sleep or wake (stacks/jobs.py).
 DEPLOYMENT_KINDS = ("deploy", "redeploy", "env", "destroy", "sleep", "wake")
 
 

@@ -25,6 +25,7 @@ import migrations
 
 from .config import AppConfig
 from .errors import ConfigError, NotFound, PermissionDenied, YadockeriError
+from .jobs import BUILDS_BRANCH  # the kinds that build the deployment's branch
 from .models import (
     App,
     Cursor,
@@ -41,7 +42,6 @@ from .secrets import decrypt, encrypt
 
 LIVE = Stack.state != "destroyed"
 ACTIVE_DEPLOYMENT = ("queued", "running")
-BUILDS_BRANCH = ("deploy", "redeploy")  # the kinds that build the deployment's branch
 
 
 def _changed(session: Session, statement: Any) -> int:
