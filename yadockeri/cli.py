@@ -236,23 +236,25 @@ def do_reaper(engine: Engine, command: Command) -> int:
     """The scheduler without Slack, in the foreground until SIGTERM or Ctrl-C."""
     from stacks.scheduler import Scheduler
 
+    stop = stop_on_signals()  # before it says it runs: a stop asked for from then on is clean
     scheduler = Scheduler(engine).start()
     say(f"yadockeri is running: idle pass every {format_duration(engine.settings.reaper_interval)}, stacks sleep "
         f"after {format_duration(engine.settings.sleep_after)} idle and are reaped after "
         f"{format_duration(engine.settings.reap_after)} (+{format_duration(engine.settings.reap_warning)} warning)")
     try:
-        wait_for_signal()
+        while not stop.wait(1):
+            pass
     finally:
         scheduler.stop()
     return EXIT_OK
 
 
-def wait_for_signal() -> None:
+def stop_on_signals() -> threading.Event:
+    """An event SIGTERM and SIGINT set (instead of ending the process where it stands)."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    while not stop.wait(1):
-        pass
+    return stop
 
 
 def do_keep(engine: Engine, command: Command) -> int:
