@@ -16,7 +16,7 @@ from stacks.config import Settings
 from stacks.secrets import load_fernet
 from stacks.store import Store
 from tests.conftest import env_for_cli, unique
-from tests.support.helpers import page, run_cli, wait_until
+from tests.support.helpers import deploy_by_cli, page, run_cli, wait_until
 from tests.support.sample_app import DOCKERFILE, SampleRepo
 
 # Untrusted text as a hostile branch writes it: set the window title, erase the line and forge
@@ -115,10 +115,7 @@ def test_deploy_list_status_logs_destroy(settings: Settings, tmp_path: Path, doc
     env = env_for_cli(settings, tmp_path)
     stack = unique("c")
     try:
-        deployed = run_cli(["deploy", stack, "main"], env)
-        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-        assert "✓ build" in deployed.stdout and settings.stack_url(stack) in deployed.stdout
-        assert page(settings, stack)["content"] == "main-1"
+        deploy_by_cli(settings, stack, env)
         listed = run_cli(["list"], env)
         assert stack in listed.stdout and "running" in listed.stdout
         status = run_cli(["status", stack], env)

@@ -18,7 +18,7 @@ import pytest
 
 from stacks.config import Settings
 from tests.conftest import env_for_cli, purge, unique
-from tests.support.helpers import page, run_cli
+from tests.support.helpers import deploy_by_cli, page, run_cli
 from yadockeri.control import socket_path
 
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}  # a client that could not do it itself
@@ -54,10 +54,7 @@ def test_commands_go_to_the_running_yadockeri(settings: Settings, tmp_path: Path
     env = env_for_cli(settings, tmp_path) | NO_DOCKER
     stack = unique("k")
     try:
-        deployed = run_cli(["deploy", stack, "main"], env)
-        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-        assert "✓ build" in deployed.stdout and settings.stack_url(stack) in deployed.stdout
-        assert page(settings, stack)["content"] == "main-1"
+        deploy_by_cli(settings, stack, env)
         assert f"{stack}  running" in run_cli(["list"], env).stdout
         changed = run_cli(["env", stack, "set", "GREETING=via-socket"], env)
         assert changed.returncode == 0 and "changed: GREETING" in changed.stdout

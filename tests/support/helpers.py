@@ -58,6 +58,15 @@ def run_cli(args: list[str], env: dict[str, str], *, timeout: float = 300,
                           timeout=timeout, input=input_text)
 
 
+def deploy_by_cli(settings: Settings, stack: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`yadockeri deploy STACK main` as a user types it: it builds, says the URL, and the page serves."""
+    deployed = run_cli(["deploy", stack, "main"], env)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert "✓ build" in deployed.stdout and settings.stack_url(stack) in deployed.stdout
+    assert page(settings, stack)["content"] == "main-1"
+    return deployed
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 60, interval: float = 0.2, *,
                what: str = "condition") -> Any:
     """The predicate's first true value, asked every `interval` seconds (once more at the deadline)."""
