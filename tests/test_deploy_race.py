@@ -38,7 +38,7 @@ def quiet(engine: Engine, during_docker_checks: Callable[[], None] | None = None
     def recorded_only(*args: object, **kwargs: object) -> Future:
         return Future()
 
-    engine._pool.submit = recorded_only  # type: ignore[method-assign]  # jobs are recorded, never run
+    engine.jobs._pool.submit = recorded_only  # type: ignore[method-assign]  # jobs are recorded, never run
     return engine
 
 

@@ -1,0 +1,69 @@
+"""yadockeri's connections to Docker: the manager's engine and, with YADOCKERI_BUILDER, the
+engine images are built on. Connected on first use (so `yadockeri list` needs no Docker), logged
+in to the registry when there is one, and dropped when a check finds Docker gone (the next use
+connects again)."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from .config import Settings
+from .errors import DockerUnavailable
+
+if TYPE_CHECKING:
+    from .swarm import Swarm
+
+
+class DockerConnections:
+    def __init__(self, settings: Settings, docker_host: str | None = None) -> None:
+        self.settings = settings
+        self._docker_host = docker_host
+        self._swarm: Swarm | None = None
+        self._builder: Swarm | None = None  # YADOCKERI_BUILDER's engine, when set
+        self._swarm_lock = threading.Lock()
+
+    @property
+    def swarm(self) -> Swarm:
+        with self._swarm_lock:
+            if self._swarm is None:
+                from .swarm import Swarm, connect, docker_host
+
+                swarm = Swarm(connect(self._docker_host), docker_host(self._docker_host))
+                self._login(swarm)
+                self._swarm = swarm
+            return self._swarm
+
+    @property
+    def builder(self) -> Swarm:
+        """The engine images are built on: YADOCKERI_BUILDER if set, else the manager."""
+        if not self.settings.builder:
+            return self.swarm
+        with self._swarm_lock:
+            if self._builder is None:
+                from .swarm import Swarm, connect_builder
+
+                client = connect_builder(self.settings.builder, self.settings.builder_tls,
+                                         self.settings.data_dir / "builder-tls")
+                builder = Swarm(client, self.settings.builder)
+                self._login(builder)
+                self._builder = builder
+            return self._builder
+
+    def _login(self, engine: Swarm) -> None:
+        """With a registry login, pushes and service creations carry it: any node pulls."""
+        if self.settings.registry and self.settings.registry_username:
+            password = self.settings.registry_password
+            engine.login(self.settings.registry, self.settings.registry_username,
+                         password.get_secret_value() if password else "")
+
+    def check(self) -> None:
+        """Fail now, with a clear message, if Docker is unreachable (before recording anything)."""
+        try:
+            self.swarm.client.ping()
+        except DockerUnavailable:
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure to reach Docker is said as Docker unavailable
+            with self._swarm_lock:
+                self._swarm = None
+            raise DockerUnavailable(f"cannot reach the Docker daemon: {error}") from None
