@@ -9,7 +9,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from .config import Settings
-from .errors import DockerUnavailable
+from .errors import DockerUnavailable, YadockeriError
 
 if TYPE_CHECKING:
     from .swarm import Swarm
@@ -67,3 +67,23 @@ class DockerConnections:
             with self._swarm_lock:
                 self._swarm = None
             raise DockerUnavailable(f"cannot reach the Docker daemon: {error}") from None
+
+    def require_registry(self) -> None:
+        """The image can reach the nodes: a registry where one is needed, and the builder is up."""
+        from .nodes import require_registry
+
+        require_registry(self.swarm, self.settings)
+        if self.settings.builder:  # an unreachable builder is refused up front
+            from .swarm import docker_errors
+
+            with docker_errors(f"reaching the builder {self.settings.builder}"):
+                self.builder.client.ping()
+
+    def refuse_foreign_stack(self, stack: str) -> None:
+        """A Docker stack of that name that yadockeri did not make is not ours to touch."""
+        from .specs import NAMESPACE_LABEL
+
+        foreign = [s for s in self.swarm.services(**{NAMESPACE_LABEL: stack})
+                   if s["Spec"].get("Labels", {}).get("yadockeri.stack") != stack]
+        if foreign:
+            raise YadockeriError(f"a Docker stack named `{stack}` already exists and is not yadockeri's; pick another name")

@@ -72,6 +72,18 @@ class Engine:
                                        builder=lambda: self.builder)
         self.interrupted_at_start: list[DeploymentRecord] = []  # for a front end that starts after start()
 
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        """Settings replaced (a test does) reach the engine's parts too."""
+        self._settings = settings
+        for part in (getattr(self, name, None) for name in ("jobs", "maintenance", "docker")):
+            if part is not None:
+                part.settings = settings
+
     def add_listener(self, listener: Callable[[StackEvent], None]) -> None:
         """Call listener for every StackEvent (from worker threads; it must be quick and not raise)."""
         self._listeners.append(listener)
@@ -286,21 +298,7 @@ class Engine:
         check_router(self.swarm.client, self.settings)
 
     def _require_registry(self) -> None:
-        """The image can reach the nodes: a registry where one is needed, and the builder is up."""
-        from .nodes import require_registry
-
-        require_registry(self.swarm, self.settings)
-        if self.settings.builder:  # an unreachable builder is refused up front
-            from .swarm import docker_errors
-
-            with docker_errors(f"reaching the builder {self.settings.builder}"):
-                self.builder.client.ping()
+        self.docker.require_registry()
 
     def _refuse_foreign_stack(self, stack: str) -> None:
-        """A Docker stack of that name that yadockeri did not make is not ours to touch."""
-        from .specs import NAMESPACE_LABEL
-
-        foreign = [s for s in self.swarm.services(**{NAMESPACE_LABEL: stack})
-                   if s["Spec"].get("Labels", {}).get("yadockeri.stack") != stack]
-        if foreign:
-            raise YadockeriError(f"a Docker stack named `{stack}` already exists and is not yadockeri's; pick another name")
+        self.docker.refuse_foreign_stack(stack)
