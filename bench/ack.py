@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.server import HTTP_THREADS, HttpServer, wsgi_app  # noqa: E402
 from stacks.config import AppConfig, Settings  # noqa: E402
+from stacks.docker_adapter import Swarm  # noqa: E402
 from stacks.engine import Engine  # noqa: E402
 from stacks.router import ensure_router, remove_router  # noqa: E402
 from tests.support.infra import env_for_cli, free_port, purge  # noqa: E402
@@ -262,7 +263,7 @@ def main() -> int:
         env.update(SLACK_BOT_TOKEN=slack["bot_token"], SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack["base_url"],
                    YADOCKERI_BOT_PORT=str(bot_port))
         print(f"setting up (router {settings.router_service} on port {settings.router_port}) ...", flush=True)
-        ensure_router(client, settings)
+        ensure_router(Swarm(client), settings)
         bot = start_server(["-m", "yadockeri", "bot"], env, bot_port, work / "bot.log")
         plain = start_server([str(Path(__file__).resolve()), "--serve-minimal", str(plain_port), slack["base_url"],
                               slack["bot_token"]], env, plain_port, work / "minimal.log")
@@ -299,7 +300,7 @@ def main() -> int:
         if engine is not None:
             engine.close()
         purge(client, prefix)
-        remove_router(client, settings)
+        remove_router(Swarm(client), settings)
         client.close()
         shutil.rmtree(work, ignore_errors=True)
     print("done", flush=True)

@@ -46,9 +46,9 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from stacks.config import AppConfig, Settings
+from stacks.docker_adapter import Swarm
 from stacks.engine import Actor, Engine
 from stacks.router import ensure_router, remove_router
-from stacks.swarm import connect
 from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, purge
 from tests.support.sample_app import DOCKERFILE, SampleRepo
 
@@ -243,7 +243,7 @@ def setup(prefix: str) -> Bench:
         router_base_image="yadockeri/nginx-base:local", domain="y.localhost",
         firewall=False,  # a bench router: the install's packet filter is not its to change
     )
-    ensure_router(connect(), settings)
+    ensure_router(Swarm.manager(), settings)
     port, network = plain_router(settings, prefix)
     bench = Bench(work, repo, settings, env_for_cli(settings, work), port, network)
     # As after `scripts/up.sh`: yadockeri runs, and the command asks it (yadockeri/control.py).
@@ -261,7 +261,7 @@ def teardown(bench: Bench, prefix: str) -> None:
     if bench.server is not None:
         bench.server.terminate()
         bench.server.wait(30)
-    client = connect()
+    client = Swarm.manager().client
     purge(client, prefix)
     for service in client.api.services():
         if service["Spec"].get("Labels", {}).get("yadockeri.stack", "").startswith(prefix):
@@ -270,7 +270,7 @@ def teardown(bench: Bench, prefix: str) -> None:
     subprocess.run([DOCKER, "network", "rm", bench.plain_network], capture_output=True, check=False)
     for image in client.images.list(name="plain2016"):
         subprocess.run([DOCKER, "rmi", "-f", image.id], capture_output=True, check=False)
-    remove_router(client, bench.settings)
+    remove_router(Swarm(client), bench.settings)
     shutil.rmtree(bench.work, ignore_errors=True)
 
 

@@ -29,11 +29,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from stacks.config import AppConfig, Settings
+from stacks.docker_adapter import Swarm
 from stacks.engine import Actor, Engine
 from stacks.models import utcnow
 from stacks.router import ensure_router, remove_router
 from stacks.scheduler import Scheduler
-from stacks.swarm import connect
 from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, purge
 from tests.support.sample_app import SampleRepo
 
@@ -143,9 +143,9 @@ def main() -> None:
     )
     tracked = Settings(router_service=f"{prefix}-on", router_port=free_port(), activity_tracking=True, **common)
     untracked = Settings(router_service=f"{prefix}-off", router_port=free_port(), activity_tracking=False, **common)
-    client = connect()
-    ensure_router(client, tracked)
-    ensure_router(client, untracked)
+    client = Swarm.manager().client
+    ensure_router(Swarm(client), tracked)
+    ensure_router(Swarm(client), untracked)
     engine = Engine(tracked)
     engine.start()
     names = [f"{prefix}{i:03d}" for i in range(args.stacks)]
@@ -164,8 +164,8 @@ def main() -> None:
     finally:
         engine.close()
         purge(client, prefix)
-        remove_router(client, tracked)
-        remove_router(client, untracked)
+        remove_router(Swarm(client), tracked)
+        remove_router(Swarm(client), untracked)
 
 
 def scale_figures(engine: Engine, settings: Settings, work: Path) -> None:

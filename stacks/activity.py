@@ -17,9 +17,9 @@ from calendar import timegm
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from .docker_adapter import LogStream, Swarm
 from .router import ACTIVITY_PREFIX
 from .store import Store
-from .swarm import LogStream, Swarm
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from .config import Settings
 from .errors import DockerUnavailable, YadockeriError
 
 if TYPE_CHECKING:
-    from .swarm import Swarm
+    from .docker_adapter import Swarm
 
 
 class DockerConnections:
@@ -27,9 +27,9 @@ class DockerConnections:
     def swarm(self) -> Swarm:
         with self._swarm_lock:
             if self._swarm is None:
-                from .swarm import Swarm, connect, docker_host
+                from .docker_adapter import Swarm
 
-                swarm = Swarm(connect(self._docker_host), docker_host(self._docker_host))
+                swarm = Swarm.manager(self._docker_host)
                 self._login(swarm)
                 self._swarm = swarm
             return self._swarm
@@ -41,7 +41,7 @@ class DockerConnections:
             return self.swarm
         with self._swarm_lock:
             if self._builder is None:
-                from .swarm import Swarm, connect_builder
+                from .docker_adapter import Swarm, connect_builder
 
                 client = connect_builder(self.settings.builder, self.settings.builder_tls,
                                          self.settings.data_dir / "builder-tls")
@@ -60,12 +60,12 @@ class DockerConnections:
     def check(self) -> None:
         """Fail now, with a clear message, if Docker is unreachable (before recording anything)."""
         try:
-            self.swarm.client.ping()
-        except DockerUnavailable:
-            raise
-        except Exception as error:  # noqa: BLE001 - any failure to reach Docker is said as Docker unavailable
+            self.swarm.ping()
+        except YadockeriError as error:
             with self._swarm_lock:
-                self._swarm = None
+                self._swarm = None  # the next use connects again
+            if isinstance(error, DockerUnavailable):
+                raise
             raise DockerUnavailable(f"cannot reach the Docker daemon: {error}") from None
 
     def require_registry(self) -> None:
@@ -74,16 +74,13 @@ class DockerConnections:
 
         require_registry(self.swarm, self.settings)
         if self.settings.builder:  # an unreachable builder is refused up front
-            from .swarm import docker_errors
-
-            with docker_errors(f"reaching the builder {self.settings.builder}"):
-                self.builder.client.ping()
+            self.builder.ping()
 
     def refuse_foreign_stack(self, stack: str) -> None:
         """A Docker stack of that name that yadockeri did not make is not ours to touch."""
-        from .specs import NAMESPACE_LABEL
+        from .docker_adapter.labels import NAMESPACE_LABEL, STACK_LABEL
 
         foreign = [s for s in self.swarm.services(**{NAMESPACE_LABEL: stack})
-                   if s["Spec"].get("Labels", {}).get("yadockeri.stack") != stack]
+                   if s["Spec"].get("Labels", {}).get(STACK_LABEL) != stack]
         if foreign:
             raise YadockeriError(f"a Docker stack named `{stack}` already exists and is not yadockeri's; pick another name")

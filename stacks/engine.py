@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from .config import Settings
 from .connections import DockerConnections
+from .docker_adapter.labels import PROCESS_LABEL, ROLE_LABEL, STACK_LABEL, service_name
 from .errors import DockerUnavailable, NotFound, PermissionDenied, YadockeriError
 from .example import ensure_example_repo
 from .idle import Action, Schedule, Timing, describe, schedule_of
@@ -32,8 +33,8 @@ __all__ = ["SCHEDULER", "Actor", "Engine", "JobHandle", "ServiceState", "StackEv
 
 if TYPE_CHECKING:  # Docker's and git's modules load on first use: `yadockeri list` stays quick
     from . import pipeline
+    from .docker_adapter import Swarm
     from .gitrepo import Mirror
-    from .swarm import Swarm
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +237,7 @@ class Engine:
         record = self.store.require_stack(stack)
         services = []
         try:
-            for service in self.swarm.services(**{"yadockeri.stack": stack}):
+            for service in self.swarm.services(**{STACK_LABEL: stack}):
                 services.append(self._service_state(service))
         except DockerUnavailable:
             pass  # status still says what the database knows
@@ -252,7 +253,7 @@ class Engine:
         running = sum(1 for t in tasks if t["Status"]["State"] == "running")
         desired = spec.get("Mode", {}).get("Replicated", {}).get("Replicas", len(tasks))
         errors = [t["Status"].get("Err") for t in self.swarm.tasks(spec["Name"]) if t["Status"].get("Err")]
-        return ServiceState(spec["Name"], spec.get("Labels", {}).get("yadockeri.role", "?"), running, desired,
+        return ServiceState(spec["Name"], spec.get("Labels", {}).get(ROLE_LABEL, "?"), running, desired,
                             errors[-1] if errors and running < desired else None)
 
     def env(self, stack: str) -> dict[str, str]:
@@ -262,12 +263,10 @@ class Engine:
 
     def logs(self, stack: str, process: str = "web", tail: int = 100) -> list[str]:
         record = self.store.require_stack(stack)
-        from . import specs
-
-        name = specs.service_name(stack, process)
+        name = service_name(stack, process)
         if self.swarm.service(name) is None:
-            known = sorted(s["Spec"]["Labels"].get("yadockeri.process", "") for s in
-                           self.swarm.services(**{"yadockeri.stack": stack, "yadockeri.role": "process"}))
+            known = sorted(s["Spec"]["Labels"].get(PROCESS_LABEL, "") for s in
+                           self.swarm.services(**{STACK_LABEL: stack, ROLE_LABEL: "process"}))
             raise NotFound(f"stack `{stack}` has no process `{process}` (processes: {', '.join(known) or 'none running'})")
         secrets = list(self.store.get_env(record.name).values())
         return [redact(line, secrets) for line in self.swarm.service_logs(name, tail=tail, timestamps=True)]
@@ -295,7 +294,7 @@ class Engine:
 
     def _require_router(self) -> None:
         """The shared router runs as these settings say, or nothing starts (stacks/router.py)."""
-        check_router(self.swarm.client, self.settings)
+        check_router(self.swarm, self.settings)
 
     def _require_registry(self) -> None:
         self.docker.require_registry()

@@ -26,45 +26,41 @@ data, and then the data volume goes too.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import secrets
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import docker.errors
-from docker.types import (
-    ConfigReference,
-    ContainerSpec,
-    EndpointSpec,
-    Mount,
-    NetworkAttachmentConfig,
-    Placement,
-    RestartPolicy,
-    RollbackConfig,
-    SecretReference,
-    ServiceMode,
-    TaskTemplate,
-    UpdateConfig,
-)
 from pydantic import AliasChoices, SecretStr
 
-from . import nodes, router, specs
+from . import nodes, router
 from .config import Settings, config_file
+from .docker_adapter import Swarm
+from .docker_adapter.labels import (
+    CONFIG_ROLE_LABEL,
+    HASH_LABEL,
+    INSTALL_LABEL,
+    SECRET_ROLE_LABEL,
+    SERVICE_NAME_LABEL,
+    control_network,
+    data_volume,
+)
+from .docker_adapter.system_specs import (
+    INSTALL_DATA_DIR,
+    Attached,
+    data_removal_spec,
+    install_service_spec,
+    uninstall_job_spec,
+)
 from .errors import ConfigError, YadockeriError
-from .limits import LOG_MAX_FILE, LOG_MAX_SIZE, capabilities, restrict_privileges
+from .polling import poll_until
 from .registry import ca_file
-from .swarm import Swarm, docker_errors
 
-INSTALL_LABEL = "yadockeri.install"  # on everything install makes; the value is the service name
-IMAGE_ID_LABEL = "yadockeri.image-id"  # a new image under the same tag is a new spec
-DATA_DIR = "/data"
+DATA_DIR = INSTALL_DATA_DIR
 SECRETS_DIR = "/run/secrets"
 CONFIG_PATH = "/etc/yadockeri/yadockeri.yml"
 ROUTER_PORT_INSIDE = 80  # what nginx listens on in its container
-NANO = 1_000_000_000
 FINGERPRINT_ROUNDS = 100_000
 
 
@@ -109,14 +105,6 @@ def secret_name(service: str, role: str, value: str) -> str:
 
 def config_name(service: str, role: str, content: bytes) -> str:
     return f"{service}-{role}-{hashlib.sha256(content).hexdigest()[:12]}"
-
-
-def control_network(settings: Settings) -> str:
-    return f"{settings.service_name}-control"
-
-
-def data_volume(settings: Settings) -> str:
-    return f"{settings.service_name}-data"
 
 
 def secret_values(settings: Settings) -> dict[str, str]:
@@ -188,78 +176,30 @@ def service_env(settings: Settings, *, image: str, router_image: str, with_confi
     return dict(sorted(env.items()))
 
 
-@dataclass(frozen=True)
-class Attached:
-    """A secret or config the service mounts: its ID, name and the path inside."""
 
-    id: str
-    name: str
-    path: str
-
-
-def service_spec(settings: Settings, *, image: str, image_id: str, env: dict[str, str],
-                 secrets: list[Attached], configs: list[Attached], command: list[str] | None = None) -> dict:
-    """kwargs of create_service/update_service for yadockeri itself. Pure."""
-    labels = {"yadockeri.role": "yadockeri", INSTALL_LABEL: settings.service_name}
-    container = ContainerSpec(
-        image=image,
-        command=command,
-        env=[f"{key}={value}" for key, value in env.items()],
-        labels={**labels, IMAGE_ID_LABEL: image_id},
-        mounts=[
-            Mount(nodes.DOCKER_SOCKET, nodes.DOCKER_SOCKET, type="bind"),
-            Mount(DATA_DIR, data_volume(settings), type="volume", labels={INSTALL_LABEL: settings.service_name}),
-        ],
-        secrets=[SecretReference(s.id, s.name, filename=s.path.rsplit("/", 1)[1], uid="0", gid="0", mode=0o400)
-                 for s in secrets],
-        configs=[ConfigReference(c.id, c.name, filename=c.path, uid="0", gid="0", mode=0o444) for c in configs],
-        stop_grace_period=30 * NANO,
-        init=True,
-    )
-    restrict_privileges(container, capabilities())  # root for the socket and /data: no capability more
-    ports = []
-    if settings.bot_mode == "http":
-        ports = [{"Protocol": "tcp", "TargetPort": settings.bot_port, "PublishedPort": settings.bot_port,
-                  "PublishMode": "host"}]
-    spec = {
-        "name": settings.service_name,
-        "task_template": TaskTemplate(
-            container_spec=container,
-            restart_policy=RestartPolicy(condition="any", delay=5 * NANO),
-            placement=Placement(constraints=["node.role == manager"]),
-            # Not the router network (every stack's web process is there): the control network,
-            # which only the router shares with yadockeri.
-            networks=[NetworkAttachmentConfig(settings.control_network or control_network(settings))],
-            log_driver={"Name": "json-file", "Options": {"max-size": LOG_MAX_SIZE, "max-file": LOG_MAX_FILE}},
-        ),
-        "mode": {"Replicated": {"Replicas": 1}},
-        "endpoint_spec": EndpointSpec(mode="dnsrr", ports=ports),
-        # One bot at a time (one SQLite writer, one host port): stop-first; back to the old
-        # version if the new one does not become healthy.
-        "update_config": UpdateConfig(parallelism=1, order="stop-first", failure_action="rollback", monitor=10 * NANO),
-        "rollback_config": RollbackConfig(parallelism=1, order="stop-first"),
-        "labels": {**labels, IMAGE_ID_LABEL: image_id},
-    }
-    return specs.with_hash(spec)
+def installed_settings(settings: Settings) -> Settings:
+    """The settings as installed: the router asks yadockeri about a stack it cannot reach on the
+    control network, by name; and the control network is named after the service."""
+    if not settings.status_url:
+        settings = settings.model_copy(update={"status_url": f"http://{settings.service_name}:{settings.status_port}"})
+    if not settings.control_network:
+        settings = settings.model_copy(update={"control_network": control_network(settings.service_name)})
+    return settings
 
 
 # Docker ------------------------------------------------------------------------------------------
 class Installer:
+    """`yadockeri install`: the router, the secrets and configs, and the service, made what the settings say."""
+
     def __init__(self, swarm: Swarm, settings: Settings, *, say: Callable[[str], None] = print,
                  timeout: float = 240.0) -> None:
         self.swarm = swarm
-        if not settings.status_url:
-            # The router asks yadockeri about a stack it cannot reach: on the control network, by name.
-            settings = settings.model_copy(update={"status_url": f"http://{settings.service_name}:{settings.status_port}"})
-        if not settings.control_network:
-            settings = settings.model_copy(update={"control_network": control_network(settings)})
-        self.settings = settings
+        self.settings = installed_settings(settings)
         self.say = say
         self.timeout = timeout
         self.service = settings.service_name
         self.labels = {INSTALL_LABEL: self.service}
 
-    # install --------------------------------------------------------------------------------
     def install(self) -> dict:
         """Bring everything to what the settings say; returns the service as Docker reports it."""
         settings = self.settings
@@ -271,11 +211,11 @@ class Installer:
         configs = self._configs()
         env = service_env(settings, image=image, router_image=router_image,
                           with_config=any(c.path == CONFIG_PATH for c in configs))
-        spec = service_spec(settings, image=image, image_id=image_id, env=env, secrets=secrets, configs=configs)
+        spec = install_service_spec(settings, image=image, image_id=image_id, env=env, secrets=secrets, configs=configs)
         what = self.swarm.apply_service(spec)
         self.say(f"service {self.service}: {what}")
         service = self._wait_healthy(spec)
-        self._remove_unused({s.name for s in secrets} | {c.name for c in configs})
+        remove_unused(self.swarm, self.labels, keep={s.name for s in secrets} | {c.name for c in configs})
         mode = ("HTTP mode, /slack/events on port " + str(settings.bot_port) if settings.bot_mode == "http"
                 else "Socket Mode")
         self.say(f"yadockeri is running ({mode}); the router answers on port {settings.router_port} of every node")
@@ -286,26 +226,20 @@ class Installer:
         given, or the one the running router has (configs can be read back, secrets cannot), or new."""
         if self.settings.router_token:
             return self.settings.router_token.get_secret_value()
-        with docker_errors("reading the router's config"):
-            current = router.current_token(self.swarm.client, self.settings)
-        return current or secrets.token_hex(32)
+        return router.current_token(self.swarm, self.settings) or secrets.token_hex(32)
 
     def _image(self) -> tuple[str, str]:
         """The image to run (pushed to the registry if there is one) and its image ID."""
         ref = self.settings.image
-        api = self.swarm.api
-        with docker_errors(f"looking up the image {ref}"):
-            try:
-                image_id = api.inspect_image(ref)["Id"]
-            except docker.errors.ImageNotFound:
-                try:
-                    api.pull(ref)
-                except docker.errors.APIError as error:
-                    raise ConfigError(
-                        f"YADOCKERI_IMAGE={ref} is not on this engine and cannot be pulled ({error.explanation or error}); "
-                        "build it first: docker build -t yadockeri/yadockeri:latest . (docs/install.md)"
-                    ) from None
-                image_id = api.inspect_image(ref)["Id"]
+        image_id = self.swarm.image_id(ref)
+        if image_id is None:
+            why = self.swarm.pull(ref)
+            image_id = self.swarm.image_id(ref) if why is None else None
+            if image_id is None:
+                raise ConfigError(
+                    f"YADOCKERI_IMAGE={ref} is not on this engine and cannot be pulled ({why}); "
+                    "build it first: docker build -t yadockeri/yadockeri:latest . (docs/install.md)"
+                )
         return self._distribute(ref, image_id), image_id
 
     def _distribute(self, ref: str, image_id: str) -> str:
@@ -320,8 +254,7 @@ class Installer:
         if ":" in name.rsplit("/", 1)[-1]:
             name = name.rsplit(":", 1)[0]
         target = f"{registry.rstrip('/')}/{name}:{image_id.split(':')[-1][:16]}"
-        with docker_errors(f"tagging {ref} as {target}"):
-            self.swarm.api.tag(image_id, target.rsplit(":", 1)[0], target.rsplit(":", 1)[1])
+        self.swarm.tag(image_id, target)
         self.swarm.push(target, lambda line: None)
         self.say(f"pushed {target}")
         return target
@@ -330,27 +263,19 @@ class Installer:
         """The router network and service (stacks.router.ensure_router); with a registry, its
         image goes there first so that the router runs on every node. Returns the image."""
         settings = self.settings
-        client = self.swarm.client
-        image = router._router_image(client, settings)
+        image = router.router_image(self.swarm, settings)
         if settings.registry:
-            image_id = self.swarm.api.inspect_image(image)["Id"]
-            image = self._distribute(image, image_id)
-        firewall = router.ensure_router(client, settings.model_copy(update={"router_image": image}), timeout=120)
+            image = self._distribute(image, self.swarm.image_id(image) or image)
+        firewall = router.ensure_router(self.swarm, settings.model_copy(update={"router_image": image}), timeout=120)
         self.say(f"router {settings.router_service}: up on port {settings.router_port} ({image})")
         self.say(firewall)
         return image
 
-    def _existing(self, kind: str) -> list[dict]:
-        api = self.swarm.api
-        with docker_errors(f"listing {kind}"):
-            found = (api.secrets if kind == "secrets" else api.configs)(filters={"label": f"{INSTALL_LABEL}={self.service}"})
-        return found
-
     def _secrets(self) -> list[Attached]:
         values = secret_values(self.settings)
         existing: dict[str, dict] = {}
-        for secret in sorted(self._existing("secrets"), key=lambda s: s.get("CreatedAt", "")):
-            role = secret["Spec"].get("Labels", {}).get("yadockeri.secret")
+        for secret in sorted(self.swarm.secrets(**self.labels), key=lambda s: s.get("CreatedAt", "")):
+            role = secret["Spec"].get("Labels", {}).get(SECRET_ROLE_LABEL)
             if role:
                 existing[role] = secret  # the newest of each role
         missing = [r for r in required_roles(self.settings) if r not in values and r not in existing]
@@ -363,21 +288,14 @@ class Installer:
             filename = next(s.filename for s in SECRETS if s.role == role)
             if role in values:
                 name = secret_name(self.service, role, values[role])
-                secret_id = self._ensure_secret(name, role, values[role])
+                secret_id, made = self.swarm.ensure_secret(name, values[role].encode(),
+                                                           labels={**self.labels, SECRET_ROLE_LABEL: role})
+                if made:
+                    self.say(f"secret {name}: created")
             else:  # not given this time: the one an earlier install made stays
                 name, secret_id = existing[role]["Spec"]["Name"], existing[role]["ID"]
             attached.append(Attached(secret_id, name, f"{SECRETS_DIR}/{filename}"))
         return attached
-
-    def _ensure_secret(self, name: str, role: str, value: str) -> str:
-        api = self.swarm.api
-        with docker_errors(f"creating secret {name}"):
-            for secret in api.secrets(filters={"name": name}):
-                if secret["Spec"]["Name"] == name:
-                    return secret["ID"]
-            created = api.create_secret(name, value.encode(), labels={**self.labels, "yadockeri.secret": role})
-        self.say(f"secret {name}: created")
-        return created["ID"]
 
     def _configs(self) -> list[Attached]:
         wanted: list[tuple[str, bytes, str]] = []
@@ -389,47 +307,61 @@ class Installer:
             if ca is not None:
                 wanted.append(("registry-ca", ca.read_bytes(), f"/etc/docker/certs.d/{self.settings.registry}/ca.crt"))
         attached = []
-        api = self.swarm.api
         for role, content, target in wanted:
             name = config_name(self.service, role, content)
-            with docker_errors(f"creating config {name}"):
-                found = [c for c in api.configs(filters={"name": name}) if c["Spec"]["Name"] == name]
-                config_id = found[0]["ID"] if found else api.create_config(
-                    name, content, labels={**self.labels, "yadockeri.config": role})["ID"]
+            config_id = self.swarm.ensure_config(name, content, labels={**self.labels, CONFIG_ROLE_LABEL: role})
             attached.append(Attached(config_id, name, target))
         return attached
 
-    def _remove_unused(self, keep: set[str]) -> None:
-        api = self.swarm.api
-        for kind, remove in (("secrets", api.remove_secret), ("configs", api.remove_config)):
-            for item in self._existing(kind):
-                if item["Spec"]["Name"] not in keep:
-                    with contextlib.suppress(docker.errors.APIError):  # still used by a task going away
-                        remove(item["ID"])
-
     def _wait_healthy(self, spec: dict) -> dict:
         """Until a task of this very spec runs (a task with a health check runs once healthy)."""
-        name, want = spec["name"], spec["labels"][specs.HASH_LABEL]
-        deadline = time.monotonic() + self.timeout
-        while True:
-            service = self.swarm.service(name) or {}
-            tasks = self.swarm.tasks(name)
-            current = [t for t in tasks if t["Spec"]["ContainerSpec"].get("Labels", {}).get(specs.HASH_LABEL) == want]
-            if any(t["Status"]["State"] == "running" and t["DesiredState"] == "running" for t in current):
-                update = (service.get("UpdateStatus") or {}).get("State")
-                if update in (None, "completed"):
-                    return service
-            if time.monotonic() > deadline:
-                errors = [t["Status"].get("Err") or t["Status"].get("Message") for t in
-                          sorted(current, key=lambda t: t.get("UpdatedAt", ""))]
-                logs = "\n".join(self.swarm.service_logs(name, tail=15))
-                raise YadockeriError(
-                    f"the service {name} did not become healthy within {self.timeout:.0f}s"
-                    + (f" ({errors[-1]})" if errors else "") + (f"\nlast log lines:\n{logs}" if logs else "")
-                )
-            time.sleep(1)
+        name, want = spec["name"], spec["labels"][HASH_LABEL]
 
-    # uninstall ------------------------------------------------------------------------------
+        def healthy() -> dict | None:
+            service = self.swarm.service(name) or {}
+            current = [t for t in self.swarm.tasks(name)
+                       if t["Spec"]["ContainerSpec"].get("Labels", {}).get(HASH_LABEL) == want]
+            if any(t["Status"]["State"] == "running" and t["DesiredState"] == "running" for t in current):
+                if (service.get("UpdateStatus") or {}).get("State") in (None, "completed"):
+                    return service
+            return None
+
+        def unhealthy() -> dict:
+            current = [t for t in self.swarm.tasks(name)
+                       if t["Spec"]["ContainerSpec"].get("Labels", {}).get(HASH_LABEL) == want]
+            errors = [t["Status"].get("Err") or t["Status"].get("Message")
+                      for t in sorted(current, key=lambda t: t.get("UpdatedAt", ""))]
+            logs = "\n".join(self.swarm.service_logs(name, tail=15))
+            raise YadockeriError(
+                f"the service {name} did not become healthy within {self.timeout:.0f}s"
+                + (f" ({errors[-1]})" if errors else "") + (f"\nlast log lines:\n{logs}" if logs else ""))
+
+        return poll_until(healthy, timeout=self.timeout, interval=1.0, timed_out=unhealthy) or {}
+
+
+def remove_unused(swarm: Swarm, labels: dict[str, str], keep: set[str]) -> None:
+    """Remove install's secrets and configs but those named in `keep` (one still used by a
+    task going away stays until the next run)."""
+    for item in swarm.secrets(**labels):
+        if item["Spec"]["Name"] not in keep:
+            swarm.remove_secret(item["ID"])
+    for item in swarm.configs(**labels):
+        if item["Spec"]["Name"] not in keep:
+            swarm.remove_config(item["ID"])
+
+
+class Uninstaller:
+    """`yadockeri uninstall [--stacks]`: the service, the router, the secrets and configs, and
+    with --stacks every stack (by a job with the service's own settings) and the data."""
+
+    def __init__(self, swarm: Swarm, settings: Settings, *, say: Callable[[str], None] = print) -> None:
+        self.swarm = swarm
+        self.settings = installed_settings(settings)
+        self.say = say
+        self.service = settings.service_name
+        self.labels = {INSTALL_LABEL: self.service}
+        self.volume = data_volume(self.service)
+
     def uninstall(self, *, with_stacks: bool, destroy_local: Callable[[], int] | None = None) -> None:
         service = self.swarm.service(self.service)
         if service is not None and service["Spec"].get("Labels", {}).get(INSTALL_LABEL) != self.service:
@@ -440,23 +372,30 @@ class Installer:
             self._wait_no_tasks(self.service)
             self.say(f"service {self.service}: removed")
         if with_stacks:
-            if service is not None and node is not None:
-                self._destroy_all_in_job(service, node)
-            elif self.swarm.api.volumes(filters={"label": f"{INSTALL_LABEL}={self.service}"}).get("Volumes"):
-                raise ConfigError(f"{self.service} is not installed, but its data (and so the list of its stacks) "
-                                  f"is in the volume {data_volume(self.settings)}: run `yadockeri install`, "
-                                  "then `yadockeri uninstall --stacks`")
-            elif destroy_local is not None:
-                self.say(f"{destroy_local()} stacks destroyed")
+            self._destroy_stacks(service, node, destroy_local)
         self._router_down()
-        self._remove_unused(set())
+        remove_unused(self.swarm, self.labels, keep=set())
         self.say("secrets and configs: removed")
         if with_stacks and node is not None:
             self._remove_data(node)
         elif service is not None:
-            self.say(f"the data volume {data_volume(self.settings)} is kept (database, generated key, git mirrors): "
+            self.say(f"the data volume {self.volume} is kept (database, generated key, git mirrors): "
                      "`yadockeri install` carries on with it; to remove it with every stack, `yadockeri install`, "
                      "then `yadockeri uninstall --stacks`")
+
+    def _destroy_stacks(self, service: dict | None, node: str | None, destroy_local: Callable[[], int] | None) -> None:
+        if service is not None and node is not None:
+            self.say("destroying every stack...")
+            spec = uninstall_job_spec(service, name=f"{self.service}-uninstall", node=node, labels=self.labels)
+            _, lines = nodes.run_on_node(self.swarm, spec, timeout=3600)
+            for line in lines:
+                self.say(f"  {line}")
+        elif self.swarm.volumes(**self.labels):
+            raise ConfigError(f"{self.service} is not installed, but its data (and so the list of its stacks) "
+                              f"is in the volume {self.volume}: run `yadockeri install`, "
+                              "then `yadockeri uninstall --stacks`")
+        elif destroy_local is not None:
+            self.say(f"{destroy_local()} stacks destroyed")
 
     def _node_of(self, name: str) -> str | None:
         tasks = sorted(self.swarm.tasks(name), key=lambda t: t.get("UpdatedAt", ""))
@@ -466,72 +405,39 @@ class Installer:
         return candidates[-1]["NodeID"] if candidates else None
 
     def _wait_no_tasks(self, name: str, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:  # (this node's containers: the data volume's node, mostly)
-            if not self.swarm.containers(**{"com.docker.swarm.service.name": name}):
-                return
-            time.sleep(0.5)
-
-    def _destroy_all_in_job(self, service: dict, node: str) -> None:
-        """Every stack destroyed by the engine, in a job with the service's settings, secrets and data."""
-        template = service["Spec"]["TaskTemplate"]
-        container = dict(template["ContainerSpec"])
-        container["Command"] = ["python", "-m", "stacks.install", "destroy-all"]
-        container["Healthcheck"] = dict(nodes.NO_HEALTHCHECK)  # the image's checks the bot, which this is not
-        job_template = {
-            "ContainerSpec": container,
-            "RestartPolicy": {"Condition": "none"},
-            "Placement": {"Constraints": [f"node.id == {node}"]},
-            "Networks": template.get("Networks") or [],
-        }
-        spec = {"name": f"{self.service}-uninstall", "task_template": job_template,
-                "mode": ServiceMode("replicated-job"), "labels": dict(self.labels)}
-        self.say("destroying every stack...")
-        _, lines = nodes.run_on_node(self.swarm, spec, timeout=3600)
-        for line in lines:
-            self.say(f"  {line}")
+        # (this node's containers: the data volume's node, mostly)
+        poll_until(lambda: True if not self.swarm.containers(**{SERVICE_NAME_LABEL: name}) else None,
+                   timeout=timeout, interval=0.5, timed_out=lambda: None)
 
     def _router_down(self) -> None:
         settings = self.settings
-        network = [n for n in self.swarm.api.networks(names=[settings.router_network])
-                   if n["Name"] == settings.router_network]
-        users = []
-        if network:
-            for svc in self.swarm.api.services():
-                attached = [a.get("Target") for a in svc["Spec"].get("TaskTemplate", {}).get("Networks") or []]
-                if network[0]["Id"] in attached and svc["Spec"]["Name"] not in (settings.router_service, self.service):
-                    users.append(svc["Spec"]["Name"])
-        if users:  # stacks still run: their web services keep the network; only the router goes
-            self.swarm.remove_service(settings.router_service)
-            pattern = router._config_name_re(settings)
-            deadline = time.monotonic() + 30
-            while True:  # its nginx.conf configs, once its tasks are gone
-                left = [c for c in self.swarm.api.configs(filters={"name": f"{settings.router_service}-nginx-"})
-                        if pattern.match(c["Spec"]["Name"])]
-                for config in left:
-                    with contextlib.suppress(docker.errors.APIError):
-                        self.swarm.api.remove_config(config["ID"])
-                if not left or time.monotonic() > deadline:
-                    break
-                time.sleep(1)
-            self.say(f"router {settings.router_service}: removed; network {settings.router_network} kept "
-                     f"({len(users)} services of stacks use it)")
+        network = self.swarm.networks_named(settings.router_network)
+        users = [svc["Spec"]["Name"] for svc in self.swarm.services()
+                 if network and network[0]["Id"] in _network_ids(svc)
+                 and svc["Spec"]["Name"] not in (settings.router_service, self.service)]
+        if not users:
+            router.remove_router(self.swarm, settings)
+            self.say(f"router {settings.router_service} and network {settings.router_network}: removed")
             return
-        router.remove_router(self.swarm.client, settings)
-        self.say(f"router {settings.router_service} and network {settings.router_network}: removed")
+        # Stacks still run: their web services keep the network; only the router goes, and its
+        # nginx.conf configs once its tasks are gone.
+        self.swarm.remove_service(settings.router_service)
+        poll_until(lambda: True if not router.remove_stale_configs(self.swarm, settings) else None,
+                   timeout=30, interval=1.0, timed_out=lambda: None)
+        self.say(f"router {settings.router_service}: removed; network {settings.router_network} kept "
+                 f"({len(users)} services of stacks use it)")
 
     def _remove_data(self, node: str) -> None:
-        volume = data_volume(self.settings)
         if node == self.swarm.local_node_id():
-            failed = nodes.remove_volumes(self.swarm.api, [f"{INSTALL_LABEL}={self.service}"], say=lambda line: None)
-            self.say(f"data volume {volume}: " + ("could not be removed" if failed else "removed"))
+            failed = self.swarm.free_and_remove_volumes([f"{INSTALL_LABEL}={self.service}"], say=lambda line: None)
+            self.say(f"data volume {self.volume}: " + ("could not be removed" if failed else "removed"))
             return
-        spec = nodes.node_job_spec(
-            name=f"{self.service}-data-removal", image=self.settings.image, constraint=f"node.id == {node}",
-            command=nodes.remove_volumes_command(f"{INSTALL_LABEL}={self.service}"),
-            labels={nodes.CLEANUP_LABEL: self.service, "yadockeri.role": "cleanup"})
-        nodes.run_on_node(self.swarm, spec)
-        self.say(f"data volume {volume}: removed")
+        nodes.run_on_node(self.swarm, data_removal_spec(service=self.service, image=self.settings.image, node=node))
+        self.say(f"data volume {self.volume}: removed")
+
+
+def _network_ids(service: dict) -> list[str]:
+    return [a.get("Target") for a in service["Spec"].get("TaskTemplate", {}).get("Networks") or []]
 
 
 # Inside the uninstall job ------------------------------------------------------------------------

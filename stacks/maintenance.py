@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from .commands import KEEP_DEFAULT
 from .config import Settings
+from .docker_adapter.labels import image_job_name
+from .docker_adapter.system_specs import image_job_spec
 from .errors import DockerUnavailable, PermissionDenied, YadockeriError
 from .idle import FOREVER, Action, Timing, decide
 from .models import utcnow
@@ -19,7 +21,7 @@ from .runner import SCHEDULER, Actor, JobHandle, JobRunner, StackEvent
 from .store import Store
 
 if TYPE_CHECKING:
-    from .swarm import Swarm
+    from .docker_adapter import Swarm
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +131,7 @@ class Maintenance:
         others = [n for n in self.swarm().nodes() if nodes.schedulable(n) and n["ID"] != here]
         if not others:
             return []
-        spec = nodes.image_job_spec(name=nodes.image_job_name(self.settings.service_name), image=self.settings.image,
+        spec = image_job_spec(name=image_job_name(self.settings.service_name), image=self.settings.image,
                                     apps=apps, in_use=in_use, min_age=min_age, skip_node=here)
         try:
             _, lines = nodes.run_on_node(self.swarm(), spec, tasks=len(others), poll=self.settings.poll_interval)

@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 import time
@@ -27,27 +26,20 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from docker.types import ContainerSpec, Healthcheck, Mount, Placement, RestartPolicy, ServiceMode, TaskTemplate
-
 from .compose import PreparedCompose, pin_volumes_to_node
+from .docker_adapter import Swarm
+from .docker_adapter.labels import APP_LABEL, STACK_LABEL
+from .docker_adapter.system_specs import volume_job_spec
 from .errors import ConfigError, YadockeriError
 from .polling import poll_until
-from .specs import Hardening, harden
 
 if TYPE_CHECKING:
     from .config import Settings
     from .pipeline import Job
-    from .swarm import Swarm
 
 log = logging.getLogger(__name__)
 
-DOCKER_SOCKET = "/var/run/docker.sock"
-CLEANUP_LABEL = "yadockeri.cleanup"  # on a volume job: the stack whose volumes it removes
 JOB_TIMEOUT = 180.0
-NO_HEALTHCHECK = Healthcheck(test=["NONE"])
-# A node job is python and the docker SDK talking to the socket (root-owned: no capability needed
-# beyond the minimal set).
-JOB_HARDENING = Hardening(cpus=1.0, memory_bytes=512 * 1024**2, pids=256)
 
 
 # Placement ---------------------------------------------------------------------------------------
@@ -108,40 +100,6 @@ def require_registry(swarm: Swarm, settings: Settings) -> None:
 
 
 # Jobs on one node --------------------------------------------------------------------------------
-def volume_job_name(stack: str) -> str:
-    return f"{stack}__volumes"  # `__` is never part of a process name
-
-
-def node_job_spec(*, name: str, image: str, command: list[str], constraint: str, labels: dict[str, str],
-                  mode: str = "replicated-job") -> dict:
-    """A job of the yadockeri image with this node's Docker socket, where `constraint` puts it. Pure.
-    Trusted code, but limited like every task yadockeri starts."""
-    container = ContainerSpec(
-        image=image,
-        command=command,
-        mounts=[Mount(DOCKER_SOCKET, DOCKER_SOCKET, type="bind")],
-        labels=labels,
-        healthcheck=NO_HEALTHCHECK,  # the image's own checks the bot, which a job does not run
-    )
-    template = TaskTemplate(
-        container_spec=container,
-        restart_policy=RestartPolicy(condition="none"),
-        placement=Placement(constraints=[constraint]),
-    )
-    harden(container, template, JOB_HARDENING)
-    return {"name": name, "task_template": template, "mode": ServiceMode(mode), "labels": labels}
-
-
-def remove_volumes_command(label: str) -> list[str]:
-    return ["python", "-m", "stacks.nodes", "remove-volumes", label]
-
-
-def volume_job_spec(*, stack: str, node_id: str, image: str) -> dict:
-    """A replicated job on node `node_id` that removes the stack's volumes there. Pure."""
-    return node_job_spec(name=volume_job_name(stack), image=image, command=remove_volumes_command(f"yadockeri.stack={stack}"),
-                         constraint=f"node.id == {node_id}", labels={CLEANUP_LABEL: stack, "yadockeri.role": "cleanup"})
-
-
 def run_on_node(swarm: Swarm, spec: dict, *, tasks: int = 1, timeout: float = JOB_TIMEOUT,
                 poll: float = 0.5) -> tuple[str, list[str]]:
     """Run a job spec until `tasks` of its tasks ended (a global job: one a node); returns the
@@ -170,7 +128,7 @@ def run_on_node(swarm: Swarm, spec: dict, *, tasks: int = 1, timeout: float = JO
 
 def remove_stack_volumes(job: Job) -> list[str]:
     """The stack's volumes: here directly, and on its middleware's node by a job there."""
-    labels = {"yadockeri.stack": job.name}
+    labels = {STACK_LABEL: job.name}
     removed = job.swarm.remove_volumes(**labels)
     node = job.stack.node
     if node and node != job.swarm.local_node_id():
@@ -190,7 +148,7 @@ def collect_images(engine: Swarm, apps: Iterable[str], in_use: set[str], min_age
     oldest = time.time() - min_age
     removed = []
     for app in apps:
-        for image in engine.images(**{"yadockeri.app": app}):
+        for image in engine.images(**{APP_LABEL: app}):
             tags = image.get("RepoTags") or []
             if image.get("Created", 0) > oldest or not tags or any(tag in in_use for tag in tags):
                 continue
@@ -205,53 +163,10 @@ def collect_images(engine: Swarm, apps: Iterable[str], in_use: set[str], min_age
     return removed
 
 
-def image_job_name(service_name: str) -> str:
-    return f"{service_name}__images"  # `__` is never part of a stack's service name
-
-
-def image_job_spec(*, name: str, image: str, apps: list[str], in_use: set[str], min_age: int, skip_node: str) -> dict:
-    """A global job that runs collect_images on every node but `skip_node` (done directly). Pure."""
-    command = ["python", "-m", "stacks.nodes", "collect-images", "--min-age", str(min_age), "--apps", ",".join(apps),
-               *sorted(in_use)]
-    return node_job_spec(name=name, image=image, command=command, constraint=f"node.id != {skip_node}",
-                         labels={"yadockeri.role": "cleanup"}, mode="global-job")
-
-
 # What the jobs run -------------------------------------------------------------------------------
 def remove_volumes_here(labels: list[str], *, attempts: int = 60, say: Callable[[str], None] = print) -> int:
     """Remove this node's volumes with these labels (what the job runs); 0 when all went."""
-    import docker
-
-    return remove_volumes(docker.from_env(timeout=60).api, labels, attempts=attempts, say=say)
-
-
-def remove_volumes(api, labels: list[str], *, attempts: int = 60, say: Callable[[str], None] = print) -> int:
-    """Remove the volumes with these labels of the engine `api` talks to. A volume still used by
-    a stopped container of a removed swarm task (swarm does not always remove those at once)
-    is freed by removing that container; one used by a running container is waited for."""
-    import docker.errors
-
-    for attempt in range(attempts):
-        busy = 0
-        for volume in api.volumes(filters={"label": labels}).get("Volumes") or []:
-            name = volume["Name"]
-            try:
-                api.remove_volume(name)
-                say(f"removed {name}")
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as error:
-                for container in api.containers(all=True, filters={"volume": name, "status": ["exited", "dead", "created"]}):
-                    if "com.docker.swarm.task.id" in (container.get("Labels") or {}):
-                        with contextlib.suppress(docker.errors.APIError):
-                            api.remove_container(container["Id"], force=True)
-                if attempt == attempts - 1:
-                    say(f"failed {name}: {error.explanation or error}")
-                busy += 1
-        if not busy:
-            return 0
-        time.sleep(1)
-    return 1
+    return Swarm.local().free_and_remove_volumes(labels, attempts=attempts, say=say)
 
 
 def main(argv: list[str]) -> int:
@@ -278,11 +193,7 @@ def say(line: str) -> None:
 
 
 def collect_images_here(apps: list[str], in_use: set[str], min_age: int, *, say: Callable[[str], None] = print) -> int:
-    import docker
-
-    from .swarm import Swarm
-
-    for tag in collect_images(Swarm(docker.from_env(timeout=60)), apps, in_use, min_age):
+    for tag in collect_images(Swarm.local(), apps, in_use, min_age):
         say(f"removed {tag}")
     return 0
 

@@ -19,10 +19,13 @@ from pathlib import Path
 import requests
 
 from . import limits as limits_module
-from . import nodes, readback, registry, specs, waits
+from . import nodes, readback, registry, waits
 from .appspec import AppSpec, check_limits, parse_appspec
 from .compose import MiddlewarePolicy, PreparedCompose, prepare_compose
 from .config import AppConfig, Settings
+from .docker_adapter import Swarm, specs
+from .docker_adapter import labels as names
+from .docker_adapter.labels import APP_LABEL, COMMIT_LABEL, HASH_LABEL, ROLE_LABEL, SERVICE_NAME_LABEL, STACK_LABEL
 from .errors import DeployFailed, ReleaseFailed, SpecError, YadockeriError
 from .gitrepo import Mirror
 from .idle import Timing
@@ -33,7 +36,6 @@ from .progress import Reporter
 from .router import router_token
 from .secrets import redact
 from .store import DeploymentRecord, StackRecord, Store
-from .swarm import Swarm
 from .text import inert
 
 LOG_TAIL_LINES = 200
@@ -161,7 +163,7 @@ def run_deploy(job: Job) -> Release:
     with job.step("spec") as s:
         spec, compose = read_spec(job, commit)
         s.detail = f"processes: {', '.join(spec.processes)}" + (f"; middleware: {', '.join(compose.services)}" if compose else "")
-    release = Release(commit, spec, compose, specs.image_tag(job.app_name, commit, job.settings.registry))
+    release = Release(commit, spec, compose, names.image_tag(job.app_name, commit, job.settings.registry))
     job.store.set_deployment(job.deployment.id, commit=commit, image=release.image)
     releasing = bool(spec.release and job.stack.image != release.image)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"mw-{job.name}") as pool:
@@ -199,7 +201,7 @@ def read_spec(job: Job, commit: str) -> tuple[AppSpec, PreparedCompose | None]:
         raise SpecError(f".yadockeri.yml names services file `{spec.services}`, which is not in the commit")
     compose = prepare_compose(
         text, stack=job.name, process_names=set(spec.processes), endpoint_mode=job.settings.endpoint_mode,
-        labels=specs.stack_labels(job.name, job.app_name, "middleware"), source=spec.services,
+        labels=names.stack_labels(job.name, job.app_name, "middleware"), source=spec.services,
         policy=middleware_policy(job),
     )
     for warning in compose.warnings:
@@ -225,7 +227,7 @@ def build_image(job: Job, release: Release) -> None:
                 builder.push(release.image, job.log)
             s.skip(f"image for {release.commit[:12]} exists; reused")
             return
-        labels = {"yadockeri.app": job.app_name, "yadockeri.commit": release.commit}
+        labels = {APP_LABEL: job.app_name, COMMIT_LABEL: release.commit}
         if job.settings.builder:
             job.log(f"building on {job.settings.builder}")
         max_context = parse_size(job.settings.max_context_bytes)
@@ -239,9 +241,9 @@ def build_image(job: Job, release: Release) -> None:
 
 def start_middleware(job: Job, compose: PreparedCompose | None, *, wait: bool) -> None:
     with job.step("middleware") as s:
-        job.swarm.ensure_network(specs.network_name(job.name), specs.stack_labels(job.name, job.app_name, "network"))
+        job.swarm.ensure_network(names.network_name(job.name), names.stack_labels(job.name, job.app_name, "network"))
         current = {svc["Spec"]["Name"]
-                   for svc in job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "middleware"})}
+                   for svc in job.swarm.services(**{STACK_LABEL: job.name, ROLE_LABEL: "middleware"})}
         wanted = {f"{job.name}_{name}" for name in (compose.services if compose else [])}
         for stale in sorted(current - wanted):  # `docker stack deploy` without --prune leaves them
             job.swarm.remove_service(stale)
@@ -279,7 +281,7 @@ def run_release(job: Job, release: Release) -> None:
                 job.log(f"release: {line}")
         finally:
             job.swarm.remove_service(name)
-            job.swarm.remove_containers(**{"com.docker.swarm.service.name": name})  # swarm keeps a job's
+            job.swarm.remove_containers(**{SERVICE_NAME_LABEL: name})  # swarm keeps a job's
         if state != "complete":
             tail = "\n".join(lines[-20:])
             raise ReleaseFailed(f"the release command failed ({error or state}); nothing was updated\n{tail}")
@@ -331,7 +333,7 @@ def roll_out(job: Job, release: Release) -> None:
             if results[spec["name"]] == "created":
                 job.created_services.append(spec["name"])
         names = {spec["name"] for spec in wanted}
-        for service in job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "process"}):
+        for service in job.swarm.services(**{STACK_LABEL: job.name, ROLE_LABEL: "process"}):
             if service["Spec"]["Name"] not in names:
                 job.swarm.remove_service(service["Spec"]["Name"])
                 results[service["Spec"]["Name"]] = "removed"
@@ -348,15 +350,15 @@ def roll_out(job: Job, release: Release) -> None:
 def wait_live(job: Job, wanted: list[dict], results: dict[str, str]) -> str:
     """Until the rollout is live (stacks/waits.py): new tasks run, old ones are gone, middleware
     runs and the router answered from a new web task."""
-    web = specs.service_name(job.name, "web")
+    web = names.service_name(job.name, "web")
     watched = [waits.Watched(
-        name=spec["name"], want_hash=spec["labels"][specs.HASH_LABEL], replicas=spec["mode"]["Replicated"]["Replicas"],
+        name=spec["name"], want_hash=spec["labels"][HASH_LABEL], replicas=spec["mode"]["Replicated"]["Replicas"],
         # A new non-web process must stay up a moment (one that exits at once is "running" briefly
         # too); the web's proof is the router's answer, an update's is swarm's monitor.
         settle=waits.SETTLE if results.get(spec["name"]) == "created" and spec["name"] != web else 0.0,
     ) for spec in wanted]
-    middleware = [svc["Spec"]["Name"] for svc in job.swarm.services(**{"yadockeri.stack": job.name,
-                                                                       "yadockeri.role": "middleware"})]
+    middleware = [svc["Spec"]["Name"] for svc in job.swarm.services(**{STACK_LABEL: job.name,
+                                                                       ROLE_LABEL: "middleware"})]
     check = waits.RouterCheck(job.settings.router_check_url + "/", f"{job.name}.{job.settings.domains[0]}",
                               router_token(job.settings), requests.Session())
     return waits.wait_live(
@@ -427,7 +429,7 @@ def verify_middleware(job: Job, compose: PreparedCompose) -> None:
         inspected = job.swarm.service(expected.name)
         found += [f"{expected.name} is missing"] if inspected is None else readback.differences(inspected, expected, names)
     if found:
-        for service in job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "middleware"}):
+        for service in job.swarm.services(**{STACK_LABEL: job.name, ROLE_LABEL: "middleware"}):
             job.swarm.remove_service(service["ID"])
         raise DeployFailed("what Docker runs is not what yadockeri checked, so the middleware was removed: "
                            + "; ".join(found[:5]))
@@ -472,7 +474,7 @@ def run_sleep(job: Job, timing: Timing) -> None:
         if utcnow() - stack.last_activity_at < timing.sleep_after:
             s.skip("not slept: used since the decision")
             return
-        processes = job.swarm.services(**{"yadockeri.stack": job.name, "yadockeri.role": "process"})
+        processes = job.swarm.services(**{STACK_LABEL: job.name, ROLE_LABEL: "process"})
         for service in processes:
             job.swarm.scale(service["Spec"]["Name"], 0)
         def stopped() -> bool | None:
@@ -503,13 +505,13 @@ def run_wake(job: Job) -> None:
 def run_destroy(job: Job) -> None:
     name = job.name
     with job.step("services") as s:
-        services = job.swarm.services(**{"yadockeri.stack": name})
+        services = job.swarm.services(**{STACK_LABEL: name})
         for service in services:
             job.swarm.remove_service(service["ID"])
         wait_gone(job, name)
         s.detail = f"{len(services)} removed"
     with job.step("cleanup") as s:
-        networks = job.swarm.remove_networks(**{"yadockeri.stack": name})
+        networks = job.swarm.remove_networks(**{STACK_LABEL: name})
         volumes = nodes.remove_stack_volumes(job)  # on the node that holds them
         images = unused_images(job)
         for image in images:
@@ -525,9 +527,9 @@ def wait_gone(job: Job, name: str, timeout: float = 120) -> None:
     """Containers of removed services linger a moment; networks and volumes wait for them.
     Exited ones (a finished job's) swarm does not always remove: remove those ourselves."""
     def gone() -> bool | None:
-        if not job.swarm.containers(**{"yadockeri.stack": name}):
+        if not job.swarm.containers(**{STACK_LABEL: name}):
             return True
-        job.swarm.remove_containers(exited_only=True, **{"yadockeri.stack": name})
+        job.swarm.remove_containers(exited_only=True, **{STACK_LABEL: name})
         return None
 
     def lingering() -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .docker_adapter.labels import NAMESPACE_LABEL
 from .limits import NANO, parse_size
 
 # ContainerSpec keys that may carry a value at all; anything else set (Hosts, Sysctls, Ulimits,
@@ -233,4 +234,4 @@ def process_expected(spec: dict[str, Any]) -> Expected:
 
 def _yadockeri_labels(labels: dict[str, Any]) -> dict[str, str]:
     return {key: str(value) for key, value in labels.items()
-            if key.startswith("yadockeri.") or key == "com.docker.stack.namespace"}
+            if key.startswith("yadockeri.") or key == NAMESPACE_LABEL}

@@ -23,46 +23,27 @@ small and translate docker errors into `stacks.errors`.
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import hashlib
 import ipaddress
-import json
 import logging
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
-import docker.errors
 import requests
-from docker.types import (
-    ConfigReference,
-    ContainerSpec,
-    EndpointSpec,
-    NetworkAttachmentConfig,
-    RestartPolicy,
-    RollbackConfig,
-    ServiceMode,
-    TaskTemplate,
-    UpdateConfig,
-)
 
 from . import firewall
 from .config import ROUTER_DIR, Settings
-from .errors import ConfigError, DockerUnavailable, YadockeriError
-from .limits import LOG_MAX_FILE, LOG_MAX_SIZE, capabilities, restrict_privileges
+from .docker_adapter import Swarm
+from .docker_adapter.labels import ALIAS_SUFFIX, ROLE_LABEL, WEB_PORT
+from .docker_adapter.system_specs import router_service_spec
+from .errors import BuildFailed, ConfigError, YadockeriError
 from .polling import poll_until
 from .secrets import derived_token
 
 log = logging.getLogger(__name__)
 
-ALIAS_SUFFIX = "yadockeri-web"
-WEB_PORT = 8080
-ROLE_LABEL = "yadockeri.role"
-SPEC_HASH_LABEL = "yadockeri.spec-hash"
 PAGE_HEADER = "X-Yadockeri-Page"
 UPSTREAM_HEADER = "X-Yadockeri-Upstream"  # which address answered: only for yadockeri's checks
 CHECK_HEADER = "X-Yadockeri-Check"  # a readiness check of yadockeri, with the router token
@@ -80,12 +61,6 @@ ROUTER_IMAGE_REPO = "yadockeri/router"
 # A stack name as a DNS label: the same rule as stacks.names.check_stack_name.
 STACK_LABEL_RE = r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?"
 _DOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
-_NS = 1_000_000_000
-
-
-def web_alias(stack: str) -> str:
-    """The DNS alias that only yadockeri gives a stack's web service on the router network."""
-    return f"{stack}.{ALIAS_SUFFIX}"
 
 
 # nginx.conf ------------------------------------------------------------------------------------
@@ -420,7 +395,7 @@ http {{
 """
 
 
-# The service spec ---------------------------------------------------------------------------
+# The router service ------------------------------------------------------------------------
 
 
 def config_name_for(settings: Settings, conf: str) -> str:
@@ -431,83 +406,17 @@ def _config_name_re(settings: Settings) -> re.Pattern[str]:
     return re.compile(rf"^{re.escape(settings.router_service)}-nginx-[0-9a-f]{{12}}$")
 
 
-def _spec_hash(spec: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def router_service_spec(settings: Settings, *, image: str, config_name: str, config_id: str) -> dict[str, Any]:
-    """kwargs for `APIClient.create_service` / `update_service`. Pure.
-
-    Host-mode publishing (no ingress mesh, no IPVS needed) on a global service; stop-first
-    updates because a new task cannot bind the host port while the old one holds it.
-    """
-    container = ContainerSpec(
-        image=image,
-        configs=[ConfigReference(config_id, config_name, filename="/etc/nginx/nginx.conf")],
-        stop_grace_period=5 * _NS,
-        labels={ROLE_LABEL: "router"},
-    )
-    # nginx binds port 80 and steps down to its user: the minimal set is enough. The router
-    # faces the internet: no more privilege than that, and its logs rotate.
-    restrict_privileges(container, capabilities())
-    networks = [NetworkAttachmentConfig(settings.router_network)]
-    if settings.control_network:  # installed: the network it shares with yadockeri only
-        networks.append(NetworkAttachmentConfig(settings.control_network))
-    template = TaskTemplate(
-        container_spec=container,
-        restart_policy=RestartPolicy(condition="any", delay=1 * _NS),
-        networks=networks,
-        log_driver={"Name": "json-file", "Options": {"max-size": LOG_MAX_SIZE, "max-file": LOG_MAX_FILE}},
-    )
-    spec: dict[str, Any] = {
-        "name": settings.router_service,
-        "task_template": template,
-        "mode": ServiceMode("global"),
-        "endpoint_spec": EndpointSpec(
-            mode="dnsrr",
-            ports=[{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": settings.router_port, "PublishMode": "host"}],
-        ),
-        "update_config": UpdateConfig(parallelism=1, order="stop-first", failure_action="rollback", monitor=5 * _NS),
-        "rollback_config": RollbackConfig(parallelism=1, order="stop-first", failure_action="pause"),
-        "labels": {ROLE_LABEL: "router"},
-    }
-    spec["labels"] = {ROLE_LABEL: "router", SPEC_HASH_LABEL: _spec_hash(spec)}
-    return spec
-
-
-# Docker -------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _docker_errors(what: str) -> Iterator[None]:
-    """Translate docker SDK errors into errors a user can act on."""
-    try:
-        yield
-    except docker.errors.APIError as error:
-        explanation = str(error.explanation or error)
-        if error.status_code == 503 or ("swarm" in explanation.lower() and "manager" in explanation.lower()):
-            raise DockerUnavailable(
-                f"{what}: Docker is not a swarm manager here ({explanation}); "
-                "run `docker swarm init` or point DOCKER_HOST at a manager"
-            ) from None
-        raise ConfigError(f"{what}: Docker refused: {explanation}") from None
-    except (docker.errors.DockerException, requests.exceptions.ConnectionError) as error:
-        raise DockerUnavailable(f"{what}: cannot reach the Docker daemon ({error})") from None
-
-
-def _find_network(client: docker.DockerClient, name: str) -> dict[str, Any] | None:
-    found = [n for n in client.api.networks(names=[name]) if n.get("Name") == name]
+def _find_network(swarm: Swarm, name: str) -> dict[str, Any] | None:
+    found = swarm.networks_named(name)
     if len(found) > 1:
         raise ConfigError(f"several Docker networks are named {name}; remove the extra ones")
     return found[0] if found else None
 
 
-def _ensure_network(client: docker.DockerClient, settings: Settings, name: str) -> None:
-    network = _find_network(client, name)
+def _ensure_network(swarm: Swarm, name: str) -> None:
+    network = _find_network(swarm, name)
     if network is None:
-        client.api.create_network(
-            name, driver="overlay", attachable=False, labels={ROLE_LABEL: "router"}, scope="swarm"
-        )
+        swarm.create_network(name, labels={ROLE_LABEL: "router"}, attachable=False)
         return
     if network.get("Driver") != "overlay" or network.get("Scope") != "swarm":
         raise ConfigError(
@@ -532,106 +441,53 @@ def router_dir_hash(base_image: str, router_dir: Path = ROUTER_DIR) -> str:
     return digest.hexdigest()[:16]
 
 
-def _have_image(client: docker.DockerClient, ref: str) -> bool:
-    try:
-        client.images.get(ref)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
-
-
-def _try_pull(client: docker.DockerClient, ref: str) -> str | None:
-    """None when pulled, else why not."""
-    try:
-        client.images.pull(ref)
-        return None
-    except docker.errors.DockerException as error:
-        return str(getattr(error, "explanation", None) or error)
-
-
-def _router_image(client: docker.DockerClient, settings: Settings) -> str:
+def router_image(swarm: Swarm, settings: Settings) -> str:
+    """YADOCKERI_ROUTER_IMAGE (pulled if missing), or the image built from router/ on the base image."""
     if settings.router_image:
         ref = settings.router_image
-        if not _have_image(client, ref):
-            why = _try_pull(client, ref)
-            if why is not None:
-                raise ConfigError(
-                    f"YADOCKERI_ROUTER_IMAGE={ref} is not a local image and cannot be pulled ({why})"
-                )
+        why = None if swarm.image_exists(ref) else swarm.pull(ref)
+        if why is not None:
+            raise ConfigError(f"YADOCKERI_ROUTER_IMAGE={ref} is not a local image and cannot be pulled ({why})")
         return ref
     base = settings.router_base_image
     tag = f"{ROUTER_IMAGE_REPO}:{router_dir_hash(base)}"
-    if _have_image(client, tag):
+    if swarm.image_exists(tag):
         return tag
-    if not _have_image(client, base):
-        why = _try_pull(client, base)
-        if why is not None:
-            raise ConfigError(
-                f"the router's base image {base} is not here and cannot be pulled ({why}); "
-                "set YADOCKERI_ROUTER_BASE_IMAGE to a local nginx image, or run scripts/offline-images.sh "
-                "and set YADOCKERI_ROUTER_BASE_IMAGE=yadockeri/nginx-base:local"
-            )
-    try:
-        client.images.build(
-            path=str(ROUTER_DIR), buildargs={"BASE_IMAGE": base}, tag=tag, rm=True, forcerm=True, pull=False
+    why = None if swarm.image_exists(base) else swarm.pull(base)
+    if why is not None:
+        raise ConfigError(
+            f"the router's base image {base} is not here and cannot be pulled ({why}); "
+            "set YADOCKERI_ROUTER_BASE_IMAGE to a local nginx image, or run scripts/offline-images.sh "
+            "and set YADOCKERI_ROUTER_BASE_IMAGE=yadockeri/nginx-base:local"
         )
-    except docker.errors.BuildError as error:
-        lines = [str(chunk.get("stream") or chunk.get("error") or "").rstrip() for chunk in error.build_log]
-        tail = "\n".join(line for line in lines if line)[-1500:]
-        raise ConfigError(f"the router image could not be built from {ROUTER_DIR}: {error.msg}\n{tail}") from None
+    try:
+        swarm.build_folder(ROUTER_DIR, tag=tag, buildargs={"BASE_IMAGE": base})
+    except BuildFailed as error:
+        raise ConfigError(f"the router image could not be built from {ROUTER_DIR}: {error}") from None
     return tag
 
 
-def _ensure_config(client: docker.DockerClient, settings: Settings, conf: str) -> tuple[str, str]:
+def _ensure_config(swarm: Swarm, settings: Settings, conf: str) -> tuple[str, str]:
     name = config_name_for(settings, conf)
-    for config in client.api.configs(filters={"name": name}):
-        if config["Spec"]["Name"] == name:
-            return name, config["ID"]
-    try:
-        created = client.api.create_config(name, conf.encode(), labels={ROLE_LABEL: "router"})
-    except docker.errors.APIError as error:
-        if error.status_code != 409:  # created meanwhile by another yadockeri: use it
-            raise
-        for config in client.api.configs(filters={"name": name}):
-            if config["Spec"]["Name"] == name:
-                return name, config["ID"]
-        raise
-    return name, created["ID"]
+    return name, swarm.ensure_config(name, conf.encode(), labels={ROLE_LABEL: "router"})
 
 
-def _find_service(client: docker.DockerClient, name: str) -> dict[str, Any] | None:
-    try:
-        return client.api.inspect_service(name)
-    except docker.errors.NotFound:
-        return None
-
-
-def _ensure_service(client: docker.DockerClient, spec: dict[str, Any]) -> bool:
-    """Create the service, or update it when its spec hash differs. True when changed."""
-    current = _find_service(client, spec["name"])
-    if current is None:
-        client.api.create_service(**spec)
-        return True
-    if current["Spec"].get("Labels", {}).get(SPEC_HASH_LABEL) == spec["labels"][SPEC_HASH_LABEL]:
-        return False
-    client.api.update_service(current["ID"], current["Version"]["Index"], **spec)
-    return True
-
-
-def _remove_stale_configs(client: docker.DockerClient, settings: Settings, keep: str) -> None:
+def remove_stale_configs(swarm: Swarm, settings: Settings, keep: str | None = None) -> list[str]:
+    """Remove the router's nginx.conf configs but `keep`; returns those still in use by a task."""
     pattern = _config_name_re(settings)
-    for config in client.api.configs(filters={"name": f"{settings.router_service}-nginx-"}):
+    left = []
+    for config in swarm.configs(name=f"{settings.router_service}-nginx-"):
         name = config["Spec"]["Name"]
-        if name != keep and pattern.match(name):
-            with contextlib.suppress(docker.errors.APIError):  # still used by a task, or gone: later
-                client.api.remove_config(config["ID"])
+        if name != keep and pattern.match(name) and not swarm.remove_config(config["ID"]):
+            left.append(name)  # still used by a task, or gone: later
+    return left
 
 
-def _task_problem(client: docker.DockerClient, service: str) -> str:
+def _task_problem(swarm: Swarm, service: str) -> str:
     """The newest task error of a service, to say why the router does not answer."""
     try:
-        tasks = client.api.tasks(filters={"service": service})
-    except docker.errors.DockerException:
+        tasks = swarm.tasks(service)
+    except YadockeriError:
         return ""
     tasks.sort(key=lambda t: t.get("Status", {}).get("Timestamp", ""), reverse=True)
     for task in tasks:
@@ -644,10 +500,10 @@ def _task_problem(client: docker.DockerClient, service: str) -> str:
     return "; it has no task yet"
 
 
-def _rolled_out(client: docker.DockerClient, spec: dict[str, Any]) -> bool:
+def _rolled_out(swarm: Swarm, spec: dict[str, Any]) -> bool:
     """Every task meant to run has the wanted spec and runs (no old task answers in its place)."""
     wanted = spec["task_template"]["ContainerSpec"]
-    tasks = client.api.tasks(filters={"service": spec["name"], "desired-state": "running"})
+    tasks = swarm.tasks(spec["name"], desired_running=True)
     if not tasks:
         return False
     for task in tasks:
@@ -668,18 +524,14 @@ def _health_ok(url: str) -> bool:
     return response.status_code == 200 and response.headers.get(PAGE_HEADER) == "health"
 
 
-def _wait_until_healthy(
-    client: docker.DockerClient, settings: Settings, spec: dict[str, Any], timeout: float = 30.0
-) -> None:
+def _wait_until_healthy(swarm: Swarm, settings: Settings, spec: dict[str, Any], timeout: float = 30.0) -> None:
     url = settings.router_check_url + HEALTH_PATH
 
     def healthy() -> bool | None:
-        with _docker_errors("waiting for the router"):
-            rolled_out = _rolled_out(client, spec)
-        return True if rolled_out and _health_ok(url) else None
+        return True if _rolled_out(swarm, spec) and _health_ok(url) else None
 
     def not_answering() -> bool:
-        problem = _task_problem(client, spec["name"])
+        problem = _task_problem(swarm, spec["name"])
         raise ConfigError(
             f"the router service {spec['name']} did not answer {url} within {timeout:.0f}s{problem}. "
             f"Is port {settings.router_port} free on every node (YADOCKERI_ROUTER_PORT), and does "
@@ -697,10 +549,10 @@ def router_conf(settings: Settings, status_upstream: str | None) -> str:
                              trusted_proxies=settings.trusted_proxy_networks)
 
 
-def current_token(client: docker.DockerClient, settings: Settings) -> str | None:
+def current_token(swarm: Swarm, settings: Settings) -> str | None:
     """The token in the nginx.conf the router service runs now, if any (a swarm config can be
     read back; `yadockeri install` keeps the token the installed service was given)."""
-    conf = _running_conf(client, _find_service(client, settings.router_service))
+    conf = _running_conf(swarm, swarm.service(settings.router_service))
     match = re.search(r'"([0-9a-f]{32,128})" \$upstream_addr;', conf or "")
     return match.group(1) if match else None
 
@@ -726,17 +578,13 @@ def configured_status_upstream(settings: Settings) -> str | None:
     return settings.status_url.split("://", 1)[-1].rstrip("/") if settings.status_url else None
 
 
-def status_upstream(client: docker.DockerClient, settings: Settings) -> str | None:
+def status_upstream(swarm: Swarm, settings: Settings) -> str | None:
     """host:port where the router reaches yadockeri's status endpoint: YADOCKERI_STATUS_URL,
     else this host as the router's containers see it (the docker_gwbridge gateway): right when
     yadockeri runs on the manager's host; `yadockeri install` sets the URL of its service."""
     if settings.status_url:
         return configured_status_upstream(settings)
-    try:
-        config = client.api.inspect_network("docker_gwbridge")["IPAM"]["Config"] or []
-    except docker.errors.APIError:
-        return None
-    gateway = next((c.get("Gateway") for c in config if c.get("Gateway")), None)
+    gateway = swarm.network_gateway("docker_gwbridge")
     return f"{gateway}:{settings.status_port}" if gateway else None
 
 
@@ -769,15 +617,13 @@ def router_differences(service: dict[str, Any] | None, *, running_tasks: int, ne
     return found
 
 
-def check_router(client: docker.DockerClient, settings: Settings) -> None:
+def check_router(swarm: Swarm, settings: Settings) -> None:
     """Refuse at once when the router does not run as these settings say: a deploy would wait its
     whole timeout for a router that never answers for it. Never changes the router."""
-    with _docker_errors("checking the router"):
-        service = _find_service(client, settings.router_service)
-        network = _find_network(client, settings.router_network)
-        running = len(client.api.tasks(filters={"service": settings.router_service, "desired-state": "running"})) \
-            if service else 0
-        conf = _running_conf(client, service)
+    service = swarm.service(settings.router_service)
+    network = _find_network(swarm, settings.router_network)
+    running = len(swarm.tasks(settings.router_service, desired_running=True)) if service else 0
+    conf = _running_conf(swarm, service)
     found = router_differences(service, running_tasks=running, network_id=(network or {}).get("Id"),
                                settings=settings, conf=conf)
     if found:
@@ -785,33 +631,30 @@ def check_router(client: docker.DockerClient, settings: Settings) -> None:
                              "(scripts/up.sh does); a deploy never changes the shared router itself")
 
 
-def _running_conf(client: docker.DockerClient, service: dict[str, Any] | None) -> str | None:
+def _running_conf(swarm: Swarm, service: dict[str, Any] | None) -> str | None:
     """The nginx.conf the router service runs (a swarm config can be read back)."""
     configs = (service or {}).get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {}).get("Configs") or []
     for reference in configs:
         if reference.get("File", {}).get("Name") == "/etc/nginx/nginx.conf":
-            data = client.api.inspect_config(reference["ConfigID"])["Spec"].get("Data", "")
-            return base64.b64decode(data).decode("utf-8", "replace")
+            return swarm.config_data(reference["ConfigID"])
     return None
 
 
-def ensure_router(client: docker.DockerClient, settings: Settings, *, timeout: float = 30.0) -> str:
+def ensure_router(swarm: Swarm, settings: Settings, *, timeout: float = 30.0) -> str:
     """Make the router network, image, config and service what `settings` say, and the host's
     packet filter (stacks/firewall.py) unless YADOCKERI_FIREWALL is off. Idempotent: when
     nothing changed, nothing is written (the service's version stays the same). Returns what
     the packet filter says."""
-    with _docker_errors("setting up the router"):
-        image = _router_image(client, settings)  # first: a wrong image setting creates nothing
-        _ensure_network(client, settings, settings.router_network)
-        if settings.control_network:
-            _ensure_network(client, settings, settings.control_network)
-        conf = router_conf(settings, status_upstream(client, settings))
-        config_name, config_id = _ensure_config(client, settings, conf)
-        spec = router_service_spec(settings, image=image, config_name=config_name, config_id=config_id)
-        _ensure_service(client, spec)
-    _wait_until_healthy(client, settings, spec, timeout=timeout)
-    with _docker_errors("removing old router configs"):
-        _remove_stale_configs(client, settings, keep=config_name)
+    image = router_image(swarm, settings)  # first: a wrong image setting creates nothing
+    _ensure_network(swarm, settings.router_network)
+    if settings.control_network:
+        _ensure_network(swarm, settings.control_network)
+    conf = router_conf(settings, status_upstream(swarm, settings))
+    config_name, config_id = _ensure_config(swarm, settings, conf)
+    spec = router_service_spec(settings, image=image, config_name=config_name, config_id=config_id)
+    swarm.apply_service(spec)
+    _wait_until_healthy(swarm, settings, spec, timeout=timeout)
+    remove_stale_configs(swarm, settings, keep=config_name)
     return ensure_firewall(settings)
 
 
@@ -826,41 +669,30 @@ def ensure_firewall(settings: Settings) -> str:
     return message
 
 
-def remove_router(client: docker.DockerClient, settings: Settings, *, timeout: float = 60.0) -> None:
+def remove_router(swarm: Swarm, settings: Settings, *, timeout: float = 60.0) -> None:
     """Remove the router service, its configs and its networks. Idempotent."""
-    with _docker_errors("removing the router"):
-        with contextlib.suppress(docker.errors.NotFound):
-            client.api.remove_service(settings.router_service)
-        pattern = _config_name_re(settings)
-        for config in client.api.configs(filters={"name": f"{settings.router_service}-nginx-"}):
-            if pattern.match(config["Spec"]["Name"]):
-                with contextlib.suppress(docker.errors.NotFound):
-                    client.api.remove_config(config["ID"])
+    swarm.remove_service(settings.router_service)
+    remove_stale_configs(swarm, settings)
     deadline = time.monotonic() + timeout
     for name in filter(None, (settings.router_network, settings.control_network)):
-        _remove_network(client, name, deadline, timeout)
+        _remove_network(swarm, name, deadline, timeout)
 
 
-def _remove_network(client: docker.DockerClient, name: str, deadline: float, timeout: float) -> None:
+def _remove_network(swarm: Swarm, name: str, deadline: float, timeout: float) -> None:
     removed = False
     while True:
-        with _docker_errors(f"removing the network {name}"):
-            network = _find_network(client, name)
-            if network is None:
-                return
-            if not removed:
-                try:
-                    client.api.remove_network(network["Id"])
-                    removed = True
-                except docker.errors.NotFound:
-                    removed = True
-                except docker.errors.APIError as error:
-                    # "in use by task": the service's tasks are going away.
-                    if time.monotonic() >= deadline:
-                        raise ConfigError(
-                            f"network {name} is still in use after {timeout:.0f}s "
-                            f"(are stacks still attached to it?): {error.explanation}"
-                        ) from None
+        network = _find_network(swarm, name)
+        if network is None:
+            return
+        if not removed:
+            try:
+                swarm.remove_network(network["Id"])
+                removed = True
+            except YadockeriError as error:
+                # "in use by task": the service's tasks are going away.
+                if time.monotonic() >= deadline:
+                    raise ConfigError(f"network {name} is still in use after {timeout:.0f}s "
+                                      f"(are stacks still attached to it?): {error}") from None
         # Once the manager has removed it, this node drops its copy when the router's containers
         # have stopped; wait for that too, so that an install right after finds no leftovers.
         if removed and time.monotonic() >= deadline:

@@ -116,7 +116,7 @@ class Scheduler:
         from .router import status_upstream
 
         try:
-            upstream = status_upstream(self.engine.swarm.client, self.settings)
+            upstream = status_upstream(self.engine.swarm, self.settings)
         except Exception as error:  # noqa: BLE001 - Docker away: the router cannot be asked where it connects
             log.warning("status endpoint: cannot tell where the router reaches it (%s); listening on 0.0.0.0", error)
             return "0.0.0.0"

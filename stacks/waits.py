@@ -28,9 +28,9 @@ from datetime import UTC, datetime
 
 import requests
 
+from .docker_adapter.labels import HASH_LABEL
 from .errors import DeployFailed
 from .router import CHECK_HEADER, PAGE_HEADER, RESOLVE_PATH, RESOLVED_HEADER, UPSTREAM_HEADER
-from .specs import HASH_LABEL
 
 FAST_POLL = 0.05  # the first FAST_FOR seconds: most rollouts are live by then
 FAST_FOR = 10.0

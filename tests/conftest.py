@@ -18,6 +18,7 @@ import docker.errors
 import pytest
 
 from stacks.config import AppConfig, Settings
+from stacks.docker_adapter import Swarm
 from stacks.engine import Actor, Engine
 from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, purge, unique  # noqa: F401 (tests import them from here)
 from tests.support.sample_app import SampleRepo
@@ -62,9 +63,9 @@ def infra(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathF
         "router_token": secrets.token_hex(32),
     }
     settings = Settings(data_dir=tmp_path_factory.mktemp("infra"), **values)
-    ensure_router(docker_client, settings)
+    ensure_router(Swarm(docker_client), settings)
     yield values
-    remove_router(docker_client, settings)
+    remove_router(Swarm(docker_client), settings)
 
 
 @pytest.fixture

@@ -18,10 +18,11 @@ from pydantic import SecretStr
 from stacks import install, nodes
 from stacks.compose import MiddlewarePolicy, pin_volumes_to_node, prepare_compose
 from stacks.config import Settings
+from stacks.docker_adapter.labels import HASH_LABEL, INSTALL_LABEL
+from stacks.docker_adapter.system_specs import Attached, image_job_spec, install_service_spec, volume_job_spec
 from stacks.errors import YadockeriError
 from stacks.limits import Limits, capabilities, log_driver
 from stacks.registry import split_ref
-from stacks.specs import HASH_LABEL
 from yadockeri import health
 
 SECRET_VALUES = {
@@ -45,15 +46,15 @@ def settings(tmp_path: Path, **values: Any) -> Settings:
     return Settings(**base)
 
 
-def attached(s: Settings) -> list[install.Attached]:
+def attached(s: Settings) -> list[Attached]:
     roles = install.mounted_roles(s, set(install.secret_values(s)))
     files = {d.role: d.filename for d in install.SECRETS}
-    return [install.Attached(f"id-{role}", f"yadockeri-{role}-x", f"/run/secrets/{files[role]}") for role in roles]
+    return [Attached(f"id-{role}", f"yadockeri-{role}-x", f"/run/secrets/{files[role]}") for role in roles]
 
 
 def spec_of(s: Settings, image_id: str = "sha256:1") -> dict:
     env = install.service_env(s, image="img:1", router_image="router:1", with_config=False)
-    return install.service_spec(s, image="img:1", image_id=image_id, env=env, secrets=attached(s), configs=[])
+    return install_service_spec(s, image="img:1", image_id=image_id, env=env, secrets=attached(s), configs=[])
 
 
 def test_the_service_spec_and_env_hold_no_secret_value(tmp_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_the_service_runs_on_a_manager_with_the_socket_and_its_data(tmp_path: Pa
     mounts = {m["Target"]: m for m in template["ContainerSpec"]["Mounts"]}
     assert mounts["/var/run/docker.sock"]["Type"] == "bind"
     assert mounts["/data"] == {"Target": "/data", "Source": "yadockeri-data", "Type": "volume", "ReadOnly": False,
-                               "VolumeOptions": {"Labels": {install.INSTALL_LABEL: "yadockeri"}}}
+                               "VolumeOptions": {"Labels": {INSTALL_LABEL: "yadockeri"}}}
     # Not the router network, where every stack's web process is: the control network, which
     # only the router shares with yadockeri (no web process can reach the bot or status ports).
     assert [n["Target"] for n in template["Networks"]] == ["yadockeri-control"]
@@ -174,7 +175,7 @@ def test_a_stack_node_is_the_schedulable_node_with_the_fewest_pinned_stacks() ->
 
 
 def test_the_volume_job_runs_on_that_node_with_the_socket_and_no_health_check() -> None:
-    spec = nodes.volume_job_spec(stack="akira", node_id="n1", image="reg/yadockeri:1")
+    spec = volume_job_spec(stack="akira", node_id="n1", image="reg/yadockeri:1")
     template = spec["task_template"]
     assert template["Placement"]["Constraints"] == ["node.id == n1"]
     assert template["ContainerSpec"]["Command"][-1] == "yadockeri.stack=akira"
@@ -183,7 +184,7 @@ def test_the_volume_job_runs_on_that_node_with_the_socket_and_no_health_check() 
 
 
 def test_the_image_job_runs_on_every_other_node_and_keeps_what_stacks_run() -> None:
-    spec = nodes.image_job_spec(name="yadockeri__images", image="reg/yadockeri:1", apps=["shop", "blog"],
+    spec = image_job_spec(name="yadockeri__images", image="reg/yadockeri:1", apps=["shop", "blog"],
                                 in_use={"reg/yadockeri/shop:b", "reg/yadockeri/shop:a"}, min_age=600, skip_node="m1")
     template = spec["task_template"]
     assert spec["mode"] == {"GlobalJob": {}} and template["Placement"]["Constraints"] == ["node.id != m1"]

@@ -321,7 +321,7 @@ def test_a_docker_cli_that_reads_another_document_stops_the_deploy(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The read-back is independent of the checker: were the CLI to read a host bind mount out of
     the document (the parser confusion of Step 5), the deploy stops and removes the middleware."""
-    from stacks.swarm import Swarm
+    from stacks.docker_adapter import Swarm
 
     with_middleware(sample_repo, "services:\n  m: {image: busybox:latest, command: [sleep, '600']}\n", "plain middleware")
     real = Swarm.stack_deploy

@@ -8,8 +8,8 @@ import copy
 import pytest
 
 from stacks import firewall, readback
+from stacks.docker_adapter.specs import Hardening, ProcessInput, process_service_spec
 from stacks.limits import NANO, capabilities, log_driver
-from stacks.specs import Hardening, ProcessInput, process_service_spec
 
 CAPS = capabilities()
 LOG = log_driver("json-file")

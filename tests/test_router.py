@@ -22,6 +22,8 @@ from docker.types import ContainerSpec, EndpointSpec, NetworkAttachmentConfig, R
 
 from stacks.activity import parse_line
 from stacks.config import Settings, load_settings
+from stacks.docker_adapter import Swarm
+from stacks.docker_adapter.labels import web_alias
 from stacks.errors import ConfigError
 from stacks.router import (
     ROUTER_IMAGE_REPO,
@@ -29,7 +31,6 @@ from stacks.router import (
     ensure_router,
     remove_router,
     router_dir_hash,
-    web_alias,
 )
 
 pytestmark = pytest.mark.swarm
@@ -169,11 +170,11 @@ def router(client, tmp_path_factory) -> Iterator[Settings]:
     image_tag = f"{ROUTER_IMAGE_REPO}:{router_dir_hash(settings.router_base_image)}"
     image_existed = bool(client.images.list(name=image_tag))
     try:
-        ensure_router(client, settings)
+        ensure_router(Swarm(client), settings)
         yield settings
     finally:
         _sweep(client)
-        remove_router(client, settings)
+        remove_router(Swarm(client), settings)
         if not image_existed:
             _remove_router_image_if_unused(client, image_tag)
 
@@ -455,7 +456,7 @@ def test_rolling_update_keeps_answering_and_switches_to_the_new_task(client, bas
 def test_ensure_router_again_changes_nothing(client, router):
     before = client.api.inspect_service(router.router_service)
     configs_before = {c["ID"] for c in client.api.configs(filters={"name": f"{router.router_service}-nginx-"})}
-    ensure_router(client, router)
+    ensure_router(Swarm(client), router)
     after = client.api.inspect_service(router.router_service)
     assert after["Version"]["Index"] == before["Version"]["Index"]
     assert {c["ID"] for c in client.api.configs(filters={"name": f"{router.router_service}-nginx-"})} == configs_before
@@ -498,11 +499,11 @@ def test_domain_change_updates_the_router_and_remove_router_cleans_up(client, tm
                       domain="y.localhost")
     second = first.model_copy(update={"domain": "y3.localhost"})
     try:
-        ensure_router(client, first)
+        ensure_router(Swarm(client), first)
         version = client.api.inspect_service(first.router_service)["Version"]["Index"]
         assert _get(f"http://127.0.0.1:{port}", "x.y3.localhost").headers["X-Yadockeri-Page"] == "no-such-host"
 
-        ensure_router(client, second)
+        ensure_router(Swarm(client), second)
         assert client.api.inspect_service(first.router_service)["Version"]["Index"] > version
         response = _get(f"http://127.0.0.1:{port}", "x.y3.localhost")
         assert (response.status_code, response.headers["X-Yadockeri-Page"]) == (404, "unknown-stack")
@@ -510,8 +511,8 @@ def test_domain_change_updates_the_router_and_remove_router_cleans_up(client, tm
         names = [c["Spec"]["Name"] for c in client.api.configs(filters={"name": f"{first.router_service}-nginx-"})]
         assert len(names) == 1, names  # the old config is removed once unused
     finally:
-        remove_router(client, first)
-    remove_router(client, first)  # idempotent
+        remove_router(Swarm(client), first)
+    remove_router(Swarm(client), first)  # idempotent
     assert not client.api.services(filters={"name": first.router_service})
     assert not [c for c in client.api.configs(filters={"name": f"{first.router_service}-nginx-"})]
     assert not [n for n in client.api.networks(names=[first.router_network]) if n["Name"] == first.router_network]
@@ -523,10 +524,10 @@ def test_missing_images_are_config_errors_that_create_nothing(client, tmp_path):
                          router_image=f"127.0.0.1:1/{PREFIX}/router:none")
     try:
         with pytest.raises(ConfigError, match="YADOCKERI_ROUTER_IMAGE"):
-            ensure_router(client, settings)
+            ensure_router(Swarm(client), settings)
         settings = settings.model_copy(update={"router_image": None, "router_base_image": f"127.0.0.1:1/{PREFIX}/nginx:none"})
         with pytest.raises(ConfigError, match="YADOCKERI_ROUTER_BASE_IMAGE.*offline-images.sh"):
-            ensure_router(client, settings)
+            ensure_router(Swarm(client), settings)
         assert not [n for n in client.api.networks(names=[settings.router_network]) if n["Name"] == settings.router_network]
     finally:
-        remove_router(client, settings)
+        remove_router(Swarm(client), settings)

@@ -26,6 +26,8 @@ from docker.types import (
 )
 
 from stacks.config import ROUTER_DIR, Settings
+from stacks.docker_adapter.labels import web_alias
+from stacks.docker_adapter.system_specs import router_service_spec
 from stacks.errors import ConfigError, InvalidName
 from stacks.names import check_stack_name
 from stacks.router import (
@@ -35,8 +37,6 @@ from stacks.router import (
     render_nginx_conf,
     router_differences,
     router_dir_hash,
-    router_service_spec,
-    web_alias,
 )
 from tests.support.host_nginx import NGINX, DnsServer, qname, runnable_conf, serve
 

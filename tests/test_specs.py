@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from stacks import specs
+from stacks.docker_adapter import labels as specs
+from stacks.docker_adapter.specs import Hardening, ProcessInput, process_env, process_service_spec, release_job_spec
 from stacks.limits import log_driver
-from stacks.specs import Hardening, ProcessInput, process_env, process_service_spec, release_job_spec
 
 NANO = 1_000_000_000
 HARDENING = Hardening(cpus=0.5, memory_bytes=256 * 1024 * 1024, pids=1024, log_driver=log_driver("json-file"))

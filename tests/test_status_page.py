@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from stacks.docker_adapter import Swarm
 from stacks.status_page import MAX_CONNECTIONS, WORKERS, StatusApp, StatusServer
 from stacks.store import StackRecord
 from tests.support.raw_http import closed_by_peer, half_requests
@@ -194,7 +195,7 @@ def test_the_scheduler_listens_where_the_router_connects_and_wants_the_router_s_
 
     settings = Settings(data_dir=tmp_path / "data", status_port=free_port(), activity_tracking=False,
                         reaper_interval=3600, apps={"demo": AppConfig(repo=str(tmp_path), default=True)})
-    gateway = status_upstream(docker.from_env(), settings)
+    gateway = status_upstream(Swarm(docker.from_env()), settings)
     assert gateway is not None
     engine = Engine(settings)
     engine.start()

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from stacks import waits
+from stacks.docker_adapter.labels import HASH_LABEL
 from stacks.errors import DeployFailed
-from stacks.specs import HASH_LABEL
 
 NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
 NET = "yadockeri-router"

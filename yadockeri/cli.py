@@ -211,7 +211,7 @@ def do_logs(engine: Engine, command: Command) -> int:
 def do_router(engine: Engine, command: Command) -> int:
     from stacks.router import ensure_router
 
-    firewall = ensure_router(engine.swarm.client, engine.settings)
+    firewall = ensure_router(engine.swarm, engine.settings)
     say(f"router `{engine.settings.router_service}` is up on port {engine.settings.router_port}"
         f" for *.{', *.'.join(engine.settings.domains)}")
     say(firewall)
@@ -279,14 +279,14 @@ def do_install(engine: Engine, command: Command) -> int:
 
 
 def do_uninstall(engine: Engine, command: Command) -> int:
-    from stacks.install import Installer
+    from stacks.install import Uninstaller
 
     def destroy_local() -> int:  # yadockeri not installed as a service: the stacks of this database
         finals = [engine.destroy(s.name, actor(), reporter=TerminalReporter(show_log=False)).wait()
                   for s in engine.list_stacks()]
         return sum(1 for final in finals if final.state == "succeeded")
 
-    Installer(engine.swarm, engine.settings, say=say).uninstall(
+    Uninstaller(engine.swarm, engine.settings, say=say).uninstall(
         with_stacks=command.with_stacks, destroy_local=destroy_local)
     return EXIT_OK
 

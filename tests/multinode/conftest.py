@@ -16,9 +16,9 @@ import pytest
 from pydantic import SecretStr
 
 from stacks.config import AppConfig, Settings
+from stacks.docker_adapter import Swarm
 from stacks.engine import Engine
 from stacks.install import Installer
-from stacks.swarm import Swarm, connect
 from tests.conftest import SESSION_PREFIX, purge, unique
 from tests.support.helpers import wait_until
 from tests.support.multinode import (
@@ -98,13 +98,13 @@ def cluster_settings(cluster: Cluster, data_dir: Path, **values: Any) -> Setting
 def cluster_router(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A router on every node of the cluster (its image pushed to the registry, as install does)."""
     settings = cluster_settings(cluster, tmp_path_factory.mktemp("mn-router"))
-    swarm = Swarm(connect(cluster.manager.docker_host), cluster.manager.docker_host)
+    swarm = Swarm.manager(cluster.manager.docker_host)
     swarm.login(cluster.registry, cluster.registry_user, cluster.registry_password)
     Installer(swarm, settings, say=lambda line: None).router_up()
     yield settings
     from stacks.router import remove_router
 
-    remove_router(swarm.client, settings)
+    remove_router(swarm, settings)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Service specs as pure functions: plain values in, the kwargs of the docker SDK's low-level
-`APIClient.create_service` / `update_service` out. swarm.py is the one place that sends them.
+"""A stack's service specs as pure functions: plain values in, the kwargs of the docker SDK's
+low-level `APIClient.create_service` / `update_service` out (Swarm.apply_service sends them).
+yadockeri's own services (router, install, jobs on a node) are in system_specs.py.
 
 Tested by equality; docker.types objects are dicts, so a spec compares equal to a plain dict.
 """
@@ -22,34 +23,18 @@ from docker.types import (
     UpdateConfig,
 )
 
-from .limits import NANO, capabilities, log_driver, restrict_privileges
-from .router import web_alias
-
-WEB_PORT = 8080
-NAMESPACE_LABEL = "com.docker.stack.namespace"  # makes `docker stack ps/rm STACK` see our services too
-HASH_LABEL = "yadockeri.spec-hash"
-
-
-def service_name(stack: str, process: str) -> str:
-    return f"{stack}_{process}"
-
-
-def release_job_name(stack: str) -> str:
-    return f"{stack}__release"  # `__` cannot be a process name, so it never collides
-
-
-def network_name(stack: str) -> str:
-    return f"{stack}_default"
-
-
-def stack_labels(stack: str, app: str, role: str) -> dict[str, str]:
-    """Labels on every Docker object of a stack: how destroy and the reaper find them."""
-    return {NAMESPACE_LABEL: stack, "yadockeri.stack": stack, "yadockeri.app": app, "yadockeri.role": role}
-
-
-def image_tag(app: str, commit: str, registry: str | None) -> str:
-    name = f"yadockeri/{app}:{commit}"
-    return f"{registry.rstrip('/')}/{name}" if registry else name
+from ..limits import NANO, capabilities, log_driver, restrict_privileges
+from .labels import (
+    DEPLOYMENT_LABEL,
+    HASH_LABEL,
+    PROCESS_LABEL,
+    WEB_PORT,
+    network_name,
+    release_job_name,
+    service_name,
+    stack_labels,
+    web_alias,
+)
 
 
 def process_env(
@@ -104,7 +89,7 @@ class ProcessInput:
 
 def process_service_spec(p: ProcessInput) -> dict:
     """A process as a swarm service: on the stack's network; web also on the router network."""
-    labels = stack_labels(p.stack, p.app, "process") | {"yadockeri.process": p.process}
+    labels = stack_labels(p.stack, p.app, "process") | {PROCESS_LABEL: p.process}
     networks = [NetworkAttachmentConfig(network_name(p.stack), aliases=[p.process])]
     if p.process == "web":
         networks.append(NetworkAttachmentConfig(p.router_network, aliases=[web_alias(p.stack)]))
@@ -143,7 +128,7 @@ def process_service_spec(p: ProcessInput) -> dict:
 def release_job_spec(*, stack: str, app: str, image: str, command: str, env: dict[str, str], deployment_id: int,
                      hardening: Hardening) -> dict:
     """The release command as a swarm replicated job: runs once, to completion, never restarts."""
-    labels = stack_labels(stack, app, "release") | {"yadockeri.deployment": str(deployment_id)}
+    labels = stack_labels(stack, app, "release") | {DEPLOYMENT_LABEL: str(deployment_id)}
     container = ContainerSpec(
         image=image, command=["/bin/sh", "-c", command], env=[f"{k}={v}" for k, v in sorted(env.items())],
         labels=labels, init=True,
