@@ -679,22 +679,29 @@ def remove_router(swarm: Swarm, settings: Settings, *, timeout: float = 60.0) ->
 
 
 def _remove_network(swarm: Swarm, name: str, deadline: float, timeout: float) -> None:
+    """Remove the network, retried while the router's tasks leave it; then wait until this node
+    dropped its copy too (after the manager removed it, once the router's containers stopped),
+    so that an install right after finds no leftovers."""
     removed = False
-    while True:
+
+    def gone() -> bool | None:
+        nonlocal removed
         network = _find_network(swarm, name)
         if network is None:
-            return
+            return True
         if not removed:
             try:
                 swarm.remove_network(network["Id"])
                 removed = True
-            except YadockeriError as error:
-                # "in use by task": the service's tasks are going away.
+            except YadockeriError as error:  # "in use by task": the service's tasks are going away
                 if time.monotonic() >= deadline:
                     raise ConfigError(f"network {name} is still in use after {timeout:.0f}s "
                                       f"(are stacks still attached to it?): {error}") from None
-        # Once the manager has removed it, this node drops its copy when the router's containers
-        # have stopped; wait for that too, so that an install right after finds no leftovers.
-        if removed and time.monotonic() >= deadline:
-            return
-        time.sleep(0.2)
+        return None
+
+    def late() -> bool:
+        if not removed:
+            gone()  # one last try: it raises, with Docker's reason
+        return True
+
+    poll_until(gone, timeout=max(0.0, deadline - time.monotonic()), interval=0.2, timed_out=late)
