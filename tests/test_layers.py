@@ -45,13 +45,13 @@ def runs_docker_cli(path: Path) -> list[int]:
     """Lines where a list or call starts with the string "docker" (an argv for the CLI)."""
     lines = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        first = None
+        first: ast.expr | None = None
         if isinstance(node, ast.List | ast.Tuple) and node.elts:
             first = node.elts[0]
         elif isinstance(node, ast.Call) and node.args and getattr(node.func, "attr", getattr(node.func, "id", "")) == "which":
             first = node.args[0]
         if isinstance(first, ast.Constant) and first.value == "docker":
-            lines.append(node.lineno)
+            lines.append(first.lineno)
     return lines
 
 
