@@ -11,6 +11,7 @@ from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 
 from stacks.errors import ConfigError
 
+from .gate import AckFirst
 from .interaction import BOT_KEY
 from .listeners import register_listeners
 from .runtime import Bot
@@ -24,7 +25,7 @@ def build_app(bot: Bot, *, socket_mode: bool = False) -> App:
         raise ConfigError("SLACK_SIGNING_SECRET is not set: HTTP mode needs it to check that requests come from "
                           "Slack (or set SLACK_APP_TOKEN to use Socket Mode)")
     app = GatedApp(
-        bot,
+        bot.gate,
         client=bot.client,
         signing_secret=secret.get_secret_value() if secret else "",
         process_before_response=False,  # ack first; the listener goes on after the answer left
@@ -44,13 +45,18 @@ def build_app(bot: Bot, *, socket_mode: bool = False) -> App:
 
 class GatedApp(App):
     """Bolt's App whose every request (HTTP and Socket Mode both call dispatch) holds the bot's
-    gate until it is acked: the bot's own work waits meanwhile. A Bolt middleware cannot do this:
-    Bolt runs the listener after the middleware chain has returned, not inside it."""
+    gate until it is acked: the bot's own work waits meanwhile.
 
-    def __init__(self, bot: Bot, **kwargs: Any) -> None:
+    Not a Bolt middleware: a global middleware's `next()` only marks that the chain goes on; Bolt
+    runs the listener, and waits for its ack, after the whole chain has returned (App.dispatch,
+    slack_bolt 1.x), so a middleware would let go of the gate before any listener ran. Wrapping
+    the ack instead would leak the gate on every request no listener acks (unhandled, an error,
+    Bolt's ack timeout): only dispatch sees every request end. tests/test_bot_gate.py holds this."""
+
+    def __init__(self, gate: AckFirst, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._bot = bot
+        self._gate = gate
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
-        with self._bot.gate.request():
+        with self._gate.request():
             return super().dispatch(req)

@@ -1,4 +1,4 @@
-"""Alembic environment: run by stacks.store.migrate() with a connection, or by the alembic CLI."""
+"""Alembic environment: run by stacks.database.migrate() with a connection, or by the alembic CLI."""
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool

@@ -15,7 +15,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MODE="test"
 TEST_DB_URL=postgresql://yadockeri:yadockeri@127.0.0.1:5432/yadockeri_test
-# Multi-node tests make their own separate swarm on 10.77.0.0/24 (tests/support/multinode.py);
+# Multi-node tests make their own separate swarm on 10.77.0.0/24 (tests/support/multinode/);
 # earlier versions of this script put 10.77.0.1 on this veth pair for them.
 LEGACY_VETH=yd-veth0
 MULTINODE_PREFIX=10.77.0.

@@ -7,14 +7,12 @@ one-node swarm, no registry, domain `y.localhost`, and the example app in `examp
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,27 +20,35 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from .config_types import (
+    DOCKER_NAME,
+    HOST_NAME,
+    HTTP_URL,
+    REGISTRY,
+    DockerName,
+    Domains,
+    HexToken,
+    HttpHostPort,
+    IpAddress,
+    Networks,
+    OptionalDockerName,
+    Port,
+    RegistryHost,
+    Seconds,
+    Size,
+)
 from .errors import ConfigError, InvalidName, NotFound
 from .limits import MIN_CPUS, MIN_MEMORY, normal_capability, parse_size
-from .names import check_app_name, parse_duration
+from .names import check_app_name
+
+__all__ = [
+    "DOCKER_NAME", "EXAMPLE_APP_DIR", "HOST_NAME", "HTTP_URL", "PROJECT_ROOT", "REGISTRY", "ROUTER_DIR", "AppConfig",
+    "Seconds", "Settings", "config_file", "load_settings",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_APP_DIR = PROJECT_ROOT / "examples" / "hello"
 ROUTER_DIR = PROJECT_ROOT / "router"
-
-Seconds = Annotated[int, BeforeValidator(parse_duration)]
-
-# A host name of DNS labels; the router's nginx.conf takes domains of exactly this shape.
-_LABEL_RE = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-HOST_NAME = re.compile(rf"{_LABEL_RE}(?:\.{_LABEL_RE})*")
-# `_`: swarm service names
-HTTP_URL = re.compile(r"http://(?P<host>[A-Za-z0-9](?:[A-Za-z0-9._-]{0,200}[A-Za-z0-9])?):(?P<port>[0-9]{1,5})/?")
-REGISTRY = re.compile(r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,200}[A-Za-z0-9])?)(?::(?P<port>[0-9]{1,5}))?")
-DOCKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,49}")
-
-
-def _valid_port(text: str | None) -> bool:
-    return text is not None and text.isascii() and text.isdigit() and 1 <= int(text) <= 65535
 
 
 def _default_data_dir() -> Path:
@@ -77,6 +83,20 @@ class AppConfig(BaseModel):
         return sorted({normal_capability(name) for name in value})
 
 
+def _check_app_names(value: dict[str, AppConfig]) -> dict[str, AppConfig]:
+    for name in value:
+        try:
+            check_app_name(name)
+        except InvalidName as error:
+            raise ValueError(str(error)) from None
+    if sum(1 for app in value.values() if app.default) > 1:
+        raise ValueError("only one app may be marked default: true")
+    return value
+
+
+Apps = Annotated[dict[str, AppConfig], AfterValidator(_check_app_names)]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="YADOCKERI_", extra="ignore", secrets_dir=os.environ.get("YADOCKERI_SECRETS_DIR")
@@ -84,22 +104,22 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None
-    domain: str = "y.localhost"
+    domain: Domains = "y.localhost"
     url_scheme: Literal["http", "https"] = "http"
 
     # Infrastructure names, so that tests (or a second install) can run beside a real one.
-    router_network: str = "router"
-    router_service: str = "router"
-    router_port: int = 80
+    router_network: DockerName = "router"
+    router_service: DockerName = "router"
+    router_port: Port = 80
     router_image: str | None = None  # prebuilt; unset: build router/ from router_base_image
     router_base_image: str = "nginx:stable-alpine"
-    router_url: str | None = None  # where yadockeri reaches the router; default http://127.0.0.1:PORT
+    router_url: HttpHostPort = None  # where yadockeri reaches the router; default http://127.0.0.1:PORT
     # Installed as a service (`yadockeri install` sets it): the network yadockeri shares with the
     # router only. Stacks never join it, so no web process can reach yadockeri's ports.
-    control_network: str | None = None
+    control_network: OptionalDockerName = None
     endpoint_mode: Literal["dnsrr", "vip"] = "dnsrr"
 
-    registry: str | None = None
+    registry: RegistryHost = None
     registry_username: str | None = None
     registry_password: SecretStr | None = None
     # The Docker engine images are built on, as a DOCKER_HOST URL (tcp://host:2376, unix://...);
@@ -112,7 +132,7 @@ class Settings(BaseSettings):
 
     # yadockeri on the swarm it manages (`yadockeri install`, docs/install.md).
     image: str = "yadockeri/yadockeri:latest"  # the image install runs; jobs on other nodes run it too
-    service_name: str = "yadockeri"  # the service install makes; prefix of its secrets, configs, data volume
+    service_name: DockerName = "yadockeri"  # the service install makes; prefix of its secrets, configs, data volume
     bot_mode: Literal["socket", "http"] = "socket"  # http: the bot port is published in host mode
 
     secret_key: SecretStr | None = None
@@ -122,17 +142,17 @@ class Settings(BaseSettings):
     # Limits of every task yadockeri starts (stacks/limits.py): defaults for a task that says
     # nothing, maximums for one that asks. Sizes: 512m, 4g.
     default_cpus: float = 1.0
-    default_memory: str = "512m"
+    default_memory: Size = "512m"
     max_cpus: float = 4.0
-    max_memory: str = "4g"
+    max_memory: Size = "4g"
     default_pids: int = 1024
     max_pids: int = 4096
     max_replicas: int = 4
     max_processes: int = 16  # processes plus middleware services of one stack
-    max_tmpfs: str = "256m"  # each tmpfs mount of a middleware service
+    max_tmpfs: Size = "256m"  # each tmpfs mount of a middleware service
     # What is read from a branch: checked against git's own sizes before anything is read.
     max_spec_bytes: int = 256 * 1024  # .yadockeri.yml and the compose file, each
-    max_context_bytes: str = "1g"  # the build context (the commit's tree under build.context)
+    max_context_bytes: Size = "1g"  # the build context (the commit's tree under build.context)
     build_timeout: Seconds = 30 * 60
     deploy_timeout: Seconds = 300
     release_timeout: Seconds = 600
@@ -148,17 +168,17 @@ class Settings(BaseSettings):
     activity_tracking: bool = True  # count requests per stack in the router (off: it counts nothing)
     router_request_log: bool = False  # the router also logs every request as JSON (debugging)
     activity_flush: float = 2.0  # seconds between batched activity writes
-    status_port: int = 8081  # the narrow endpoint the router asks about a stack it cannot reach
-    status_url: str | None = None  # how the router reaches it; default: this host on docker_gwbridge
-    status_bind: str | None = None  # where it listens; default: the address the router reaches
+    status_port: Port = 8081  # the narrow endpoint the router asks about a stack it cannot reach
+    status_url: HttpHostPort = None  # how the router reaches it; default: this host on docker_gwbridge
+    status_bind: IpAddress = None  # where it listens; default: the address the router reaches
     # Host packet filter (stacks/firewall.py): stack containers reach no port of the host but
     # the status endpoint, and no link-local address (cloud metadata). Applied by `yadockeri router`.
     firewall: bool = True
-    firewall_block: str = ""  # more networks stack containers may not reach (CIDRs, comma-separated)
+    firewall_block: Networks = ""  # more networks stack containers may not reach (CIDRs, comma-separated)
     # Proxies in front of the router (CIDRs, comma-separated) whose X-Forwarded-* it believes.
-    trusted_proxies: str = ""
+    trusted_proxies: Networks = ""
     # The router's secret toward the status endpoint (install sets it); default: derived from the key.
-    router_token: SecretStr | None = None
+    router_token: HexToken = None
     image_gc_interval: Seconds = 3600
     image_min_age: Seconds = 600  # never remove an image younger than this (a build in flight)
     build_cache_max_age: Seconds = 7 * 86400
@@ -173,10 +193,10 @@ class Settings(BaseSettings):
     notify_channel: str | None = None
     admins: str = ""  # comma-separated Slack user IDs
     channels: str = ""  # comma-separated channel IDs where commands work; empty: everywhere
-    bot_port: int = 3000
-    bot_bind: str | None = None  # default: every address in HTTP mode (Slack posts), 127.0.0.1 otherwise
+    bot_port: Port = 3000
+    bot_bind: IpAddress = None  # default: every address in HTTP mode (Slack posts), 127.0.0.1 otherwise
 
-    apps: dict[str, AppConfig] = Field(default_factory=dict)
+    apps: Apps = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -193,95 +213,6 @@ class Settings(BaseSettings):
             sources.append(_RelativeYamlSource(settings_cls, path))
         return tuple(sources)
 
-    @field_validator("domain")
-    @classmethod
-    def _domains_are_host_names(cls, value: str) -> str:
-        # The router's own rule: what Settings accepts, the router config accepts too.
-        domains = [d.strip().lower().rstrip(".") for d in value.split(",") if d.strip()]
-        if not domains:
-            raise ValueError("YADOCKERI_DOMAIN: at least one domain is needed")
-        for domain in domains:
-            if not (HOST_NAME.fullmatch(domain) and len(domain) <= 200):
-                raise ValueError(f"YADOCKERI_DOMAIN: {domain[:60]!r} is not a host name (letters, digits, dashes, dots)")
-        return ",".join(domains)
-
-    @field_validator("status_url", "router_url")
-    @classmethod
-    def _http_host_port(cls, value: str | None, info: Any) -> str | None:
-        # status_url is written into the router's nginx.conf: only http://HOST:PORT, nothing more.
-        if value is None or value == "":
-            return None
-        match = HTTP_URL.fullmatch(value.strip())
-        if match is None or not _valid_port(match.group("port")):
-            raise ValueError(f"YADOCKERI_{info.field_name.upper()}: {value[:80]!r} must be http://HOST:PORT "
-                             "(a host name or IPv4 address and a port, nothing after it)")
-        return value.strip().rstrip("/")
-
-    @field_validator("registry")
-    @classmethod
-    def _registry_host(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        match = REGISTRY.fullmatch(value.strip())
-        if match is None or (match.group("port") and not _valid_port(match.group("port"))):
-            raise ValueError(f"YADOCKERI_REGISTRY: {value[:80]!r} must be HOST or HOST:PORT (no scheme, no path)")
-        return value.strip().lower()
-
-    @field_validator("router_network", "router_service", "service_name", "control_network")
-    @classmethod
-    def _docker_names(cls, value: str | None, info: Any) -> str | None:
-        if value is None or (value == "" and info.field_name == "control_network"):
-            return None
-        if not DOCKER_NAME.fullmatch(value):
-            raise ValueError(f"YADOCKERI_{info.field_name.upper()}: {value[:80]!r} is not a Docker name "
-                             "(letters, digits, `_`, `.`, `-`, at most 50 characters)")
-        return value
-
-    @field_validator("router_token")
-    @classmethod
-    def _hex_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value():
-            return None
-        if value is not None and not re.fullmatch(r"[0-9a-f]{32,128}", value.get_secret_value()):
-            raise ValueError("YADOCKERI_ROUTER_TOKEN must be 32 to 128 lowercase hex digits")
-        return value
-
-    @field_validator("status_bind", "bot_bind")
-    @classmethod
-    def _ip_address(cls, value: str | None, info: Any) -> str | None:
-        if value is None or value == "":
-            return None
-        try:
-            return str(ipaddress.ip_address(value.strip()))
-        except ValueError:
-            raise ValueError(f"YADOCKERI_{info.field_name.upper()}: {value[:80]!r} is not an IP address") from None
-
-    @field_validator("trusted_proxies", "firewall_block")
-    @classmethod
-    def _networks(cls, value: str, info: Any) -> str:
-        try:
-            return ",".join(str(ipaddress.ip_network(part.strip(), strict=False))
-                            for part in value.split(",") if part.strip())
-        except ValueError as error:
-            raise ValueError(f"YADOCKERI_{info.field_name.upper()}: {error} "
-                             "(write CIDRs like 10.0.0.0/8, comma-separated)") from None
-
-    @field_validator("router_port", "status_port", "bot_port")
-    @classmethod
-    def _port(cls, value: int, info: Any) -> int:
-        if not 1 <= value <= 65535:
-            raise ValueError(f"YADOCKERI_{info.field_name.upper()}: {value} is not a port (1-65535)")
-        return value
-
-    @field_validator("default_memory", "max_memory", "max_tmpfs", "max_context_bytes")
-    @classmethod
-    def _size(cls, value: str, info: Any) -> str:
-        try:
-            parse_size(value)
-        except ValueError as error:
-            raise ValueError(f"YADOCKERI_{info.field_name.upper()}: {error}") from None
-        return value
-
     @model_validator(mode="after")
     def _limits_make_sense(self) -> Settings:
         pairs = [
@@ -296,18 +227,6 @@ class Settings(BaseSettings):
             raise ValueError("YADOCKERI_MAX_REPLICAS and YADOCKERI_MAX_PROCESSES must be at least 1, "
                              "YADOCKERI_MAX_SPEC_BYTES at least 1024")
         return self
-
-    @field_validator("apps")
-    @classmethod
-    def _app_names(cls, value: dict[str, AppConfig]) -> dict[str, AppConfig]:
-        for name in value:
-            try:
-                check_app_name(name)
-            except InvalidName as error:
-                raise ValueError(str(error)) from None
-        if sum(1 for app in value.values() if app.default) > 1:
-            raise ValueError("only one app may be marked default: true")
-        return value
 
     @model_validator(mode="after")
     def _builder_tls_all_or_none(self) -> Settings:

@@ -1,4 +1,4 @@
-"""Database models. Only stacks/store.py opens sessions on them."""
+"""Database models. Only the store (stacks/store.py, stacks/queries/) opens sessions on them."""
 
 from __future__ import annotations
 

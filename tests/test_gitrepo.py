@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from stacks import gitrepo
+from stacks import gitproc, gitrepo
 from stacks.errors import (
     BranchNotFound,
     GitError,
@@ -29,6 +29,7 @@ from stacks.errors import (
     SpecError,
     YadockeriError,
 )
+from stacks.gitarchive import ContextArchiver
 from stacks.gitrepo import CommitInfo, Mirror
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -379,7 +380,7 @@ def record_git_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         argvs.append([str(a) for a in args])
         return real_popen(args, *rest, **kwargs)
 
-    monkeypatch.setattr(gitrepo.subprocess, "Popen", recording_popen)
+    monkeypatch.setattr(gitproc.subprocess, "Popen", recording_popen)
     return argvs
 
 
@@ -481,7 +482,7 @@ def test_archive_output_is_bounded_while_it_streams(
     git(source, "-c", "user.name=A", "-c", "user.email=a@example.com", "commit", "-q", "-m", "data")
     mirror = Mirror(str(source), tmp_path / "app.git")
     sha = mirror.fetch("main")
-    monkeypatch.setattr(Mirror, "_check_tree_size", lambda *args: None)
+    monkeypatch.setattr(ContextArchiver, "check_tree_size", lambda *args: None)
     with pytest.raises(SpecError) as caught, mirror.archive(sha, max_bytes=1 << 20):
         pytest.fail("an archive past the limit must not be handed out")
     assert str(caught.value) == "the build context is larger than YADOCKERI_MAX_CONTEXT_BYTES (1 MiB)"
@@ -686,7 +687,7 @@ def test_token_auth_over_http(
         argvs.append([str(a) for a in args])
         return real_popen(args, *rest, **kwargs)
 
-    monkeypatch.setattr(gitrepo.subprocess, "Popen", recording_popen)
+    monkeypatch.setattr(gitproc.subprocess, "Popen", recording_popen)
     basic = base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
     texts: list[str] = []
 

@@ -300,11 +300,11 @@ def test_two_stores_racing_to_create_one_stack(db_url: str, store: Store) -> Non
 def test_the_check_waits_for_a_creation_in_flight(db_url: str, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A's transaction has inserted `akira` but not committed when B's begins: B waits for it
     (SQLite: the write lock; PostgreSQL: the unique index) and then decides on A's row."""
-    from stacks import store as store_module
+    from stacks.queries import deployments as deployments_module
 
     a_store, b_store = Store(db_url, KEY), Store(db_url, KEY)
     inserted, release = threading.Event(), threading.Event()
-    real_insert = store_module._insert
+    real_insert = deployments_module.insert
 
     def slow_insert(session, row):
         done = real_insert(session, row)
@@ -313,7 +313,7 @@ def test_the_check_waits_for_a_creation_in_flight(db_url: str, store: Store, mon
             release.wait(30)  # hold A's transaction open
         return done
 
-    monkeypatch.setattr(store_module, "_insert", slow_insert)
+    monkeypatch.setattr(deployments_module, "insert", slow_insert)
     outcome: dict[str, object] = {}
 
     def run(name: str, own: Store, actor: str, branch: str) -> None:

@@ -1,5 +1,5 @@
 """Fixtures of the multi-node tests: a separate two-node swarm with a real registry
-(tests/support/multinode.py, made for the session and removed after it, also on failure), an
+(tests/support/multinode/, made for the session and removed after it, also on failure), an
 engine and router on it, and the yadockeri image built there with no network."""
 
 from __future__ import annotations

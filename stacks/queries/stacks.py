@@ -1,0 +1,86 @@
+"""Apps and stacks: the apps yadockeri.yml names, and the live stacks (read, change, destroy,
+the images they use)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+
+from ..config import AppConfig
+from ..errors import NotFound
+from ..models import App, Deployment, EnvVar, Stack, utcnow
+from ..records import StackRecord, stack_record
+from .base import ACTIVE_DEPLOYMENT, LIVE, Queries, changed
+
+
+class StackQueries(Queries):
+    # Apps -------------------------------------------------------------------------------------
+    def sync_apps(self, apps: dict[str, AppConfig]) -> None:
+        with self.session() as s:
+            for name, app in apps.items():
+                row = s.scalar(select(App).where(App.name == name))
+                if row is None:
+                    s.add(App(name=name, repo=app.repo, branch=app.branch, is_default=app.default))
+                else:
+                    row.repo, row.branch, row.is_default = app.repo, app.branch, app.default
+
+    # Stacks -----------------------------------------------------------------------------------
+    def get_stack(self, name: str) -> StackRecord | None:
+        with self.session() as s:
+            row = s.scalar(select(Stack).where(Stack.name == name, LIVE))
+            return stack_record(row) if row else None
+
+    def require_stack(self, name: str) -> StackRecord:
+        record = self.get_stack(name)
+        if record is None:
+            raise NotFound(f"there is no stack named `{name}`; `list` shows the stacks")
+        return record
+
+    def list_stacks(self) -> list[StackRecord]:
+        with self.session() as s:
+            return [stack_record(r) for r in s.scalars(select(Stack).where(LIVE).order_by(Stack.name))]
+
+    def update_stack(self, name: str, **values: object) -> None:
+        with self.session() as s:
+            s.execute(update(Stack).where(Stack.name == name, LIVE).values(**values))
+
+    def set_stack_state(self, name: str, state: str, *, only_from: tuple[str, ...] | None = None) -> bool:
+        """Conditional state change: True if this call changed it."""
+        with self.session() as s:
+            query = update(Stack).where(Stack.name == name, LIVE)
+            if only_from is not None:
+                query = query.where(Stack.state.in_(only_from))
+            return changed(s, query.values(state=state)) == 1
+
+    def mark_destroyed(self, name: str) -> None:
+        with self.session() as s:
+            stack = s.scalar(select(Stack).where(Stack.name == name, LIVE))
+            if stack is None:
+                return
+            s.execute(delete(EnvVar).where(EnvVar.stack_id == stack.id))
+            stack.state, stack.destroyed_at = "destroyed", utcnow()
+
+    def forget_stack(self, name: str) -> None:
+        """Remove a stack that never existed beyond its first, refused deployment."""
+        with self.session() as s:
+            s.execute(delete(Stack).where(Stack.name == name, LIVE))
+
+    def images_in_use(self, *, except_stack: str | None = None) -> set[str]:
+        """Images that live stacks run or that unfinished deployments are about to run."""
+        with self.session() as s:
+            query = select(Stack.image).where(LIVE, Stack.image.is_not(None))
+            pending = select(Deployment.image).join(Stack).where(
+                Deployment.state.in_(ACTIVE_DEPLOYMENT), Deployment.image.is_not(None)
+            )
+            if except_stack:
+                query = query.where(Stack.name != except_stack)
+                pending = pending.where(Stack.name != except_stack)
+            return {i for i in s.scalars(query) if i} | {i for i in s.scalars(pending) if i}
+
+    def images_of(self, name: str) -> set[str]:
+        """Every image the live stack named `name` ran or built."""
+        with self.session() as s:
+            stack = s.scalar(select(Stack).where(Stack.name == name, LIVE))
+            if stack is None:
+                return set()
+            images = set(s.scalars(select(Deployment.image).where(Deployment.stack_id == stack.id)))
+            return {i for i in images | {stack.image} if i}

@@ -1,0 +1,105 @@
+"""The frozen records the store hands out (rows never leave a session), and how rows become them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .models import Deployment, Stack
+
+
+@dataclass(frozen=True)
+class StackRecord:
+    id: int
+    name: str
+    app: str
+    branch: str
+    commit: str | None
+    image: str | None
+    owner: str
+    state: str
+    created_at: datetime
+    last_activity_at: datetime
+    last_request_at: datetime | None
+    requests: int
+    asleep: bool
+    keep_until: datetime | None
+    warned_at: datetime | None
+    middleware_hash: str | None
+    node: str | None
+    thread: str | None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    name: str
+    state: str
+    started_at: datetime
+    ended_at: datetime | None
+    detail: str | None
+
+    @property
+    def seconds(self) -> float | None:
+        return (self.ended_at - self.started_at).total_seconds() if self.ended_at else None
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    id: int
+    stack: str
+    stack_id: int
+    kind: str
+    branch: str
+    commit: str | None
+    image: str | None
+    state: str
+    requested_by: str
+    source: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    runner: str | None
+    error: str | None
+    log_tail: str | None
+    message: str | None
+    steps: tuple[StepRecord, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class LockRecord:
+    stack: str
+    deployment_id: int
+    holder: str
+    runner: str
+    acquired_at: datetime
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    at: datetime
+    actor: str
+    source: str
+    action: str
+    stack: str | None
+    result: str
+    detail: str | None
+
+
+def stack_record(row: Stack) -> StackRecord:
+    return StackRecord(
+        id=row.id, name=row.name, app=row.app.name, branch=row.branch, commit=row.commit, image=row.image,
+        owner=row.owner, state=row.state, created_at=row.created_at, last_activity_at=row.last_activity_at,
+        last_request_at=row.last_request_at, requests=row.requests, asleep=row.asleep, keep_until=row.keep_until,
+        warned_at=row.warned_at,
+        middleware_hash=row.middleware_hash, node=row.node, thread=row.thread,
+    )
+
+
+def deployment_record(row: Deployment) -> DeploymentRecord:
+    steps = tuple(StepRecord(s.name, s.state, s.started_at, s.ended_at, s.detail) for s in row.steps)
+    return DeploymentRecord(
+        id=row.id, stack=row.stack.name, stack_id=row.stack_id, kind=row.kind, branch=row.branch,
+        commit=row.commit, image=row.image, state=row.state, requested_by=row.requested_by, source=row.source,
+        created_at=row.created_at, started_at=row.started_at, finished_at=row.finished_at, runner=row.runner,
+        error=row.error, log_tail=row.log_tail, message=row.message, steps=steps,
+    )

@@ -1,0 +1,142 @@
+"""The stand-in's HTTP side: a threading server whose every request goes to `WebFront.handle`, which
+routes `/api/<method>` (token checked, rate limit applied, call recorded; HTTP 404 `unknown_method`,
+HTTP 429 with `Retry-After`), `/upload/v1/<key>` (file bytes) and `/commands/...` (response URLs)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable
+from email.message import Message
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from .. import blockkit
+from .base import ApiError, HttpReply, Method, Params, RecordedCall, ResponseUrlPost, ratelimited, text_reply
+from .files import FilesApi
+from .parsing import bearer_token, parse_params
+from .workspace import Workspace
+
+NO_AUTH_METHODS = frozenset({"api.test"})
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+# Methods whose docs list application/json among accepted content types; others only read forms.
+JSON_METHODS = frozenset(
+    {"api.test", "auth.test", "apps.connections.open", "chat.postMessage", "chat.update", "chat.postEphemeral",
+     "chat.delete", "conversations.join", "views.open", "views.update", "views.push", "views.publish"}
+)
+
+
+class WebFront:
+    """Routes one HTTP request to the method it names, under the workspace's lock."""
+
+    def __init__(self, workspace: Workspace, methods: dict[str, Method], files: FilesApi,
+                 origin: Callable[[], str]) -> None:
+        self._ws = workspace
+        self._methods = methods
+        self._files = files
+        self._origin = origin
+
+    def handle(self, path: str, headers: Message, body: bytes) -> HttpReply:
+        arrived = time.monotonic()
+        url = urlsplit(path)
+        if url.path.startswith("/api/"):
+            return self._handle_api(url.path[len("/api/"):], url.query, headers, body, arrived)
+        if url.path.startswith("/upload/v1/"):
+            return self._files.receive_upload(url.path[len("/upload/v1/"):], body)
+        if url.path.startswith("/commands/"):
+            return self._handle_response_url(url.path, body, arrived)
+        return text_reply(HTTPStatus.NOT_FOUND, "not found")
+
+    def _handle_api(self, method: str, query: str, headers: Message, body: bytes, arrived: float) -> HttpReply:
+        with self._ws.lock:
+            params: Params = {}
+            token: str | None = None
+            try:
+                params, body_token = parse_params(headers.get("Content-Type"), body, query, method in JSON_METHODS)
+                token = bearer_token(headers.get("Authorization")) or body_token
+                handler = self._methods.get(method)
+                if handler is None:
+                    raise ApiError("unknown_method", status=HTTPStatus.NOT_FOUND, req_method=method)
+                self._authenticate(method, token)
+                self._check_rate_limit(method, arrived)
+                status, extra_headers, response = 200, {}, handler(params)
+            except ApiError as failure:
+                status, extra_headers, response = failure.status, failure.headers, failure.body()
+            self._ws.state.calls.append(RecordedCall(method, params, arrived, status, copy.deepcopy(response), token))
+        reply_headers = {"Content-Type": "application/json; charset=utf-8", **extra_headers}
+        return status, reply_headers, json.dumps(response).encode("utf-8")
+
+    def _authenticate(self, method: str, token: str | None) -> None:
+        if method in NO_AUTH_METHODS:
+            return
+        if not token:
+            raise ApiError("not_authed")
+        wanted, other = self._ws.bot_token, self._ws.app_token
+        if method in APP_TOKEN_METHODS:
+            wanted, other = other, wanted
+        if token == wanted:
+            return
+        raise ApiError("not_allowed_token_type" if token == other else "invalid_auth")
+
+    def _check_rate_limit(self, method: str, now: float) -> None:
+        state = self._ws.state
+        blocked_until = state.blocked_until.get(method, 0.0)
+        if now < blocked_until:
+            raise ratelimited(math.ceil(blocked_until - now))
+        plan = state.rate_limits.get(method)
+        if plan is not None and plan.remaining > 0:
+            plan.remaining -= 1
+            state.blocked_until[method] = now + plan.retry_after
+            raise ratelimited(plan.retry_after)
+
+    def _handle_response_url(self, path: str, body: bytes, arrived: float) -> HttpReply:
+        with self._ws.lock:
+            url = f"{self._origin()}{path}"
+            if url not in self._ws.state.response_urls:
+                return text_reply(HTTPStatus.NOT_FOUND, "no_service")
+            try:
+                payload = json.loads(body or b"{}")
+            except ValueError:
+                return text_reply(HTTPStatus.BAD_REQUEST, "invalid_payload")
+            if not isinstance(payload, dict):
+                return text_reply(HTTPStatus.BAD_REQUEST, "invalid_payload")
+            if payload.get("blocks") is not None and blockkit.block_errors(payload["blocks"], blockkit.MESSAGE):
+                return text_reply(HTTPStatus.BAD_REQUEST, "invalid_blocks")
+            self._ws.state.responses.append(ResponseUrlPost(url, payload, arrived))
+        return text_reply(HTTPStatus.OK, "ok")
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], answer: Callable[[str, Message, bytes], HttpReply]) -> None:
+        super().__init__(address, _Handler)
+        self.answer = answer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Server
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        status, headers, payload = self.server.answer(self.path, self.headers, body)
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass

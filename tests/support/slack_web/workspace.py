@@ -1,0 +1,116 @@
+"""The workspace the stand-in plays: its identity (team, app, bot, tokens), its channels and users,
+and the state its calls leave (messages, views, files, triggers, rate limits), with the rules every
+method family shares for what exists (`channel_not_found`, `not_in_channel`, `user_not_found`).
+One re-entrant lock guards it all: each call runs whole under it."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from ..socket_mode_standin import SocketModeStandin
+from .base import (
+    ApiError,
+    Channel,
+    RateLimit,
+    RecordedCall,
+    ResponseUrlPost,
+    Trigger,
+    UploadedFile,
+    User,
+)
+
+FIRST_TS_MICROS = 1_700_000_000_000_100
+
+
+class State:
+    """What calls leave behind; `SlackStandin.clear()` starts a new one."""
+
+    def __init__(self) -> None:
+        self.calls: list[RecordedCall] = []
+        self.messages: dict[str, dict[str, dict[str, Any]]] = {}
+        self.ephemerals: list[dict[str, Any]] = []
+        self.views: dict[str, dict[str, Any]] = {}
+        self.home_views: dict[str, str] = {}
+        self.files: dict[str, UploadedFile] = {}
+        self.response_urls: set[str] = set()
+        self.responses: list[ResponseUrlPost] = []
+        self.triggers: dict[str, Trigger] = {}
+        self.rate_limits: dict[str, RateLimit] = {}
+        self.blocked_until: dict[str, float] = {}
+        self.ts_counter = itertools.count(FIRST_TS_MICROS, 100)
+        self.ids = itertools.count(1)
+
+
+class Workspace:
+    """Identity, channels and users (kept by `clear()`), and the `state` calls leave."""
+
+    def __init__(
+        self, *, bot_token: str, app_token: str, channels: Iterable[Channel] | None, users: Iterable[User] | None,
+        team_id: str, team_name: str, team_domain: str, app_id: str, bot_id: str, bot_user_id: str,
+        bot_user_name: str, trigger_ttl: float, socket_mode: SocketModeStandin | None,
+    ) -> None:
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.team_id, self.team_name, self.team_domain = team_id, team_name, team_domain
+        self.app_id, self.bot_id = app_id, bot_id
+        self.bot_user_id, self.bot_user_name = bot_user_id, bot_user_name
+        self.trigger_ttl = trigger_ttl
+        self.socket_mode = socket_mode
+        self.lock = threading.RLock()
+        self.channels = {c.id: c for c in (channels or [Channel("C123", "yadockeri")])}
+        default_users = [User("U123", "akira", "Akira")]
+        self.users = {u.id: u for u in (users or default_users)}
+        self.users.setdefault(bot_user_id, User(bot_user_id, bot_user_name, bot_user_name, is_bot=True))
+        self.state = State()
+
+    def next_id(self) -> int:
+        return next(self.state.ids)
+
+    def next_ts(self) -> str:
+        micros = next(self.state.ts_counter)
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def known_channel(self, channel_id: Any) -> str:
+        """A channel the bot can see: unknown ones, and private ones it is not in, are `channel_not_found`."""
+        channel = self.channels.get(channel_id) if isinstance(channel_id, str) else None
+        if channel is None or (channel.is_private and not channel.is_member):
+            raise ApiError("channel_not_found")
+        return channel.id
+
+    def writable_channel(self, channel_ref: Any) -> str:
+        """A channel the bot may post in (by id, or `#name`)."""
+        if isinstance(channel_ref, str) and channel_ref.startswith("#"):
+            channel_ref = next((c.id for c in self.channels.values() if c.name == channel_ref[1:]), None)
+        channel_id = self.known_channel(channel_ref)
+        if not self.channels[channel_id].is_member:
+            raise ApiError("not_in_channel")
+        return channel_id
+
+    def user(self, user_id: Any) -> User:
+        user = self.users.get(user_id) if isinstance(user_id, str) else None
+        if user is None:
+            raise ApiError("user_not_found")
+        return user
+
+    def bot_message(self, ts: str, text: str | None, blocks: list[Any] | None,
+                    thread_ts: str | None = None) -> dict[str, Any]:
+        """A message as the bot posts it (chat.postMessage, a file share)."""
+        message: dict[str, Any] = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "app_id": self.app_id,
+            "text": text or "",
+            "ts": ts,
+            "team": self.team_id,
+            "bot_profile": {"id": self.bot_id, "app_id": self.app_id, "name": self.bot_user_name,
+                            "team_id": self.team_id, "deleted": False},
+        }
+        if blocks is not None:
+            message["blocks"] = blocks
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        return message
