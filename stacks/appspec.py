@@ -153,6 +153,24 @@ def _pids(value: int | None) -> int | None:
     return value
 
 
+_STAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_ARG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+
+
+def _stage(value: str) -> str:
+    if not _STAGE.match(value):
+        raise _fail("must be a stage name of the Dockerfile (letters, digits, . _ -)")
+    return value
+
+
+def _build_arg(value: str) -> str:
+    if not _ARG.match(value):
+        raise _fail("must be a build arg name (letters, digits and _, not starting with a digit)")
+    if value.upper().startswith("BUILDKIT_"):
+        raise _fail("must not start with BUILDKIT_ (those change how BuildKit builds, not the app)")
+    return value
+
+
 def _none_is_empty(value: Any) -> Any:
     """`key:` with nothing after it reads as null in YAML; treat it as an empty mapping."""
     return {} if value is None else value
@@ -162,6 +180,8 @@ RelativePath = Annotated[str, AfterValidator(_relative_path)]
 Command = Annotated[str, AfterValidator(_command)]
 EnvKey = Annotated[str, AfterValidator(_name_check(check_env_key))]
 EnvValue = Annotated[str, BeforeValidator(_env_value)]
+Stage = Annotated[str, AfterValidator(_stage)]
+BuildArg = Annotated[str, AfterValidator(_build_arg)]
 ProcessName = Annotated[str, AfterValidator(_name_check(check_process_name))]
 Cpus = Annotated[float, BeforeValidator(_cpus), AfterValidator(_cpus_range)]
 MemoryBytes = Annotated[int | None, BeforeValidator(_memory)]
@@ -180,6 +200,9 @@ class _Frozen(BaseModel):
 class BuildSpec(_Frozen):
     dockerfile: RelativePath = "Dockerfile"
     context: RelativePath = "."
+    target: Stage | None = None  # the stage to build (`docker build --target`); the last one by default
+    # Shown in the build log: not for secrets (an app's build_secrets in yadockeri.yml are).
+    args: Annotated[dict[BuildArg, EnvValue], BeforeValidator(_none_is_empty)] = Field(default_factory=dict)
 
 
 class ProcessSpec(_Frozen):
@@ -280,10 +303,21 @@ def parse_appspec(text: str | None, source: str = SOURCE, *, max_bytes: int = MA
         return AppSpec()
     if not isinstance(data, dict):
         raise SpecError(f"{source}: the top level must be a mapping of keys (build, processes, ...)")
+    _strings_as_written(data, load_untrusted(text, source, max_bytes=max_bytes, as_written=True))
     try:
         return AppSpec.model_validate(data)
     except ValidationError as error:
         raise SpecError(_describe(error, source)) from None
+
+
+def _strings_as_written(data: dict[str, Any], written: dict[str, Any]) -> None:
+    """Env values and build args are strings: `PYTHON_VERSION: 3.10` is "3.10" (as written),
+    not the number YAML reads (3.1). Taken from a second reading that keeps scalars' text."""
+    if isinstance(data.get("env"), dict):
+        data["env"] = written["env"]
+    build, build_written = data.get("build"), written.get("build")
+    if isinstance(build, dict) and isinstance(build.get("args"), dict) and isinstance(build_written, dict):
+        build["args"] = build_written["args"]
 
 
 _PHRASES = {

@@ -105,10 +105,12 @@ class _Refuse:
         return SpecError(f"{self.source}: {message}")
 
 
-def load_untrusted(text: str, source: str, *, max_bytes: int) -> Any:
+def load_untrusted(text: str, source: str, *, max_bytes: int, as_written: bool = False) -> Any:
     """Parse untrusted YAML into plain JSON types; SpecError for anything else (see module doc).
 
-    An empty document (or only comments) is None.
+    An empty document (or only comments) is None. With `as_written`, an unquoted scalar that
+    YAML reads as a bool or number is its text as written (`3.10`, not 3.1; `yes`, not True):
+    for values that are strings to their reader (env values, build args).
     """
     if not isinstance(text, str):
         raise TypeError(f"load_untrusted reads text, not {type(text).__name__}")
@@ -118,7 +120,7 @@ def load_untrusted(text: str, source: str, *, max_bytes: int) -> Any:
     root = _build(text, refuse)
     if root is None:
         return None
-    return _Converter(refuse).value(root, 1)
+    return _Converter(refuse, as_written=as_written).value(root, 1)
 
 
 def json_text(value: Any) -> str:
@@ -294,8 +296,9 @@ _MERGE = object()  # the plain key `<<`
 class _Converter:
     """Expands aliases into fresh copies (no shared objects), counting every value."""
 
-    def __init__(self, refuse: _Refuse) -> None:
+    def __init__(self, refuse: _Refuse, *, as_written: bool = False) -> None:
         self.refuse = refuse
+        self.as_written = as_written
         self.count = 0
         self.outer_alias: int | None = None  # the line of the alias being expanded, if any
 
@@ -329,7 +332,8 @@ class _Converter:
     def _scalar(self, node: _Scalar) -> Any:
         if not node.plain:
             return node.value
-        return _resolve_plain(node.value, node.line, self.refuse)
+        value = _resolve_plain(node.value, node.line, self.refuse)
+        return node.value if self.as_written and value is not None else value
 
     def _mapping(self, node: _Mapping, depth: int) -> dict[str, Any]:
         explicit: dict[str, Any] = {}

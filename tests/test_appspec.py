@@ -24,7 +24,7 @@ LIMITS = Limits(default_cpus=1.0, max_cpus=4.0, default_memory=512 * 1024**2, ma
                 default_pids=1024, max_pids=4096, max_replicas=4, max_processes=16, max_tmpfs=256 * 1024**2)
 
 DEFAULTS = {
-    "build": {"dockerfile": "Dockerfile", "context": "."},
+    "build": {"dockerfile": "Dockerfile", "context": ".", "target": None, "args": {}},
     "processes": {"web": {"command": None}},
     "services": None,
     "env": {},
@@ -77,7 +77,7 @@ def test_full_example_from_the_design():
         """
     )
     assert parsed.model_dump() == {
-        "build": {"dockerfile": "Dockerfile", "context": "."},
+        "build": {"dockerfile": "Dockerfile", "context": ".", "target": None, "args": {}},
         "processes": {
             "web": {"command": "bin/rails server -b 0.0.0.0 -p $PORT"},
             "worker": {"command": "bundle exec sidekiq"},
@@ -272,7 +272,8 @@ def test_release_errors(text, expected):
             "proceses: {}\n",
             ".yadockeri.yml: proceses is not a known key (known keys: build, processes, services, env, release, resources)",
         ),
-        ("build: {dockerfle: x}\n", ".yadockeri.yml: build.dockerfle is not a known key (known keys: dockerfile, context)"),
+        ("build: {dockerfle: x}\n",
+         ".yadockeri.yml: build.dockerfle is not a known key (known keys: dockerfile, context, target, args)"),
         (
             "resources: {web: {mem: 1g}}\n",
             ".yadockeri.yml: resources.web.mem is not a known key (known keys: cpus, memory, pids)",
@@ -557,3 +558,24 @@ def test_any_document_gives_a_spec_or_a_clear_refusal(text):
         check_limits(parsed, LIMITS)
     except SpecError as error:
         assert re.match(r"\.yadockeri\.yml: (resources\.[a-z0-9-]+\.(cpus|memory|pids) |the stack would run)", str(error))
+
+
+def test_env_values_and_build_args_are_kept_as_written():
+    """YAML reads `3.10` as 3.1 and `yes` as true: to the app they are the text the file has."""
+    parsed = parse_appspec("env:\n  PYTHON_VERSION: 3.10\n  FLAG: yes\n  MODE: 0755\n  QUOTED: \"1.50\"\n"
+                           "build:\n  target: prod\n  args: {NODE_VERSION: 20.10, DEBUG: off}\n")
+    assert parsed.env == {"PYTHON_VERSION": "3.10", "FLAG": "yes", "MODE": "0755", "QUOTED": "1.50"}
+    assert parsed.build.target == "prod"
+    assert parsed.build.args == {"NODE_VERSION": "20.10", "DEBUG": "off"}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("build: {args: {BUILDKIT_SYNTAX: evil/frontend}}\n", "build.args.BUILDKIT_SYNTAX must not start with BUILDKIT_"),
+    ("build: {args: {buildkit_inline_cache: 1}}\n", "build.args.buildkit_inline_cache must not start with BUILDKIT_"),
+    ("build: {args: {1X: y}}\n", "build.args.1X must be a build arg name"),
+    ("build: {args: {A: [1]}}\n", "build.args.A must be a string, a number or a boolean"),
+    ("build: {target: \"a b\"}\n", "build.target must be a stage name"),
+])
+def test_bad_build_target_or_args_are_refused(text, message):
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_appspec(text)

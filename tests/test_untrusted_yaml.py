@@ -437,3 +437,11 @@ def test_any_nesting_is_bounded(depth, shape):
         assert depth > MAX_DEPTH - 1 and "levels deep" in str(error)
     else:
         assert depth <= MAX_DEPTH
+
+
+def test_as_written_keeps_the_text_of_plain_numbers_and_booleans():
+    text = "a: 3.10\nb: yes\nc: 0x1F\nd: \"q\"\ne: ~\nf: [1.50]\ng: 07\n"
+    assert load_untrusted(text, "f.yml", max_bytes=1000, as_written=True) == {
+        "a": "3.10", "b": "yes", "c": "0x1F", "d": "q", "e": None, "f": ["1.50"], "g": "07"}
+    assert load_untrusted(text, "f.yml", max_bytes=1000) == {
+        "a": 3.1, "b": True, "c": 31, "d": "q", "e": None, "f": [1.5], "g": 7}
