@@ -46,6 +46,8 @@ class DockerConnections:
                 client = connect_builder(self.settings.builder, self.settings.builder_tls,
                                          self.settings.data_dir / "builder-tls")
                 builder = Swarm(client, self.settings.builder)
+                if self.settings.builder_tls:  # the docker CLI (BuildKit builds) reads the same files
+                    builder.tls_dir = self.settings.data_dir / "builder-tls"
                 self._login(builder)
                 self._builder = builder
             return self._builder

@@ -5,9 +5,10 @@ pure functions in specs.py and system_specs.py; labels and names are defined in 
 Nothing outside this package imports `docker` or runs the docker CLI (tests/test_layers.py).
 """
 
+from .buildkit import BuildRequest
 from .connect import connect_builder
 from .errors import docker_errors
 from .services import LogStream
 from .swarm import Swarm
 
-__all__ = ["LogStream", "Swarm", "connect_builder", "docker_errors"]
+__all__ = ["BuildRequest", "LogStream", "Swarm", "connect_builder", "docker_errors"]

@@ -3,8 +3,11 @@ the docker CLI), over one SDK client. Specs come in as plain dicts built by spec
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import docker
 
+from .buildkit import BuildKit
 from .cli import Cli
 from .connect import connect, connect_local, docker_host
 from .images import Images
@@ -13,7 +16,7 @@ from .resources import Resources
 from .services import Services
 
 
-class Swarm(Services, Resources, Images, Cli):
+class Swarm(Services, Resources, Images, BuildKit, Cli):
     """Operations on one swarm (or one engine), by name and label."""
 
     def __init__(self, client: docker.DockerClient, host: str | None = None) -> None:
@@ -21,6 +24,7 @@ class Swarm(Services, Resources, Images, Cli):
         self.api = client.api
         self.host = host or client.api.base_url  # for the docker CLI: the same engine as the SDK
         self.registry_auth: tuple[str, str, str] | None = None  # (registry, username, password) after login()
+        self.tls_dir: Path | None = None  # ca.pem, cert.pem, key.pem for the CLI, when the SDK uses TLS
 
     @classmethod
     def manager(cls, docker_host_url: str | None = None) -> Swarm:
