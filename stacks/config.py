@@ -12,7 +12,17 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -37,7 +47,7 @@ from .config_types import (
     Seconds,
     Size,
 )
-from .errors import ConfigError, InvalidName, NotFound
+from .errors import ConfigError, InvalidName, NotFound, YadockeriError
 from .limits import MIN_CPUS, MIN_MEMORY, normal_capability, parse_size
 from .names import check_app_name
 
@@ -67,15 +77,38 @@ def config_file() -> Path | None:
     return local if local.is_file() else None
 
 
+class BuildSecret(BaseModel):
+    """Where a build secret's value is: an environment variable of yadockeri, or a file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BuildSecret:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a build secret is either {env: VARIABLE} or {file: /path}")
+        if self.file is not None and not self.file.is_absolute():
+            raise ValueError(f"a build secret's file must be an absolute path, not {self.file}")
+        return self
+
+
 class AppConfig(BaseModel):
     """An app yadockeri knows how to build: its repository and default branch. Only admins write
     yadockeri.yml, so `capabilities` (added back to the minimal set for this app's processes and
-    middleware, when an image truly needs one) is trusted; a branch can never ask for one."""
+    middleware, when an image truly needs one) and `build_secrets` (BuildKit secrets its builds may
+    mount, by id) are trusted; a branch can never ask for one. Unknown keys are refused: a
+    misspelt `build_secrets` must not go unnoticed."""
+
+    model_config = ConfigDict(extra="forbid")
 
     repo: str
     branch: str = "main"
     default: bool = False
     capabilities: list[str] = Field(default_factory=list)
+    build_secrets: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")], BuildSecret] = Field(
+        default_factory=dict)
 
     @field_validator("capabilities")
     @classmethod
@@ -182,6 +215,10 @@ class Settings(BaseSettings):
     image_gc_interval: Seconds = 3600
     image_min_age: Seconds = 600  # never remove an image younger than this (a build in flight)
     build_cache_max_age: Seconds = 7 * 86400
+    build_cache_max_size: Size = "10g"  # the build cache kept on each builder (least recently used goes first)
+    # `# syntax=` frontends a Dockerfile may name (fnmatch patterns, comma-separated); BuildKit runs
+    # them with the build's secrets. Without the line, the engine's built-in frontend builds.
+    build_frontends: str = "docker/dockerfile:*"
 
     # Slack (step 2); the usual names without prefix.
     slack_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"))
@@ -284,6 +321,10 @@ class Settings(BaseSettings):
         port = "" if self.url_scheme == "https" or self.router_port == default_port else f":{self.router_port}"
         return f"{self.url_scheme}://{host}{port}"
 
+    @property
+    def frontend_patterns(self) -> list[str]:
+        return [p.strip() for p in self.build_frontends.split(",") if p.strip()]
+
     def stack_urls(self, stack: str) -> list[str]:
         return [self.stack_url(stack, domain) for domain in self.domains]
 
@@ -323,5 +364,17 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ConfigError:
         raise
-    except Exception as error:  # noqa: BLE001 - pydantic's ValidationError: say which setting is wrong
+    except ValidationError as error:
+        raise ConfigError(f"configuration is invalid: {describe(error)}") from None
+    except YadockeriError as error:  # a check raised before pydantic could say where (a duration)
         raise ConfigError(f"configuration is invalid: {error}") from None
+
+
+def describe(error: ValidationError) -> str:
+    """pydantic's errors as a person reads them: where (`apps.shop.build_secret`), then what."""
+    said = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "the settings"
+        what = "is not a known key" if item["type"] == "extra_forbidden" else item["msg"].removeprefix("Value error, ")
+        said.append(f"{where}: {what}")
+    return "; ".join(said)

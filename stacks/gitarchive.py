@@ -1,4 +1,4 @@
-"""Build contexts: the tree of a commit as a tar file beside the mirror, bounded twice. The
+"""Build contexts: the tree of a commit as a tar file (or a folder) beside the mirror, bounded twice. The
 tree's blob sizes are summed first (`ls-tree -l`, nothing is read) and a context over the limit
 is refused; then `git archive` streams into the file, never into memory, and is stopped should
 its output still grow past the limit. Files left by a killed process are swept."""
@@ -8,6 +8,8 @@ from __future__ import annotations
 import glob
 import os
 import posixpath
+import shutil
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
@@ -48,13 +50,28 @@ class ContextArchiver:
         finally:
             path.unlink(missing_ok=True)
 
+    @contextmanager
+    def unpacked(self, treeish: str, subdir: str, max_bytes: int) -> Iterator[Path]:
+        """The tree as a folder holding exactly its files, removed when the `with` block ends:
+        BuildKit applies `.dockerignore` to a folder (a tar on stdin is sent whole)."""
+        with self.archive(treeish, subdir, max_bytes) as tar_path:
+            target = Path(tempfile.mkdtemp(prefix=self.prefix, suffix=".d", dir=self.folder))
+            try:
+                with tarfile.open(tar_path) as tar:
+                    # git's own archive of a tree; still, nothing may land outside the folder
+                    tar.extractall(target, filter="tar")
+                yield target
+            finally:
+                shutil.rmtree(target, ignore_errors=True)
+
     def sweep(self) -> None:
         """Remove build contexts a killed process left behind (a day old: no build runs that long)."""
         cutoff = time.time() - STALE_CONTEXT_SECONDS
-        for leftover in self.folder.glob(glob.escape(self.prefix) + "*.tar"):
+        for leftover in [*self.folder.glob(glob.escape(self.prefix) + "*.tar"),
+                         *self.folder.glob(glob.escape(self.prefix) + "*.d")]:
             try:
                 if leftover.stat().st_mtime < cutoff:
-                    leftover.unlink()
+                    shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
             except FileNotFoundError:
                 pass  # another process swept it
 

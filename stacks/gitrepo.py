@@ -149,13 +149,23 @@ class Mirror:
         """A tar file of the tree at `commit`, of `subdir`, with paths relative to it (a build
         context); removed when the `with` block ends. A context over `max_bytes` is refused
         before anything is read (stacks/gitarchive.py)."""
+        with self._contexts.archive(self._tree(commit, subdir), subdir, max_bytes) as path:
+            yield path
+
+    def _tree(self, commit: str, subdir: str) -> str:
         sha = self._commit(commit)
         treeish = f"{sha}:{tree_path(subdir)}"
         kind = self._git.run(["cat-file", "-t", treeish], check=False)
         if kind.returncode != 0 or kind.stdout.strip() != b"tree":
             raise GitError(f"folder `{echo(subdir)}` does not exist at commit {sha[:12]}")
-        with self._contexts.archive(treeish, subdir, max_bytes) as path:
-            yield path
+        return treeish
+
+    @contextmanager
+    def unpacked(self, commit: str, subdir: str = ".", *, max_bytes: int) -> Iterator[Path]:
+        """The tree at `commit`, of `subdir`, as a folder (a build context for BuildKit)."""
+        treeish = self._tree(commit, subdir)
+        with self._contexts.unpacked(treeish, subdir, max_bytes) as folder:
+            yield folder
 
     def describe(self, commit: str) -> CommitInfo:
         sha = self._commit(commit)

@@ -130,3 +130,25 @@ def test_two_default_apps_are_refused(tmp_path: Path) -> None:
     (tmp_path / "yadockeri.yml").write_text("apps:\n  a: {repo: /a, default: true}\n  b: {repo: /b, default: true}\n")
     with pytest.raises(ConfigError, match="only one app may be marked default"):
         load_settings()
+
+
+def test_an_apps_build_secrets_are_read(tmp_path: Path) -> None:
+    (tmp_path / "yadockeri.yml").write_text(
+        "apps:\n  shop:\n    repo: /a\n    build_secrets:\n      npm_token: {env: NPM_TOKEN}\n"
+        "      gemrc: {file: /run/secrets/gemrc}\n")
+    secrets = load_settings().apps["shop"].build_secrets
+    assert {name: (s.env, str(s.file) if s.file else None) for name, s in secrets.items()} == {
+        "npm_token": ("NPM_TOKEN", None), "gemrc": (None, "/run/secrets/gemrc")}
+
+
+@pytest.mark.parametrize(("app", "message"), [
+    ("{repo: /a, build_secret: {x: {env: X}}}", "apps.shop.build_secret: is not a known key"),  # misspelt
+    ("{repo: /a, build_secrets: {x: {}}}", "either {env: VARIABLE} or {file: /path}"),
+    ("{repo: /a, build_secrets: {x: {env: X, file: /x}}}", "either {env: VARIABLE} or {file: /path}"),
+    ("{repo: /a, build_secrets: {x: {file: relative}}}", "must be an absolute path"),
+    ("{repo: /a, build_secrets: {'a b': {env: X}}}", "build_secrets.a b"),
+])
+def test_bad_app_configuration_is_refused_by_key(tmp_path: Path, app: str, message: str) -> None:
+    (tmp_path / "yadockeri.yml").write_text(f"apps:\n  shop: {app}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_settings()
