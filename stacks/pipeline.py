@@ -18,18 +18,18 @@ from pathlib import Path
 
 import requests
 
+from . import build, nodes, readback, registry, waits
 from . import limits as limits_module
-from . import nodes, readback, registry, waits
 from .appspec import AppSpec, check_limits, parse_appspec
 from .compose import MiddlewarePolicy, PreparedCompose, prepare_compose
 from .config import AppConfig, Settings
 from .docker_adapter import Swarm, specs
 from .docker_adapter import labels as names
-from .docker_adapter.labels import APP_LABEL, COMMIT_LABEL, HASH_LABEL, ROLE_LABEL, SERVICE_NAME_LABEL, STACK_LABEL
+from .docker_adapter.labels import HASH_LABEL, ROLE_LABEL, SERVICE_NAME_LABEL, STACK_LABEL
 from .errors import DeployFailed, ReleaseFailed, SpecError, YadockeriError
 from .gitrepo import Mirror
 from .idle import Timing
-from .limits import Limits, parse_size
+from .limits import Limits
 from .models import utcnow
 from .polling import poll_until
 from .progress import Reporter
@@ -60,6 +60,11 @@ class DeploymentLog:
         self._file.write(line + "\n")
         self._file.flush()
         self._reporter.log(self._id, line)
+
+    def hide(self, values: list[str]) -> None:
+        """Redact these too from now on (a build secret: whole, and each of its lines)."""
+        for value in values:
+            self._secrets += [value, *(line.strip() for line in value.splitlines() if len(line.strip()) >= 6)]
 
     def redact(self, text: str) -> str:
         return redact(text, self._secrets)
@@ -171,7 +176,7 @@ def run_deploy(job: Job) -> Release:
         # release command (a migration, say) waits for it to run; processes start at once and
         # the wait step sees the middleware run too.
         middleware = pool.submit(start_middleware, job, compose, wait=releasing)
-        build_image(job, release)
+        build.build_image(job, release)
         middleware.result()
     if releasing:
         run_release(job, release)
@@ -217,26 +222,6 @@ def middleware_policy(job: Job) -> MiddlewarePolicy:
         log_driver=job.log_driver, registry=job.settings.registry, own_images=own,
         max_bytes=job.settings.max_spec_bytes,
     )
-
-
-def build_image(job: Job, release: Release) -> None:
-    with job.step("build") as s:
-        builder = job.builder
-        if builder.image_exists(release.image):
-            if job.settings.registry:  # layers the registry has are not sent again: cheap, and sure
-                builder.push(release.image, job.log)
-            s.skip(f"image for {release.commit[:12]} exists; reused")
-            return
-        labels = {APP_LABEL: job.app_name, COMMIT_LABEL: release.commit}
-        if job.settings.builder:
-            job.log(f"building on {job.settings.builder}")
-        max_context = parse_size(job.settings.max_context_bytes)
-        with job.mirror.archive(release.commit, release.spec.build.context, max_bytes=max_context) as context:
-            builder.build(context, tag=release.image, dockerfile=release.spec.build.dockerfile, labels=labels,
-                          log_line=job.log, timeout=job.settings.build_timeout, memory_bytes=job.limits.max_memory)
-        if job.settings.registry:
-            builder.push(release.image, job.log)
-        s.detail = release.image
 
 
 def start_middleware(job: Job, compose: PreparedCompose | None, *, wait: bool) -> None:

@@ -1,16 +1,12 @@
-"""Images: build, look up, pull, tag, push, collect; and the registry login."""
+"""Images: look up, pull, tag, push, collect; yadockeri's own router image built; the registry
+login. A branch's image is built with BuildKit (buildkit.py)."""
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import docker
-import requests
-import urllib3
 
 from ..errors import BuildFailed, YadockeriError
 from .errors import APIError, BuildError, DockerException, ImageNotFound, docker_errors, explanation, retry
@@ -48,50 +44,6 @@ class Images:
         repository, tag = ref.rsplit(":", 1)
         with docker_errors(f"tagging {image_id} as {ref}"):
             self.api.tag(image_id, repository, tag)
-
-    def build(self, context: Path, *, tag: str, dockerfile: str, labels: dict[str, str],
-              log_line: Callable[[str], None], timeout: float, memory_bytes: int | None = None) -> None:
-        """docker build of a tar context file; output goes to log_line, failure ends with its last
-        lines. At `timeout` seconds the connection is cut, which makes dockerd cancel the build
-        (a branch's endless RUN never holds a worker). Build containers get `memory_bytes` (no
-        swap beyond it). No registry login is sent: a branch's FROM cannot pull with ours."""
-        lines: list[str] = []
-
-        def out(text: str) -> None:
-            for line in text.rstrip("\n").splitlines():
-                lines.append(line)
-                log_line(line)
-
-        params: dict[str, object] = {"t": tag, "dockerfile": dockerfile, "labels": json.dumps(labels), "rm": True,
-                                     "forcerm": True, "pull": False, "q": False, "nocache": False}
-        if memory_bytes:
-            params.update(memory=memory_bytes, memswap=memory_bytes)
-        with docker_errors(f"building {tag}"), open(context, "rb") as body:
-            response = self.api._post(self.api._url("/build"), data=body, params=params, stream=True, timeout=None,
-                                      headers={"Content-Type": "application/tar"})
-            sock = getattr(self.api._get_raw_response_socket(response), "_sock", None)
-            expired = threading.Event()
-            timer = threading.Timer(timeout, _cut, (sock, expired))
-            timer.daemon = True
-            timer.start()
-            try:
-                for chunk in self.api._stream_helper(response, decode=True):
-                    if "stream" in chunk:
-                        out(chunk["stream"])
-                    if "error" in chunk:
-                        out(chunk["error"])
-                        raise BuildFailed(f"docker build failed: {chunk['error'].strip()}\n{_tail(lines)}")
-            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):
-                if not expired.is_set():
-                    raise
-            finally:
-                timer.cancel()
-                response.close()
-            if expired.is_set():
-                raise BuildFailed(f"docker build did not finish within {timeout:.0f}s (YADOCKERI_BUILD_TIMEOUT); "
-                                  f"it was stopped\n{_tail(lines)}")
-        if not self.image_exists(tag):
-            raise BuildFailed("docker build ended without an image:\n" + _tail(lines))
 
     def build_folder(self, folder: Path, *, tag: str, buildargs: dict[str, str]) -> None:
         """Build one of yadockeri's own images (the router's) from a folder of this checkout."""
@@ -151,17 +103,3 @@ class Images:
         with docker_errors(f"logging in to the registry {registry}"):
             self.api.login(username=username, password=password, registry=registry, reauth=True)
         self.registry_auth = (registry, username, password)
-
-
-def _tail(lines: list[str]) -> str:
-    return "\n".join(lines[-TAIL_LINES:])
-
-
-def _cut(sock: socket.socket | None, expired: threading.Event) -> None:
-    """Cut a streaming response's connection (a build past its timeout): dockerd then cancels."""
-    expired.set()
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass

@@ -84,3 +84,14 @@ class StackQueries(Queries):
                 return set()
             images = set(s.scalars(select(Deployment.image).where(Deployment.stack_id == stack.id)))
             return {i for i in images | {stack.image} if i}
+
+    def recent_images(self, app: str, *, limit: int = 3) -> list[str]:
+        """The app's images of its latest successful deployments, newest first: a new branch's
+        build reuses their layers (--cache-from, with a registry)."""
+        with self.session() as s:
+            images = s.scalars(
+                select(Deployment.image).join(Stack).join(App)
+                .where(App.name == app, Deployment.state == "succeeded", Deployment.image.is_not(None))
+                .order_by(Deployment.id.desc()).limit(limit * 10)
+            )
+            return [image for image in dict.fromkeys(images) if image][:limit]
