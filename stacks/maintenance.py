@@ -16,6 +16,7 @@ from .docker_adapter.labels import image_job_name
 from .docker_adapter.system_specs import image_job_spec
 from .errors import DockerUnavailable, PermissionDenied, YadockeriError
 from .idle import FOREVER, Action, Timing, decide
+from .limits import parse_size
 from .models import utcnow
 from .runner import SCHEDULER, Actor, JobHandle, JobRunner, StackEvent
 from .store import Store
@@ -142,6 +143,6 @@ class Maintenance:
 
     def _prune_build_cache(self, engine: Swarm) -> None:
         try:
-            engine.prune_build_cache(self.settings.build_cache_max_age)
+            engine.prune_build_cache(self.settings.build_cache_max_age, parse_size(self.settings.build_cache_max_size))
         except YadockeriError as error:  # an engine without BuildKit's prune filters: images still went
             log.info("build cache not pruned: %s", error)

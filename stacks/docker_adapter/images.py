@@ -79,11 +79,13 @@ class Images:
         with docker_errors("listing images"):
             return self.api.images(filters={"label": label_filters(labels)})
 
-    def prune_build_cache(self, older_than_seconds: int) -> int:
-        """Remove build cache unused for longer than that; returns the bytes freed."""
+    def prune_build_cache(self, older_than_seconds: int, keep_bytes: int | None = None) -> int:
+        """Remove build cache unused for longer than that, then the least recently used until
+        at most `keep_bytes` is left; returns the bytes freed."""
         with docker_errors("pruning the build cache"):
-            result = self.api.prune_builds(filters={"until": f"{older_than_seconds}s"})
-        return int((result or {}).get("SpaceReclaimed") or 0)
+            freed = self.api.prune_builds(filters={"until": f"{older_than_seconds}s"})
+            by_size = self.api.prune_builds(keep_storage=keep_bytes) if keep_bytes else None
+        return sum(int((result or {}).get("SpaceReclaimed") or 0) for result in (freed, by_size))
 
     def remove_image(self, ref: str) -> bool:
         with docker_errors(f"removing image {ref}"):
