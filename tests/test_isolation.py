@@ -185,7 +185,7 @@ def test_a_process_reaches_no_port_of_the_host_and_no_link_local_address(
 
 def test_a_build_step_reaches_no_port_of_the_host(
         engine: Engine, sample_repo: SampleRepo, docker_client: docker.DockerClient, listener: HostListener) -> None:
-    host = gateway(docker_client, "bridge")  # classic build steps run on the default bridge
+    host = gateway(docker_client, "bridge")  # BuildKit's build steps run on the default bridge (docker0)
     sample_repo.write({"Dockerfile": DOCKERFILE.replace(
         "CMD", f"RUN if echo x | nc -w 3 {host} {listener.port}; then echo HOST-REACHED; else echo HOST-BLOCKED; fi\nCMD")})
     sample_repo.commit("a build step that knocks on the host")
@@ -343,24 +343,35 @@ def test_a_docker_cli_that_reads_another_document_stops_the_deploy(
 
 
 # Builds ------------------------------------------------------------------------------------------
+def sleeping_builds() -> list[str]:
+    """Processes of this host running the endless build step's `sleep 601` (BuildKit's steps are
+    not containers Docker lists, but their processes are the host's)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes().split(b"\0")[:2] == [b"sleep", b"601"]:
+                found.append(proc.name)
+        except OSError:
+            pass  # gone meanwhile
+    return found
+
+
 def test_an_endless_build_stops_at_the_build_timeout(
         make_settings, sample_repo: SampleRepo, docker_client: docker.DockerClient) -> None:
     settings = make_settings(build_timeout=8)
     engine = Engine(settings)
     engine.start()
     try:
-        sample_repo.write({"Dockerfile": DOCKERFILE.replace("CMD", "RUN echo building-forever && sleep 600\nCMD")})
+        sample_repo.write({"Dockerfile": DOCKERFILE.replace("CMD", "RUN echo building-forever && sleep 601\nCMD")})
         sample_repo.commit("a build that never ends")
+        wait_until(lambda: not sleeping_builds(), 60, what="no earlier build step left")
         failed = deploy(engine, unique("t"))
         assert failed.state == "failed" and steps(failed)["build"] == "failed"
         assert failed.error is not None
         assert "did not finish within 8s (YADOCKERI_BUILD_TIMEOUT)" in failed.error
         assert "building-forever" in failed.error  # the output's tail
-        # dockerd cancelled the build: its step's container goes away (long before the RUN would end).
-        def build_containers() -> list:
-            return [c for c in docker_client.containers.list() if c.attrs["Config"].get("Cmd") and
-                    "building-forever" in " ".join(c.attrs["Config"]["Cmd"])]
-        wait_until(lambda: build_containers() == [], 60, what="the cancelled build's container gone")
+        # The daemon cancelled the build: its step's process goes (long before the RUN would end).
+        wait_until(lambda: not sleeping_builds(), 60, what="the cancelled build's step stopped")
     finally:
         engine.close()
 
