@@ -12,7 +12,8 @@
 ARG BASE_IMAGE=python:3.11-slim
 ARG DOCKER_CLI_IMAGE=docker:24-cli
 
-# The docker CLI, for `docker stack deploy` of the stacks' middleware.
+# The docker CLI, for `docker stack deploy` of the stacks' middleware and BuildKit builds (a CLI
+# of 23 or later builds with BuildKit through its buildx plugin, which the docker:*-cli images have).
 FROM ${DOCKER_CLI_IMAGE} AS docker-cli
 
 FROM ${BASE_IMAGE} AS build
@@ -38,6 +39,7 @@ RUN if ! command -v git >/dev/null || ! command -v ssh >/dev/null; then \
       && rm -rf /var/lib/apt/lists/*; \
     fi
 COPY --from=docker-cli /usr/local/bin/docker /usr/local/bin/docker
+COPY --from=docker-cli /usr/local/libexec/docker/cli-plugins /usr/local/libexec/docker/cli-plugins
 COPY --from=build /opt/yadockeri /opt/yadockeri
 COPY --from=build /app /app
 # The router's build context and the example app are read from yadockeri's own tree.

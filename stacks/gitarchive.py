@@ -58,8 +58,7 @@ class ContextArchiver:
             target = Path(tempfile.mkdtemp(prefix=self.prefix, suffix=".d", dir=self.folder))
             try:
                 with tarfile.open(tar_path) as tar:
-                    # git's own archive of a tree; still, nothing may land outside the folder
-                    tar.extractall(target, filter="tar")
+                    _extract(tar, target)
                 yield target
             finally:
                 shutil.rmtree(target, ignore_errors=True)
@@ -136,3 +135,18 @@ def _too_big(subdir: str, size: int | None, max_bytes: int) -> str:
 def _tar_size(blob_size: int) -> int:
     """What one entry of `blob_size` bytes takes in a tar: header(s) plus whole data blocks."""
     return _TAR_ENTRY_OVERHEAD + -(-blob_size // _TAR_BLOCK) * _TAR_BLOCK
+
+
+def _extract(tar: tarfile.TarFile, target: Path) -> None:
+    """git's own archive of a tree; still, nothing may land outside the folder. Python's `tar`
+    filter says so where it exists (3.11.4+); older ones check each member's path here (git
+    trees have no device files, and no path that is both a symlink and a folder)."""
+    if hasattr(tarfile, "tar_filter"):
+        tar.extractall(target, filter="tar")
+        return
+    root = target.resolve()
+    for member in tar.getmembers():
+        if not (root / member.name).resolve().is_relative_to(root) or not (member.isreg() or member.isdir()
+                                                                              or member.issym()):
+            raise SpecError(f"the build context has an entry yadockeri does not unpack: {echo(member.name)}")
+    tar.extractall(target)  # every member was checked above

@@ -769,3 +769,40 @@ def test_ssh_unreachable_host_is_a_git_error(tmp_path: Path) -> None:
         mirror.fetch("main")
     assert "Connection refused" in str(caught.value) and "\n" not in str(caught.value)
     assert "b3BlbnNzaC1rZXktdjEAAAAA" not in str(caught.value)
+
+
+@pytest.mark.parametrize("with_filter", [True, False])
+def test_a_context_unpacks_into_a_folder_and_nothing_lands_outside(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_filter: bool) -> None:
+    """Mirror.unpacked (BuildKit's context) on Pythons with and without tarfile's filters (the
+    yadockeri image's Debian Python 3.11.2 has none)."""
+    import io
+    import tarfile
+
+    from stacks import gitarchive
+
+    if not with_filter:
+        monkeypatch.delattr(tarfile, "tar_filter", raising=False)
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as tar:
+        data = b"x"
+        info = tarfile.TarInfo("../outside.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    target = tmp_path / "unpacked"
+    target.mkdir()
+    with pytest.raises((SpecError, tarfile.OutsideDestinationError) if with_filter else SpecError), \
+            tarfile.open(evil) as tar:
+        gitarchive._extract(tar, target)
+    assert not (tmp_path / "outside.txt").exists()
+    good = tmp_path / "good.tar"
+    with tarfile.open(good, "w") as tar:
+        info = tarfile.TarInfo("app/www/index.html")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"hi"))
+        link = tarfile.TarInfo("app/link")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"  # kept as a link, as git stores it
+        tar.addfile(link)
+    with tarfile.open(good) as tar:
+        gitarchive._extract(tar, target)
+    assert (target / "app/www/index.html").read_text() == "hi" and (target / "app/link").is_symlink()

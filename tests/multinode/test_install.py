@@ -194,8 +194,13 @@ def test_install_runs_the_bot_and_router_on_the_swarm_idempotently_and_uninstall
         assert forged.status_code == 401
         # ... and deploys: the example app, built on the manager, pushed, reached through the router.
         assert slash(slack, "deploy demo main")[0].status_code == 200
-        slack.wait_for(lambda: next((m for m in slack.messages(CHANNEL) if "is up" in m.get("text", "")), None),
-                       timeout=300, what="the bot says demo is up")
+        try:
+            slack.wait_for(lambda: next((m for m in slack.messages(CHANNEL) if "is up" in m.get("text", "")), None),
+                           timeout=300, what="the bot says demo is up")
+        except TimeoutError as error:  # say why: the bot's own log
+            logs = subprocess.run(["docker", "-H", cluster.manager.docker_host, "service", "logs", "--tail", "60",
+                                   "yadockeri"], capture_output=True, text=True, check=False)
+            raise AssertionError(f"{error}\n{logs.stdout[-6000:]}{logs.stderr[-3000:]}") from None
         page = requests.get(f"http://{MANAGER_ADDR}:{ROUTER_PORT}/", headers={"Host": "demo.y.localhost"}, timeout=10)
         assert page.status_code == 200, page.text[:300]
         assert cluster.registry_tags("yadockeri/hello")

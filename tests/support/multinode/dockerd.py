@@ -36,6 +36,12 @@ def make_builder_tls() -> tuple[str, str, str]:
     return ca.read_text(), (folder / "client.pem").read_text(), (folder / "client-key.pem").read_text()
 
 
+def _bridge_flags(node: Node) -> list[str]:
+    """Each node gets a default bridge of its own, inside its namespace, as a real node has
+    docker0: BuildKit runs a build's RUN steps there (swarm tasks use docker_gwbridge)."""
+    return ["--bip", "172.29.77.1/24" if node.name == WORKER.name else "172.29.76.1/24"]
+
+
 class Dockerds:
     """The dockerd processes this cluster started, by node name."""
 
@@ -51,7 +57,7 @@ class Dockerds:
             ["nsenter", f"--net=/var/run/netns/{node.name}", "unshare", "--mount", "--propagation", "private",
              "dockerd", "--data-root", str(node.data_root), "--exec-root", str(node.exec_root),
              "--pidfile", node.pidfile, "-H", node.docker_host, *_tls_flags(node),
-             "--bridge", "none", "--cgroup-parent", f"/{node.name}"],
+             *_bridge_flags(node), "--cgroup-parent", f"/{node.name}"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         deadline = time.monotonic() + 60

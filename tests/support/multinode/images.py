@@ -79,6 +79,7 @@ def make_cli_image(node: Node) -> str:
     root = Path(tempfile.mkdtemp(prefix="ydmn-cli-"))
     try:
         (root / "usr/local/bin").mkdir(parents=True)
+        (root / "usr/local/libexec/docker/cli-plugins").mkdir(parents=True)  # 20.10 builds with BuildKit itself
         shutil.copy2("/usr/bin/docker", root / "usr/local/bin/docker")
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         done = subprocess.run(["docker", "-H", node.docker_host, "import", "-", CLI_IMAGE], stdin=tar.stdout,
