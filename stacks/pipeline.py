@@ -24,16 +24,15 @@ from .appspec import AppSpec, check_limits, parse_appspec
 from .compose import MiddlewarePolicy, PreparedCompose, prepare_compose
 from .config import AppConfig, Settings
 from .errors import DeployFailed, ReleaseFailed, SpecError, YadockeriError
-from .gitrepo import Mirror
 from .idle import Timing
 from .limits import Limits, parse_size
 from .models import utcnow
 from .polling import poll_until
+from .ports import DockerPort, MirrorPort, StorePort
 from .progress import Reporter
 from .router import router_token
 from .secrets import redact
-from .store import DeploymentRecord, StackRecord, Store
-from .swarm import Swarm
+from .store import DeploymentRecord, StackRecord
 from .text import inert
 
 LOG_TAIL_LINES = 200
@@ -83,16 +82,16 @@ class Job:
     """One deployment being run: everything its steps need."""
 
     settings: Settings
-    store: Store
-    swarm: Swarm
-    mirror: Mirror
+    store: StorePort
+    swarm: DockerPort
+    mirror: MirrorPort
     reporter: Reporter
     deployment: DeploymentRecord
     stack: StackRecord
     app_name: str
     app: AppConfig
     log: DeploymentLog
-    connect_builder: Callable[[], Swarm]  # the engine images are built on (connected when first needed)
+    connect_builder: Callable[[], DockerPort]  # the engine images are built on (connected when first needed)
     created_services: list[str] = field(default_factory=list)
     updated_services: list[str] = field(default_factory=list)  # swarm's monitor still watches them when live
     _log_driver: dict | None = None
@@ -120,7 +119,7 @@ class Job:
                                log_driver=self.log_driver)
 
     @property
-    def builder(self) -> Swarm:
+    def builder(self) -> DockerPort:
         return self.connect_builder()
 
     @contextmanager
