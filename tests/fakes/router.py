@@ -41,7 +41,9 @@ class FakeRouter:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-router", daemon=True)
+        # A short poll: close() waits for the loop to notice (0.5 s by default, every test).
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), name="fake-router",
+                                        daemon=True)
         self._thread.start()
 
     @property

@@ -50,8 +50,9 @@ class Behaviour:
         and again (a crash loop: swarm restarts it, the tasks say `non-zero exit`).
     starts: False keeps every task `pending` with `err` (no node can run it).
     logs: the lines each task writes (service_logs).
-    rolls_back: an update fails swarm's monitor: the previous spec comes back
-        (UpdateStatus `rollback_completed`). `FakeSwarm.roll_back` does it later, on demand.
+    rolls_back: an update fails swarm's monitor: the service reads as updating until its tasks
+        are next listed, and by then swarm has put the previous spec back (UpdateStatus
+        `rollback_completed`). `FakeSwarm.roll_back` does it on demand, later.
     """
 
     exit_code: int | None = None
@@ -69,6 +70,14 @@ class BuildScript:
     fails: str | None = None
     hangs: bool = False
     lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HeldBuild:
+    """A build held on cue: `reached` is set when it starts, it goes on once `go` is set."""
+
+    reached: threading.Event = field(default_factory=threading.Event)
+    go: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,7 @@ class _Service:
     update_status: dict[str, Any] | None = None
     tasks: list[dict[str, Any]] = field(default_factory=list)
     volumes: dict[str, dict[str, str]] = field(default_factory=dict)  # named volume -> labels (stack deploy's)
+    rolling_back: bool = False  # Behaviour.rolls_back: taken back when its tasks are next listed
 
     @property
     def name(self) -> str:
@@ -148,7 +158,8 @@ class FakeSwarm:
     from the build and the middleware threads at once, the runner from several jobs."""
 
     def __init__(self, *, images: tuple[str, ...] = ("busybox:latest",), task_age: float = 60.0,
-                 log_driver: str | None = "json-file", node_id: str = "fakenode0manager00000001") -> None:
+                 log_driver: str | None = "json-file", node_id: str = "fakenode0manager00000001",
+                 registry: set[str] | None = None) -> None:
         self._lock = threading.RLock()
         self._services: dict[str, _Service] = {}  # by ID
         self._containers: list[dict[str, Any]] = []
@@ -156,12 +167,17 @@ class FakeSwarm:
         self._volumes: dict[str, dict[str, Any]] = {}  # by name
         self._images: dict[str, dict[str, Any]] = {}  # by ID
         self._nodes: list[dict[str, Any]] = []
-        self._failures: dict[str, list[YadockeriError]] = {}
+        self._failures: dict[str, list[Exception]] = {}
+        self._held_builds: dict[str, HeldBuild] = {}
         self._addresses = itertools.count(2)
         self.node_id = node_id
         self.task_age = task_age
         self.log_driver = log_driver
         self.behaviours: dict[str, Behaviour] = {}
+        # Images pushed here can be pulled by every engine given the same set (a registry).
+        self.registry: set[str] = registry if registry is not None else set()
+        # What Docker stores of a service spec, made different (a CLI or an engine that reads a key otherwise).
+        self.tamper: Callable[[dict[str, Any]], None] | None = None
         self.build_script = BuildScript()
         self.builds: list[BuildCall] = []
         self.pushed: list[str] = []
@@ -180,8 +196,8 @@ class FakeSwarm:
         with self._lock:
             self.behaviours[service] = behaviour
 
-    def fail_next(self, method: str, error: YadockeriError, times: int = 1) -> None:
-        """The next `times` calls of `method` raise `error` (Docker going away, refusing...)."""
+    def fail_next(self, method: str, error: Exception, times: int = 1) -> None:
+        """The next `times` calls of `method` raise `error` (Docker going away, refusing, a bug...)."""
         with self._lock:
             self._failures.setdefault(method, []).extend([error] * times)
 
@@ -196,6 +212,17 @@ class FakeSwarm:
         with self._lock:
             self._nodes.append({"ID": node_id, "Description": {"Hostname": hostname}, "Status": {"State": state},
                                 "Spec": {"Availability": availability, "Role": "manager"}})
+
+    def hold_builds_of(self, commit: str) -> HeldBuild:
+        """Builds of this commit wait until the test says go (a slow build, on cue)."""
+        with self._lock:
+            return self._held_builds.setdefault(commit, HeldBuild())
+
+    def release_held_builds(self) -> None:
+        """Let every held build go on (a test that failed while one was held must not hang its teardown)."""
+        with self._lock:
+            for held in self._held_builds.values():
+                held.go.set()
 
     def roll_back(self, name: str, message: str = "rollback completed") -> None:
         """Swarm's update monitor saw the new tasks fail: the previous spec runs again."""
@@ -265,6 +292,9 @@ class FakeSwarm:
             found = self._find(service)
             if found is None:  # Docker answers 404 to a task filter naming no service
                 raise YadockeriError(f"Docker refused listing tasks of {service}: service {service} not found")
+            if found.rolling_back:
+                found.rolling_back = False
+                self._revert(found, "rollback completed")
             return [_public(task) for task in found.tasks]
 
     def service_logs(self, service: str, tail: int = 100, timestamps: bool = False) -> list[str]:
@@ -333,6 +363,10 @@ class FakeSwarm:
         with self._call("build"):
             files = _read_tar(context)
             script = self.build_script
+            held = self._held_builds.get(labels.get("yadockeri.commit", ""))
+        if held is not None:
+            held.reached.set()
+            assert held.go.wait(30), f"the build of {tag} was held for 30 s"
         if dockerfile not in files:  # refused before any step runs, as dockerd does
             raise YadockeriError(f"Docker refused building {tag}: Cannot locate specified Dockerfile: {dockerfile}")
         lines = [f"Step {n}/{len(steps)} : {step}" for steps in [_steps(files[dockerfile])]
@@ -356,6 +390,7 @@ class FakeSwarm:
             if self._image(ref) is None:
                 raise YadockeriError(f"pushing {ref} failed: An image does not exist locally with the tag: {ref}")
             self.pushed.append(ref)
+            self.registry.add(_normal_ref(ref))
         log_line(f"The push refers to repository [{ref.rsplit(':', 1)[0]}]")
 
     def own_image_ids(self) -> set[str]:
@@ -503,18 +538,26 @@ class FakeSwarm:
         if self._find(spec["Name"]) is not None:
             raise YadockeriError(f"Docker refused creating service {spec['Name']}: name conflicts with an existing object")
         stamp = _stamp(_now())
-        service = _Service(id=_id(), spec=spec, version=1, created_at=stamp, updated_at=stamp, volumes=volumes)
+        service = _Service(id=_id(), spec=self._stored(spec), version=1, created_at=stamp, updated_at=stamp,
+                           volumes=volumes)
         self._services[service.id] = service
         self._converge(service)
         return service
 
+    def _stored(self, spec: dict[str, Any]) -> dict[str, Any]:
+        if self.tamper is not None:
+            self.tamper(spec)
+        return spec
+
     def _update(self, service: _Service, spec: dict[str, Any]) -> None:
-        service.previous, service.spec = service.spec, spec
+        service.previous, service.spec = service.spec, self._stored(spec)
         service.generation += 1
         self._touch(service)
         self._converge(service)
         if self.behaviours.get(service.name, Behaviour()).rolls_back:
-            self._revert(service, "rollback completed")
+            service.rolling_back = True
+            service.update_status = {"State": "updating", "StartedAt": service.updated_at,
+                                     "Message": "update in progress"}
         else:
             service.update_status = {"State": "completed", "StartedAt": service.updated_at,
                                      "CompletedAt": service.updated_at, "Message": "update completed"}
@@ -575,7 +618,9 @@ class FakeSwarm:
 
     def _start(self, service: _Service, *, slot: int, behaviour: Behaviour, node: str) -> None:
         image = service.spec["TaskTemplate"]["ContainerSpec"]["Image"]
-        if self._image(image) is None:  # no registry to pull from: swarm rejects the task, and again
+        if self._image(image) is None and _normal_ref(image) in self.registry:  # pulled
+            self.add_image(image)
+        if self._image(image) is None:  # no registry has it: swarm rejects the task, and again
             for _ in range(2):
                 self._task(service, slot, node, "rejected", "shutdown", err=f"No such image: {image}")
             self._task(service, slot, node, "pending", "running", err=f"No such image: {image}")

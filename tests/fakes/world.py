@@ -3,12 +3,13 @@ FakeRepo with the sample app and its FakeMirror, a FakeRouter. A test gets a Wor
 (scripts the swarm, commits to the repo), then runs the real pipeline, runner or maintenance
 code on it and looks at what the store, the swarm and the reporter saw.
 
-Timeouts are short (deploy and release 1-2 s, polls of 10 ms): the fakes answer at once, so a
+Timeouts are short (deploy and release 1 s, polls of 10 ms): the fakes answer at once, so a
 wait that times out is one the test asked for.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,8 +74,15 @@ class World:
                             app=self.settings.apps[stack.app], log=log, connect_builder=lambda: self.builder)
 
     def steps(self, deployment_id: int) -> list[tuple[str, str]]:
-        """(step, state) of a deployment, in order."""
-        return [(s.name, s.state) for s in self.store.get_deployment(deployment_id).steps]
+        """(step, state) of a deployment, in order; build and middleware, which run side by side,
+        as middleware then build."""
+        found = [(s.name, s.state) for s in self.store.get_deployment(deployment_id).steps]
+        names = [name for name, _ in found]
+        if "build" in names and "middleware" in names:
+            first, second = sorted((names.index("build"), names.index("middleware")))
+            if second == first + 1:
+                found[first:second + 1] = sorted(found[first:second + 1], key=lambda s: s[0] != "middleware")
+        return found
 
     # The runner and maintenance ----------------------------------------------------------------
     def runner(self, make_job: Callable[[DeploymentRecord, StackRecord, Reporter], pipeline.Job] | None = None) -> JobRunner:
@@ -90,10 +98,23 @@ class World:
         return [e.kind for e in self.events if stack is None or e.stack == stack]
 
     def close(self) -> None:
+        """Stop everything, also after a failed test: held builds go on, and every unfinished
+        deployment is marked interrupted (so no job waits for a lock forever)."""
+        self.swarm.release_held_builds()
+        self.builder.release_held_builds()
+        self.store.recover_interrupted(lambda runner, heartbeat: True)
         for runner in self.runners:
             runner.close()
         self.router.close()
         self.store.close()
+
+
+def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Wait until check() is true: for what another thread (a job) does next."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"no {what} within {timeout:.0f}s"
+        time.sleep(0.005)
 
 
 def make_world(folder: Path, template: Path, **overrides: Any) -> World:
@@ -107,8 +128,8 @@ def make_world(folder: Path, template: Path, **overrides: Any) -> World:
     values: dict[str, Any] = {
         "data_dir": folder / "data", "database_url": f"sqlite:///{folder / 'yadockeri.db'}",
         "apps": {APP: AppConfig(repo=repo.name, default=True)}, "router_url": router.url,
-        "router_network": ROUTER_NETWORK, "router_token": TOKEN, "domain": DOMAIN, "deploy_timeout": 2,
-        "release_timeout": 2, "update_monitor": 1, "poll_interval": 0.01, "secret_key": None,
+        "router_network": ROUTER_NETWORK, "router_token": TOKEN, "domain": DOMAIN, "deploy_timeout": 1,
+        "release_timeout": 1, "update_monitor": 1, "poll_interval": 0.01, "secret_key": None,
     }
     values.update(overrides)
     settings = Settings(**values)
