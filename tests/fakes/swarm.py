@@ -610,11 +610,11 @@ class FakeSwarm:
             self._start(service, slot=slot, behaviour=behaviour, node=self.node_id)
 
     def _job_nodes(self, service: _Service) -> list[str]:
-        """The nodes a job runs on: one for a replicated job, every node its placement allows for a global one."""
-        if service.mode == "ReplicatedJob":
-            return [self.node_id]
+        """The nodes a job runs on: every node its placement allows for a global job, the first of
+        them for a replicated one (none: it stays pending, as swarm's would)."""
         constraints = (service.spec["TaskTemplate"].get("Placement") or {}).get("Constraints") or []
-        return [n["ID"] for n in self._nodes if n["Status"]["State"] == "ready" and _placed(n["ID"], constraints)]
+        allowed = [n["ID"] for n in self._nodes if n["Status"]["State"] == "ready" and _placed(n["ID"], constraints)]
+        return allowed[:1] if service.mode == "ReplicatedJob" else allowed
 
     def _start(self, service: _Service, *, slot: int, behaviour: Behaviour, node: str) -> None:
         image = service.spec["TaskTemplate"]["ContainerSpec"]["Image"]

@@ -25,7 +25,7 @@ from tests.support.sample_app import DOCKERFILE, INDEX_CGI
 
 from .mirror import FakeMirror, FakeRepo
 from .router import FakeRouter
-from .store import store_from
+from .store import Databases
 from .swarm import FakeSwarm
 
 APP = "app"
@@ -117,8 +117,8 @@ def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> N
         time.sleep(0.005)
 
 
-def make_world(folder: Path, template: Path, **overrides: Any) -> World:
-    """A World in `folder` whose database is a copy of `template` (tests/fakes/store.py)."""
+def make_world(folder: Path, databases: Databases, **overrides: Any) -> World:
+    """A World in `folder` on the session's store, emptied (tests/fakes/store.py)."""
     swarm = FakeSwarm()
     swarm.ensure_network(ROUTER_NETWORK, {})
     swarm.calls.clear()
@@ -126,13 +126,13 @@ def make_world(folder: Path, template: Path, **overrides: Any) -> World:
     repo.commit("main", APP_FILES, "first")
     router = FakeRouter(swarm, network=ROUTER_NETWORK, token=TOKEN)
     values: dict[str, Any] = {
-        "data_dir": folder / "data", "database_url": f"sqlite:///{folder / 'yadockeri.db'}",
+        "data_dir": folder / "data", "database_url": databases.url,
         "apps": {APP: AppConfig(repo=repo.name, default=True)}, "router_url": router.url,
         "router_network": ROUTER_NETWORK, "router_token": TOKEN, "domain": DOMAIN, "deploy_timeout": 1,
         "release_timeout": 1, "update_monitor": 1, "poll_interval": 0.01, "secret_key": None,
     }
     values.update(overrides)
     settings = Settings(**values)
-    store = store_from(template, folder / "yadockeri.db", settings.apps)
+    store = databases.fresh(settings.apps)
     return World(settings=settings, store=store, swarm=swarm, builder=swarm, repo=repo,
                  mirror=FakeMirror(repo, folder / "git"), router=router)

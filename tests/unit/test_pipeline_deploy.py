@@ -6,6 +6,8 @@ deploy:  fetch -> spec -> (build || middleware) -> release -> processes -> wait
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from stacks import pipeline, specs
@@ -92,20 +94,15 @@ def test_a_process_left_out_of_the_spec_is_removed(world: World) -> None:
     assert detail is not None and "worker removed" in detail
 
 
-def test_a_separate_builder_builds_and_pushes_and_the_swarm_pulls(tmp_path, template_db) -> None:
-    from tests.fakes.world import make_world
-
-    world = make_world(tmp_path, template_db, builder="tcp://builder.example:2376", registry="registry.example:5000")
+def test_a_separate_builder_builds_and_pushes_and_the_swarm_pulls(new_world: Callable[..., World]) -> None:
+    world = new_world(builder="tcp://builder.example:2376", registry="registry.example:5000")
     world.builder = FakeSwarm(registry=world.swarm.registry)
-    try:
-        job = world.job()
-        release = pipeline.run_deploy(job)
-        assert release.image.startswith("registry.example:5000/yadockeri/app:")
-        assert [b.tag for b in world.builder.builds] == [release.image] and world.swarm.builds == []
-        assert world.builder.pushed == [release.image]
-        assert world.swarm.image_exists(release.image)  # its task pulled it
-    finally:
-        world.close()
+    job = world.job()
+    release = pipeline.run_deploy(job)
+    assert release.image.startswith("registry.example:5000/yadockeri/app:")
+    assert [b.tag for b in world.builder.builds] == [release.image] and world.swarm.builds == []
+    assert world.builder.pushed == [release.image]
+    assert world.swarm.image_exists(release.image)  # its task pulled it
 
 
 # fetch ------------------------------------------------------------------------------------------
@@ -176,16 +173,11 @@ def test_a_context_folder_the_commit_lacks_fails_the_build_step(world: World) ->
     assert ("build", "failed") in failed_at(world, world.job(), GitError, "folder `app` does not exist")
 
 
-def test_a_context_over_its_limit_fails_the_build_step(tmp_path, template_db) -> None:
-    from tests.fakes.world import make_world
-
-    world = make_world(tmp_path, template_db, max_context_bytes="1k")
-    try:
-        world.repo.commit("main", {"big.bin": b"\x00" * 4096})
-        assert ("build", "failed") in failed_at(world, world.job(), SpecError, "YADOCKERI_MAX_CONTEXT_BYTES")
-        assert world.swarm.builds == []
-    finally:
-        world.close()
+def test_a_context_over_its_limit_fails_the_build_step(new_world: Callable[..., World]) -> None:
+    world = new_world(max_context_bytes="1k")
+    world.repo.commit("main", {"big.bin": b"\x00" * 4096})
+    assert ("build", "failed") in failed_at(world, world.job(), SpecError, "YADOCKERI_MAX_CONTEXT_BYTES")
+    assert world.swarm.builds == []
 
 
 def test_docker_going_away_during_the_build_fails_the_build_step(world: World) -> None:
