@@ -236,3 +236,14 @@ def test_the_scheduler_s_jobs_are_announced_as_the_scheduler_s(world: World) -> 
     deployed(world, runner)
     assert submit(runner, "akira", "destroy", actor=SCHEDULER).wait(WAIT).state == "succeeded"
     assert world.event_kinds() == ["created", "reaped"]
+
+
+def test_a_failed_first_deploy_is_recorded_even_if_its_services_cannot_be_scaled_down(world: World) -> None:
+    from stacks.errors import DockerUnavailable
+
+    runner = world.runner()
+    world.swarm.behave("akira_web", Behaviour(exit_code=1))
+    world.swarm.fail_next("scale", DockerUnavailable("cannot reach the Docker daemon while scaling akira_web"))
+    final = submit(runner, "akira").wait(WAIT)
+    assert final.state == "failed" and "keeps exiting" in (final.error or "")
+    assert world.store.require_stack("akira").state == "failed" and world.event_kinds() == ["failed"]

@@ -236,3 +236,25 @@ def test_a_volume_job_whose_image_is_missing_says_so(world: World) -> None:
     world.store.update_stack("akira", node=OTHER_NODE)
     with pytest.raises(YadockeriError, match=r"job akira__volumes rejected \(No such image: yadockeri/yadockeri:latest\)"):
         pipeline.run_destroy(world.job(kind="destroy"))
+
+
+def test_docker_failing_while_services_are_removed_fails_the_services_step(world: World) -> None:
+    deploy(world)
+    world.swarm.fail_next("remove_service", YadockeriError("Docker refused removing service akira_web: x"))
+    job = world.job(kind="destroy")
+    with pytest.raises(YadockeriError, match="refused removing service"):
+        pipeline.run_destroy(job)
+    assert world.steps(job.deployment.id) == [("services", "failed")]
+
+
+def test_docker_failing_while_processes_are_scaled_down_fails_the_sleep_step(world: World) -> None:
+    from stacks.errors import DockerUnavailable
+
+    deploy(world)
+    world.store.update_stack("akira", last_activity_at=pipeline.utcnow() - timedelta(hours=3))
+    world.swarm.fail_next("scale", DockerUnavailable("cannot reach the Docker daemon while scaling akira_web"))
+    job = world.job(kind="sleep")
+    with pytest.raises(DockerUnavailable):
+        pipeline.run_sleep(job, Timing.of(world.settings))
+    assert world.steps(job.deployment.id) == [("sleep", "failed")]
+    assert world.store.require_stack("akira").asleep is False  # it says asleep only once nothing runs
