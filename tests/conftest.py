@@ -26,7 +26,7 @@ from tests.test_bot_support import quiet_bot, quiet_engine, slack  # noqa: F401 
 POSTGRES_URL = os.environ.get("YADOCKERI_TEST_POSTGRES_URL")
 # Fixtures that reach a Docker engine (infra, settings, make_settings and engine all use
 # docker_client); a test that uses one, directly or through another, is a swarm test.
-DOCKER_FIXTURES = frozenset({"docker_client", "real_swarm"})
+DOCKER_FIXTURES = frozenset({"docker_client", "docker_engine"})  # docker_engine: tests/contract's real engine
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects: the marks added here count

@@ -195,7 +195,7 @@ def test_archive_of_a_missing_folder_or_a_file_is_a_git_error(subject: Subject) 
 def test_a_context_over_the_limit_is_refused(subject: Subject) -> None:
     sha = subject.remote.commit("main", {**FILES, "blob.bin": b"\x01" * 200_000}, "first")
     subject.mirror.fetch("main")
-    with pytest.raises(SpecError, match="the build context is larger than|the build context is"):
+    with pytest.raises(SpecError, match="the build context is"):
         with subject.mirror.archive(sha, ".", max_bytes=100_000):
             pass
     with subject.mirror.archive(sha, "www", max_bytes=100_000) as path:  # its folder alone fits
