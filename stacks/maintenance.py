@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from .commands import KEEP_DEFAULT
 from .config import Settings
@@ -18,18 +17,15 @@ from .errors import DockerUnavailable, PermissionDenied, YadockeriError
 from .idle import FOREVER, Action, Timing, decide
 from .limits import parse_size
 from .models import utcnow
+from .ports import DockerPort, StorePort
 from .runner import SCHEDULER, Actor, JobHandle, JobRunner, StackEvent
-from .store import Store
-
-if TYPE_CHECKING:
-    from .docker_adapter import Swarm
 
 log = logging.getLogger(__name__)
 
 
 class Maintenance:
-    def __init__(self, settings: Settings, store: Store, jobs: JobRunner, *, emit: Callable[[StackEvent], None],
-                 swarm: Callable[[], Swarm], builder: Callable[[], Swarm]) -> None:
+    def __init__(self, settings: Settings, store: StorePort, jobs: JobRunner, *, emit: Callable[[StackEvent], None],
+                 swarm: Callable[[], DockerPort], builder: Callable[[], DockerPort]) -> None:
         self.settings = settings
         self.store = store
         self.jobs = jobs
@@ -141,7 +137,7 @@ class Maintenance:
             return []
         return [line.split(" ", 1)[1] for line in lines if line.startswith("removed ")]
 
-    def _prune_build_cache(self, engine: Swarm) -> None:
+    def _prune_build_cache(self, engine: DockerPort) -> None:
         try:
             engine.prune_build_cache(self.settings.build_cache_max_age, parse_size(self.settings.build_cache_max_size))
         except YadockeriError as error:  # an engine without BuildKit's prune filters: images still went

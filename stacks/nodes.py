@@ -36,6 +36,7 @@ from .polling import poll_until
 if TYPE_CHECKING:
     from .config import Settings
     from .pipeline import Job
+    from .ports import DockerPort
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def pin_middleware(job: Job, compose: PreparedCompose | None) -> PreparedCompose
     return pin_volumes_to_node(compose, node)
 
 
-def require_registry(swarm: Swarm, settings: Settings) -> None:
+def require_registry(swarm: DockerPort, settings: Settings) -> None:
     """Images are built on one engine; they reach the nodes only through a registry. With a
     separate builder, or more than one node, and no registry: refuse now, before anything is made."""
     if settings.registry:
@@ -100,7 +101,7 @@ def require_registry(swarm: Swarm, settings: Settings) -> None:
 
 
 # Jobs on one node --------------------------------------------------------------------------------
-def run_on_node(swarm: Swarm, spec: dict, *, tasks: int = 1, timeout: float = JOB_TIMEOUT,
+def run_on_node(swarm: DockerPort, spec: dict, *, tasks: int = 1, timeout: float = JOB_TIMEOUT,
                 poll: float = 0.5) -> tuple[str, list[str]]:
     """Run a job spec until `tasks` of its tasks ended (a global job: one a node); returns the
     final state (`complete` if all did) and the output. Removes the job."""
@@ -142,7 +143,7 @@ def remove_stack_volumes(job: Job) -> list[str]:
 
 
 # Images no stack uses -----------------------------------------------------------------------------
-def collect_images(engine: Swarm, apps: Iterable[str], in_use: set[str], min_age: float) -> list[str]:
+def collect_images(engine: DockerPort, apps: Iterable[str], in_use: set[str], min_age: float) -> list[str]:
     """Remove the images of these apps on this engine that no stack runs or is about to run and
     that are older than min_age seconds (a build in flight is younger); returns the tags removed."""
     oldest = time.time() - min_age

@@ -23,19 +23,19 @@ from . import limits as limits_module
 from .appspec import AppSpec, check_limits, parse_appspec
 from .compose import MiddlewarePolicy, PreparedCompose, prepare_compose
 from .config import AppConfig, Settings
-from .docker_adapter import Swarm, specs
 from .docker_adapter import labels as names
+from .docker_adapter import specs
 from .docker_adapter.labels import HASH_LABEL, ROLE_LABEL, SERVICE_NAME_LABEL, STACK_LABEL
 from .errors import DeployFailed, ReleaseFailed, SpecError, YadockeriError
-from .gitrepo import Mirror
 from .idle import Timing
 from .limits import Limits
 from .models import utcnow
 from .polling import poll_until
+from .ports import DockerPort, MirrorPort, StorePort
 from .progress import Reporter
 from .router import router_token
 from .secrets import redact
-from .store import DeploymentRecord, StackRecord, Store
+from .store import DeploymentRecord, StackRecord
 from .text import inert
 
 LOG_TAIL_LINES = 200
@@ -90,16 +90,16 @@ class Job:
     """One deployment being run: everything its steps need."""
 
     settings: Settings
-    store: Store
-    swarm: Swarm
-    mirror: Mirror
+    store: StorePort
+    swarm: DockerPort
+    mirror: MirrorPort
     reporter: Reporter
     deployment: DeploymentRecord
     stack: StackRecord
     app_name: str
     app: AppConfig
     log: DeploymentLog
-    connect_builder: Callable[[], Swarm]  # the engine images are built on (connected when first needed)
+    connect_builder: Callable[[], DockerPort]  # the engine images are built on (connected when first needed)
     created_services: list[str] = field(default_factory=list)
     updated_services: list[str] = field(default_factory=list)  # swarm's monitor still watches them when live
     _log_driver: dict | None = None
@@ -127,7 +127,7 @@ class Job:
                                log_driver=self.log_driver)
 
     @property
-    def builder(self) -> Swarm:
+    def builder(self) -> DockerPort:
         return self.connect_builder()
 
     @contextmanager

@@ -24,8 +24,9 @@ from .config import Settings
 from .errors import BranchNotFound, PermissionDenied, YadockeriError
 from .jobs import RULES, JobKind
 from .models import utcnow
+from .ports import StorePort
 from .progress import Reporter, ReporterGuard
-from .store import DeploymentRecord, LockRecord, StackRecord, Store
+from .store import DeploymentRecord, LockRecord, StackRecord
 
 if TYPE_CHECKING:
     from . import pipeline
@@ -101,7 +102,7 @@ class JobRunner:
     """Runs the engine's jobs. `make_job` turns a deployment into the pipeline's Job (the
     engine's Docker connections and git mirrors); `emit` tells the front ends."""
 
-    def __init__(self, settings: Settings, store: Store, *,
+    def __init__(self, settings: Settings, store: StorePort, *,
                  make_job: Callable[[DeploymentRecord, StackRecord, Reporter], pipeline.Job],
                  emit: Callable[[StackEvent], None]) -> None:
         self.settings = settings

@@ -25,6 +25,18 @@ from tests.support.sample_app import SampleRepo
 from tests.test_bot_support import quiet_bot, quiet_engine, slack  # noqa: F401 (the bot tests' fixtures, for every test module)
 
 POSTGRES_URL = os.environ.get("YADOCKERI_TEST_POSTGRES_URL")
+# Fixtures that reach a Docker engine (infra, settings, make_settings and engine all use
+# docker_client); a test that uses one, directly or through another, is a swarm test.
+DOCKER_FIXTURES = frozenset({"docker_client", "docker_engine"})  # docker_engine: tests/contract's real engine
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: the marks added here count
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs Docker `swarm`, whether or not its module says so: then
+    `-m "not swarm"` selects exactly the tests that run without Docker (and without the router)."""
+    for item in items:
+        if DOCKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.swarm)
 
 
 # Docker ------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import subprocess
 import time
 from typing import Any
 
+import pytest
 import requests
 from slack_sdk import WebClient
 
@@ -238,6 +239,7 @@ def _stop(process: subprocess.Popen[str]) -> str:
     return output
 
 
+@pytest.mark.swarm  # the bot's scheduler connects to Docker (it follows the router's log)
 def test_yadockeri_bot_serves_http_mode_and_stops_on_sigterm(quiet_engine: Engine, slack: SlackStandin,
                                                              tmp_path) -> None:
     from tests.conftest import env_for_cli, free_port
@@ -262,6 +264,7 @@ def test_yadockeri_bot_serves_http_mode_and_stops_on_sigterm(quiet_engine: Engin
     assert "HTTP mode on 0.0.0.0:" in output and "Traceback" not in output  # Slack must reach it
 
 
+@pytest.mark.swarm  # the bot's scheduler connects to Docker (it follows the router's log)
 def test_yadockeri_bot_uses_socket_mode_when_an_app_token_is_set(quiet_engine: Engine, slack: SlackStandin,
                                                                 tmp_path) -> None:
     from tests.conftest import env_for_cli, free_port
