@@ -75,8 +75,10 @@ def check_dockerfile(job: Job, release: Release) -> frozenset[str]:
 
 def cache_sources(job: Job) -> tuple[str, ...]:
     """With a registry, the app's recent images: their layers (inline cache) may be reused by a
-    build on any builder. Without one, the builder's own cache serves every branch."""
-    if not job.settings.registry:
+    build on any builder. Without one, the builder's own cache serves every branch. A build
+    never gets yadockeri's registry login (a branch's FROM could then pull any image there), so
+    only a registry builders may read without one can serve as a cache."""
+    if not job.settings.registry or job.settings.registry_username:
         return ()
     return tuple(job.store.recent_images(job.app_name))
 

@@ -88,3 +88,10 @@ def test_with_a_registry_the_apps_recent_images_are_cache_sources(new_world: Cal
     pipeline.run_deploy(world.job("second", branch="feature"))
     second = world.swarm.builds[-1].request
     assert second.inline_cache and second.cache_from == (first,)
+
+
+def test_a_registry_that_needs_a_login_is_no_cache_source(new_world: Callable[..., World]) -> None:
+    """Builds never get yadockeri's registry login: BuildKit could not read the cache there."""
+    world = new_world(registry="registry.test:5000", registry_username="yadockeri")
+    pipeline.run_deploy(world.job("first"))
+    assert world.swarm.builds[-1].request.cache_from == () and world.swarm.builds[-1].request.inline_cache
