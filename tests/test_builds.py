@@ -190,3 +190,28 @@ def test_a_second_branch_reuses_the_dependency_layer(engine: Engine, settings: S
     assert "installing-42" not in log
     assert any(line.endswith("CACHED") for line in log.splitlines())
     assert check_page(settings, stack)["deps"].startswith("left-pad==1.3.0 # ")
+
+
+def test_host_files_behind_symlinks_in_a_branch_stay_on_the_host(
+        engine: Engine, settings: Settings, sample_repo: SampleRepo, tmp_path: Path) -> None:
+    """An attacker's branch links its Dockerfile, and a file it copies, to files of the host:
+    the Dockerfile is refused before the CLI reads it, and the image holds the link, not the file."""
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("HOST-ONLY-" + os.urandom(8).hex())
+    sample_repo.write({"Dockerfile.real": "FROM busybox:latest\nCOPY --chmod=755 www /www\n" + SERVE})
+    (sample_repo.path / "Dockerfile").unlink()
+    (sample_repo.path / "Dockerfile").symlink_to(secret)
+    sample_repo.commit("a Dockerfile that is a host file")
+    failed = deploy(engine, unique("l"))
+    assert failed.state == "failed" and failed.error is not None and "there is no Dockerfile" in failed.error
+    assert secret.read_text() not in log_of(settings, failed.id)
+
+    (sample_repo.path / "Dockerfile").unlink()
+    sample_repo.write({"Dockerfile": "FROM busybox:latest\nCOPY --chmod=755 www /www\n" + SERVE,
+                       "www/cgi-bin/check.cgi": "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
+                                                "echo \"leak=$(cat /www/leak 2>/dev/null || echo none)\"\n"})
+    (sample_repo.path / "www" / "leak").symlink_to(secret)
+    sample_repo.commit("a file that links to the host")
+    stack = unique("l")
+    succeeded(deploy(engine, stack))
+    assert check_page(settings, stack) == {"leak": "none"}  # the link, dangling in the image
