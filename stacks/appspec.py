@@ -33,6 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .compose import parse_duration
 from .errors import InvalidName, SpecError
 from .limits import Limits, parse_size
 from .names import check_env_key, check_process_name, echo
@@ -41,6 +42,8 @@ from .untrusted_yaml import load_untrusted
 SOURCE = ".yadockeri.yml"
 MAX_TEXT = 256 * 1024  # the default bound; callers pass YADOCKERI_MAX_SPEC_BYTES
 MAX_CPUS = 64.0  # a sanity bound of the shape; the install's maximum is checked by check_limits
+DEFAULT_HEALTH_TIMEOUT = 60.0  # seconds a health-checked web has to answer 2xx/3xx once it runs
+MAX_HEALTH_TIMEOUT = 1800.0
 
 
 # ---------------------------------------------------------------------------------------
@@ -171,6 +174,35 @@ def _build_arg(value: str) -> str:
     return value
 
 
+_PATH_CHARS = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]{0,199}")
+
+
+def _health_path(value: str) -> str:
+    """A path of the app, sent as written: no scheme or host (the router sends it to the stack)."""
+    if not _PATH_CHARS.fullmatch(value):
+        raise _fail("must be a path of the app starting with `/`, like /up (printable URL characters, "
+                    "at most 200)")
+    if value.startswith("//"):
+        raise _fail("must be a path of the app, not `//host/...`")
+    return value
+
+
+def _seconds(value: Any) -> Any:
+    """`60s`, `2m`, `1m30s` or a number of seconds -> seconds (a float)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    nanoseconds = parse_duration(value) if isinstance(value, str) else None
+    if nanoseconds is None:
+        raise _fail("must be a duration, like 60s or 2m")
+    return nanoseconds / 1e9
+
+
+def _seconds_range(value: float) -> float:
+    if not 1 <= value <= MAX_HEALTH_TIMEOUT:
+        raise _fail(f"must be between 1s and {MAX_HEALTH_TIMEOUT // 60:.0f}m")
+    return value
+
+
 def _none_is_empty(value: Any) -> Any:
     """`key:` with nothing after it reads as null in YAML; treat it as an empty mapping."""
     return {} if value is None else value
@@ -186,6 +218,8 @@ ProcessName = Annotated[str, AfterValidator(_name_check(check_process_name))]
 Cpus = Annotated[float, BeforeValidator(_cpus), AfterValidator(_cpus_range)]
 MemoryBytes = Annotated[int | None, BeforeValidator(_memory)]
 Pids = Annotated[int | None, AfterValidator(_pids)]
+HealthPath = Annotated[str, AfterValidator(_health_path)]
+Seconds = Annotated[float, BeforeValidator(_seconds), AfterValidator(_seconds_range)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -205,8 +239,17 @@ class BuildSpec(_Frozen):
     args: Annotated[dict[BuildArg, EnvValue], BeforeValidator(_none_is_empty)] = Field(default_factory=dict)
 
 
+class HealthcheckSpec(_Frozen):
+    """`processes.web.healthcheck`: the deploy is live when `path` answers 2xx or 3xx from the
+    new tasks through the router, within `timeout` of them running."""
+
+    path: HealthPath
+    timeout: Seconds = DEFAULT_HEALTH_TIMEOUT
+
+
 class ProcessSpec(_Frozen):
     command: Command | None = None  # None: the image's CMD
+    healthcheck: HealthcheckSpec | None = None
 
 
 class Resources(_Frozen):
@@ -229,7 +272,9 @@ class AppSpec(_Frozen):
     ] = Field(default_factory=_default_processes)
     services: RelativePath | None = None
     env: Annotated[dict[EnvKey, EnvValue], BeforeValidator(_none_is_empty)] = Field(default_factory=dict)
-    release: Command | None = None
+    release: Command | None = None  # before the processes start on a new image (migrations)
+    postdeploy: Command | None = None  # once, after the stack's first successful deploy (seed data)
+    predestroy: Command | None = None  # before a destroy or a reap
     resources: Annotated[
         dict[ProcessName, Annotated[Resources, BeforeValidator(_none_is_empty)]],
         BeforeValidator(_none_is_empty),
@@ -242,6 +287,15 @@ class AppSpec(_Frozen):
             raise PydanticCustomError(
                 "spec_web", "processes must include `web`, the process that answers HTTP on $PORT"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _healthcheck_on_web_only(self) -> AppSpec:
+        for name, process in self.processes.items():
+            if process.healthcheck is not None and name != "web":
+                raise PydanticCustomError(
+                    "spec_web", "processes.{name}.healthcheck: only the web process answers HTTP; "
+                    "a health check belongs to `web`", {"name": name})
         return self
 
     @model_validator(mode="after")
@@ -329,6 +383,7 @@ _PHRASES = {
     "model_type": "must be a mapping",
     "model_attributes_type": "must be a mapping",
     "finite_number": "must be a finite number",
+    "missing": "is required",
 }
 
 
@@ -366,6 +421,8 @@ def _known_keys(parent: list[str]) -> str:
         keys = list(AppSpec.model_fields)
     elif parent[0] == "build":
         keys = list(BuildSpec.model_fields)
+    elif parent[0] == "processes" and len(parent) >= 3 and parent[2] == "healthcheck":
+        keys = list(HealthcheckSpec.model_fields)
     elif parent[0] == "processes":
         keys = list(ProcessSpec.model_fields)
     elif parent[0] == "resources":

@@ -97,6 +97,9 @@ class Stack(Base):
     node: Mapped[str | None] = mapped_column(String(255))  # where middleware with volumes lives
     # Where a front end shows this stack's story (a Slack thread "channel:ts"); opaque here.
     thread: Mapped[str | None] = mapped_column(String(255))
+    # When the stack's first deploy went live: its postdeploy command runs then, once. Set before
+    # the command starts, so a restart of yadockeri never runs it twice.
+    first_live_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     app: Mapped[App] = relationship(lazy="joined")
 
@@ -134,7 +137,7 @@ class DeploymentStep(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(40))
-    state: Mapped[str] = mapped_column(String(20), default="running")  # running, ok, skipped, failed
+    state: Mapped[str] = mapped_column(String(20), default="running")  # running, ok, skipped, warning, failed
     detail: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

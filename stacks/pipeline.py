@@ -1,9 +1,13 @@
 """What a deployment does, step by step. One Job per deployment, run by a worker thread that
 holds the stack's lock (engine.py). Every step is recorded with its start and end.
 
-deploy:  fetch -> spec -> (build || middleware) -> release -> processes -> wait
-env:     processes -> wait          (new env, same image: no rebuild)
-destroy: services -> networks, volumes, images
+deploy:  fetch -> spec -> (build || middleware) -> ready -> release -> processes -> wait [-> rollback]
+         -> postdeploy (the stack's first deploy only)
+env:     processes -> wait [-> rollback]  (new env, same image: no rebuild)
+destroy: predestroy -> services -> networks, volumes, images
+
+A step that went wrong without stopping the job (a postdeploy that failed, a web that answered
+500 without a health check) ends as `warning`, with what happened as its detail.
 """
 
 from __future__ import annotations
@@ -18,15 +22,15 @@ from pathlib import Path
 
 import requests
 
-from . import build, nodes, readback, registry, waits
+from . import build, hooks, nodes, readback, registry, waits
 from . import limits as limits_module
 from .appspec import AppSpec, check_limits, parse_appspec
 from .compose import MiddlewarePolicy, PreparedCompose, prepare_compose
 from .config import AppConfig, Settings
 from .docker_adapter import labels as names
 from .docker_adapter import specs
-from .docker_adapter.labels import HASH_LABEL, ROLE_LABEL, SERVICE_NAME_LABEL, STACK_LABEL
-from .errors import DeployFailed, ReleaseFailed, SpecError, YadockeriError
+from .docker_adapter.labels import HASH_LABEL, ROLE_LABEL, STACK_LABEL
+from .errors import DeployFailed, SpecError, YadockeriError
 from .idle import Timing
 from .limits import Limits
 from .models import utcnow
@@ -80,9 +84,14 @@ class DeploymentLog:
 class StepHandle:
     detail: str | None = None
     skipped: bool = False
+    warned: bool = False
 
     def skip(self, detail: str) -> None:
         self.skipped, self.detail = True, detail
+
+    def warn(self, detail: str) -> None:
+        """The step went wrong but the job goes on: said as a warning."""
+        self.warned, self.detail = True, detail
 
 
 @dataclass
@@ -143,9 +152,12 @@ class Job:
             self.store.end_step(step_id, "failed", detail)
             self.reporter.step(self.deployment.id, name, "failed", time.monotonic() - started, detail)
             raise
-        state = "skipped" if handle.skipped else "ok"
-        self.store.end_step(step_id, state, handle.detail)
-        self.reporter.step(self.deployment.id, name, state, time.monotonic() - started, handle.detail)
+        state = "warning" if handle.warned else "skipped" if handle.skipped else "ok"
+        said = self.log.redact(handle.detail)[:500] if handle.detail and handle.warned else handle.detail
+        if handle.warned:
+            self.log(f"warning: {name}: {said}")
+        self.store.end_step(step_id, state, said)
+        self.reporter.step(self.deployment.id, name, state, time.monotonic() - started, said)
 
 
 # Deploy -----------------------------------------------------------------------------------------
@@ -172,14 +184,13 @@ def run_deploy(job: Job) -> Release:
     job.store.set_deployment(job.deployment.id, commit=commit, image=release.image)
     releasing = bool(spec.release and job.stack.image != release.image)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"mw-{job.name}") as pool:
-        # Middleware starts while the image builds: it needs nothing from the build. Only a
-        # release command (a migration, say) waits for it to run; processes start at once and
-        # the wait step sees the middleware run too.
-        middleware = pool.submit(start_middleware, job, compose, wait=releasing)
+        # Middleware starts while the image builds: it needs nothing from the build.
+        middleware = pool.submit(start_middleware, job, compose)
         build.build_image(job, release)
         middleware.result()
+    wait_middleware_ready(job, compose, releasing=releasing)
     if releasing:
-        run_release(job, release)
+        hooks.run_release(job, release)
     roll_out(job, release)
     job.store.update_stack(
         job.name, branch=branch, commit=commit, image=release.image,
@@ -188,6 +199,7 @@ def run_deploy(job: Job) -> Release:
     # The deployed commit stays in the mirror whatever happens to its branch (a wake or an env
     # change reads its spec again), until the stack is destroyed.
     job.mirror.pin(job.name, commit)
+    hooks.run_postdeploy(job, release)
     return release
 
 
@@ -224,7 +236,7 @@ def middleware_policy(job: Job) -> MiddlewarePolicy:
     )
 
 
-def start_middleware(job: Job, compose: PreparedCompose | None, *, wait: bool) -> None:
+def start_middleware(job: Job, compose: PreparedCompose | None) -> None:
     with job.step("middleware") as s:
         job.swarm.ensure_network(names.network_name(job.name), names.stack_labels(job.name, job.app_name, "network"))
         current = {svc["Spec"]["Name"]
@@ -243,49 +255,28 @@ def start_middleware(job: Job, compose: PreparedCompose | None, *, wait: bool) -
         for line in output.splitlines():
             job.log(line)
         verify_middleware(job, compose)
-        if wait:  # the release command needs its database running
-            deadline = time.monotonic() + job.settings.deploy_timeout
-            for service in sorted(wanted):
-                wait_running(job, service, deadline)
         s.detail = ", ".join(compose.services)
 
 
-def run_release(job: Job, release: Release) -> None:
-    with job.step("release") as s:
-        env = stack_env(job, release)
-        spec = specs.release_job_spec(
-            stack=job.name, app=job.app_name, image=release.image, command=release.spec.release or "",
-            env=env, deployment_id=job.deployment.id, hardening=job.hardening(release.spec, "release"),
-        )
-        name = spec["name"]
-        job.swarm.create_job(spec)
-        try:
-            state, error = _wait_job(job, name)
-            lines = [job.log.redact(line) for line in job.swarm.service_logs(name, tail=200)]
-            for line in lines:
-                job.log(f"release: {line}")
-        finally:
-            job.swarm.remove_service(name)
-            job.swarm.remove_containers(**{SERVICE_NAME_LABEL: name})  # swarm keeps a job's
-        if state != "complete":
-            tail = "\n".join(lines[-20:])
-            raise ReleaseFailed(f"the release command failed ({error or state}); nothing was updated\n{tail}")
-        s.detail = release.spec.release
+def wait_middleware_ready(job: Job, compose: PreparedCompose | None, *, releasing: bool) -> None:
+    """Before the release command and the processes: middleware with a healthcheck is healthy
+    (swarm says `running` only then), and with a release command every middleware runs. Other
+    middleware is waited for with the processes (the wait step)."""
+    services = (compose.data.get("services") or {}) if compose else {}
+    checked = sorted(name for name, service in services.items() if has_healthcheck(service))
+    waited = sorted(services) if releasing else checked
+    if not waited:
+        return  # no step: nothing to wait for before the processes (the wait step sees middleware run)
+    with job.step("ready") as s:
+        deadline = time.monotonic() + job.settings.deploy_timeout
+        for name in waited:
+            wait_running(job, f"{job.name}_{name}", deadline, healthy=name in checked)
+        s.detail = ", ".join(f"{name} {'healthy' if name in checked else 'running'}" for name in waited)
 
 
-def _wait_job(job: Job, name: str) -> tuple[str, str | None]:
-    def ended() -> tuple[str, str | None] | None:
-        for task in job.swarm.tasks(name):
-            state = task["Status"]["State"]
-            if state in ("complete", "failed", "rejected", "orphaned", "shutdown"):
-                return state, task["Status"].get("Err")
-        return None
-
-    timeout = job.settings.release_timeout
-    result = poll_until(ended, timeout=timeout, interval=job.settings.poll_interval,
-                        timed_out=lambda: ("timeout", f"did not finish within {timeout}s"))
-    assert result is not None  # no stop(): ended or timed out
-    return result
+def has_healthcheck(service: dict) -> bool:
+    check = service.get("healthcheck") or {}
+    return bool(check.get("test")) and not check.get("disable") and check.get("test") not in (["NONE"], "NONE")
 
 
 def stack_env(job: Job, release: Release) -> dict[str, str]:
@@ -327,31 +318,82 @@ def roll_out(job: Job, release: Release) -> None:
             s.skip("no process changed")
         else:
             s.detail = ", ".join(f"{name.split('_', 1)[1]} {what}" for name, what in sorted(results.items()))
-    with job.step("wait") as s:
-        s.detail = wait_live(job, wanted, results)
+    try:
+        with job.step("wait") as s:
+            live = wait_live(job, wanted, results, release.spec)
+            s.detail = live.detail
+            if live.warning:
+                s.warn(live.warning)
+    except YadockeriError as error:
+        raise roll_back(job, wanted, results, error) from None
     job.updated_services = sorted(name for name, what in results.items() if what == "updated")
 
 
-def wait_live(job: Job, wanted: list[dict], results: dict[str, str]) -> str:
+def wait_live(job: Job, wanted: list[dict], results: dict[str, str], spec: AppSpec | None,
+              rolling_back: bool = False) -> waits.Live:
     """Until the rollout is live (stacks/waits.py): new tasks run, old ones are gone, middleware
-    runs and the router answered from a new web task."""
+    runs and the router answered from a new web task (healthy, with the web's health check)."""
     web = names.service_name(job.name, "web")
     watched = [waits.Watched(
-        name=spec["name"], want_hash=spec["labels"][HASH_LABEL], replicas=spec["mode"]["Replicated"]["Replicas"],
+        name=s["name"], want_hash=s["labels"][HASH_LABEL], replicas=s["mode"]["Replicated"]["Replicas"],
         # A new non-web process must stay up a moment (one that exits at once is "running" briefly
         # too); the web's proof is the router's answer, an update's is swarm's monitor.
-        settle=waits.SETTLE if results.get(spec["name"]) == "created" and spec["name"] != web else 0.0,
-    ) for spec in wanted]
+        settle=waits.SETTLE if results.get(s["name"]) == "created" and s["name"] != web else 0.0,
+        rolling_back=rolling_back,
+    ) for s in wanted]
     middleware = [svc["Spec"]["Name"] for svc in job.swarm.services(**{STACK_LABEL: job.name,
                                                                        ROLE_LABEL: "middleware"})]
-    check = waits.RouterCheck(job.settings.router_check_url + "/", f"{job.name}.{job.settings.domains[0]}",
+    check = waits.RouterCheck(job.settings.router_check_url, f"{job.name}.{job.settings.domains[0]}",
                               router_token(job.settings), requests.Session())
+    healthcheck = spec.processes["web"].healthcheck if spec else None
     return waits.wait_live(
-        stack=job.name, services=watched, web=web if any(w.name == web for w in watched) else None, middleware=middleware,
-        check=check, tasks=job.swarm.tasks, update_of=lambda name: (job.swarm.service(name) or {}).get("UpdateStatus") or {},
+        stack=job.name, services=watched, web=web if any(w.name == web for w in watched) else None,
+        middleware=[] if rolling_back else middleware, check=check, tasks=job.swarm.tasks,
+        update_of=lambda name: (job.swarm.service(name) or {}).get("UpdateStatus") or {},
         router_network=job.settings.router_network, timeout=job.settings.deploy_timeout,
         fail=lambda service, why: process_failure(job, service, job.swarm.tasks(service), why),
+        health=waits.Health(healthcheck.path, healthcheck.timeout) if healthcheck else None,
     )
+
+
+def roll_back(job: Job, wanted: list[dict], results: dict[str, str], error: YadockeriError) -> YadockeriError:
+    """A rollout that did not go live on a stack that ran before: yadockeri puts the previous
+    version back itself (swarm rolls back a task that exits, not one that runs and answers 500),
+    and waits until the router answers from it again. Returns the error to raise, which says so."""
+    if not job.stack.commit:
+        return error  # a first deploy: the runner scales what it created to 0
+    back = [spec["name"] for spec in wanted if results.get(spec["name"]) == "updated" and _new_version_runs(job, spec)]
+    removed = [spec["name"] for spec in wanted if results.get(spec["name"]) == "created"]
+    if not back and not removed:
+        return error  # swarm rolled back already, or only the scale changed (a wake)
+    with job.step("rollback") as s:
+        back = [name for name in back if job.swarm.rollback_service(name)]
+        for name in removed:
+            job.swarm.remove_service(name)
+        previous = [_spec_of_now(job, name) for name in back]
+        live = wait_live(job, [p for p in previous if p], {}, None, rolling_back=True)
+        s.detail = ", ".join([f"{n.split('_', 1)[1]} back to the previous version" for n in back]
+                             + [f"{n.split('_', 1)[1]} removed" for n in removed]) + f" ({live.detail})"
+    first, _, rest = str(error).partition("\n")
+    return type(error)(f"{first}; yadockeri rolled back to the previous version, which serves again"
+                       + (f"\n{rest}" if rest else ""))
+
+
+def _new_version_runs(job: Job, spec: dict) -> bool:
+    """The service runs this rollout's spec, and its previous spec was another version."""
+    service = job.swarm.service(spec["name"]) or {}
+    current = (service.get("Spec") or {}).get("Labels", {}).get(HASH_LABEL)
+    previous = (service.get("PreviousSpec") or {}).get("Labels", {}).get(HASH_LABEL)
+    return current == spec["labels"][HASH_LABEL] and previous is not None and previous != current
+
+
+def _spec_of_now(job: Job, name: str) -> dict | None:
+    """A service's current spec in the shape wait_live reads (its hash label and replicas)."""
+    service = job.swarm.service(name)
+    if service is None:
+        return None
+    spec = service["Spec"]
+    return {"name": name, "labels": spec.get("Labels") or {}, "mode": spec.get("Mode") or {"Replicated": {"Replicas": 1}}}
 
 
 def settle_updates(job: Job, stop: Callable[[], bool]) -> str | None:
@@ -373,13 +415,15 @@ def settle_updates(job: Job, stop: Callable[[], bool]) -> str | None:
     return said or None
 
 
-def wait_running(job: Job, name: str, deadline: float) -> None:
+def wait_running(job: Job, name: str, deadline: float, *, healthy: bool = False) -> None:
+    """Until a task of the service runs (with a healthcheck, swarm says so once it is healthy)."""
     def running() -> bool | None:
         tasks = job.swarm.tasks(name)
         return True if any(t["Status"]["State"] == "running" and t["DesiredState"] == "running" for t in tasks) else None
 
     def failed() -> bool:
-        raise process_failure(job, name, job.swarm.tasks(name), f"did not start within {job.settings.deploy_timeout}s")
+        what = "become healthy" if healthy else "start"
+        raise process_failure(job, name, job.swarm.tasks(name), f"did not {what} within {job.settings.deploy_timeout}s")
 
     poll_until(running, timeout=max(0.0, deadline - time.monotonic()), interval=waits.FAST_POLL, timed_out=failed)
 
@@ -489,6 +533,7 @@ def run_wake(job: Job) -> None:
 
 def run_destroy(job: Job) -> None:
     name = job.name
+    hooks.run_predestroy(job)
     with job.step("services") as s:
         services = job.swarm.services(**{STACK_LABEL: name})
         for service in services:

@@ -28,6 +28,7 @@ class StackRecord:
     middleware_hash: str | None
     node: str | None
     thread: str | None
+    first_live_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def stack_record(row: Stack) -> StackRecord:
         owner=row.owner, state=row.state, created_at=row.created_at, last_activity_at=row.last_activity_at,
         last_request_at=row.last_request_at, requests=row.requests, asleep=row.asleep, keep_until=row.keep_until,
         warned_at=row.warned_at,
-        middleware_hash=row.middleware_hash, node=row.node, thread=row.thread,
+        middleware_hash=row.middleware_hash, node=row.node, thread=row.thread, first_live_at=row.first_live_at,
     )
 
 

@@ -2,7 +2,10 @@
 
 A rollout is live when, for every process service, its new tasks (the wanted spec hash) run and
 no old task is wanted any more, middleware runs, and the router has answered for the stack from
-a new web task (the router tells yadockeri's checks which address answered).
+a new web task (the router tells yadockeri's checks which address answered). With a health check
+(`processes.web.healthcheck`), that answer must be 2xx or 3xx, to its path, within its timeout
+of the new task reaching the router; without one any answer counts, and one of 500 or more is
+said as a warning.
 
 For the web, every request through the router must reach the new tasks: swarm takes an old task
 out of DNS some time after it tells it to stop (and keeps it running 2 s more for gossip), and
@@ -39,6 +42,27 @@ SETTLE = 1.0  # a new non-web process must run this long (overlapped with the we
 ROUTER_GRACE = 10.0  # the router refusing connections this long while tasks run: give up
 FAILED_TASK_STATES = ("failed", "rejected")
 ROLLBACK_STATES = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
+ANSWER_EXCERPT = 200  # bytes of an unhealthy answer's body said in the error
+
+
+@dataclass(frozen=True)
+class Health:
+    """The web's health check: `path` must answer 2xx or 3xx within `timeout` seconds."""
+
+    path: str
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Live:
+    """How a rollout went live: what was seen, and a warning worth telling (a 500 answer)."""
+
+    detail: str
+    warning: str | None = None
+
+
+def healthy(status: int | None) -> bool:
+    return status is not None and 200 <= status < 400
 
 
 @dataclass(frozen=True)
@@ -52,10 +76,12 @@ class Progress:
 
 
 def progress(tasks: list[dict], *, want_hash: str, replicas: int, update: dict, settle: float,
-             router_network: str, now: datetime) -> Progress:
+             router_network: str, now: datetime, rolling_back: bool = False) -> Progress:
     """Pure: a service's tasks and UpdateStatus -> its progress. `settle` is how long a new task
-    must have run (0 where the router's answer or swarm's monitor proves it)."""
-    if update.get("State") in ROLLBACK_STATES:
+    must have run (0 where the router's answer or swarm's monitor proves it). `rolling_back`: the
+    wanted spec is the previous one, put back by a rollback yadockeri asked for."""
+    asked_for = rolling_back and update.get("State") in ("rollback_started", "rollback_completed")
+    if update.get("State") in ROLLBACK_STATES and not asked_for:
         return Progress(False, f"was rolled back: {update.get('Message') or 'the new version failed'}", frozenset())
     new = [t for t in tasks if _hash(t) == want_hash]
     # An old task leaves DNS when swarm tells it to stop (its desired state), before it stops.
@@ -112,14 +138,16 @@ class RouterCheck:
     token: str
     session: requests.Session
 
-    def ask(self) -> tuple[int | None, str | None, str]:
-        """(status, answering address, what was seen) — status None when nothing answered."""
+    def ask(self, path: str = "/") -> tuple[int | None, str | None, str]:
+        """(status, answering address, what was seen) — status None when nothing answered. An
+        unhealthy answer's first bytes are in what was seen (the app's words, made inert later)."""
         try:
-            response = self.session.get(self.url, headers={"Host": self.host, CHECK_HEADER: self.token},
-                                        timeout=5, allow_redirects=False)
+            response = self.session.get(self.url.rstrip("/") + path, headers={"Host": self.host, CHECK_HEADER: self.token},
+                                        timeout=5, allow_redirects=False, stream=True)
         except requests.RequestException as error:
             return None, None, f"router not reachable at {self.url}: {type(error).__name__}"
-        response.close()
+        with response:
+            excerpt = "" if healthy(response.status_code) else _excerpt(response)
         if PAGE_HEADER in response.headers:
             return response.status_code, None, f"router says {response.headers[PAGE_HEADER]}"
         upstream = response.headers.get(UPSTREAM_HEADER)
@@ -127,7 +155,8 @@ class RouterCheck:
             return response.status_code, None, (
                 "the router does not say which task answered: it runs with other settings or an older "
                 "yadockeri's; run `yadockeri router`")
-        return response.status_code, answering_address(upstream), f"{upstream} answered {response.status_code}"
+        seen = f"{path} answered {response.status_code}" + (f": {excerpt}" if excerpt else "")
+        return response.status_code, answering_address(upstream), seen
 
     def resolved(self, stack: str) -> tuple[frozenset[str] | None, str]:
         """The addresses the router's DNS cache holds for the stack's web now (None: not known)."""
@@ -152,24 +181,29 @@ class Watched:
     want_hash: str
     replicas: int
     settle: float
+    rolling_back: bool = False  # the previous spec, put back by yadockeri
 
 
 def wait_live(*, stack: str, services: list[Watched], web: str | None, middleware: list[str], check: RouterCheck,
               tasks: Callable[[str], list[dict]], update_of: Callable[[str], dict], router_network: str,
-              timeout: float, fail: Callable[[str, str], Exception]) -> str:
+              timeout: float, fail: Callable[[str, str], Exception], health: Health | None = None) -> Live:
     """Until every service is ready, middleware runs and the router answered from a new web task
-    with no old one left in its DNS cache. `fail(service, why)` makes the error to raise (with
-    the service's logs). Returns a detail."""
-    deadline = time.monotonic() + timeout
+    with no old one left in its DNS cache (with `health`: answered its path with 2xx or 3xx
+    within its timeout of that moment). `fail(service, why)` makes the error to raise (with the
+    service's logs)."""
+    started = time.monotonic()
+    deadline = started + timeout + (health.timeout if health else 0.0)
     pending = {s.name: s for s in services}
     waiting_middleware = list(middleware)
     unreachable_since: float | None = None
-    answered, last = "", "no answer yet"
+    web_routed_since: float | None = None  # the new web task alone in the router's cache: health counts from here
+    live, last = Live("processes running"), "no answer yet"
     while True:
         now = datetime.now(UTC)
         for name, watched in list(pending.items()):
             state = progress(tasks(name), want_hash=watched.want_hash, replicas=watched.replicas,
-                             update=update_of(name), settle=watched.settle, router_network=router_network, now=now)
+                             update=update_of(name), settle=watched.settle, router_network=router_network, now=now,
+                             rolling_back=watched.rolling_back)
             if state.failure:
                 raise fail(name, state.failure)
             if name != web:
@@ -182,20 +216,40 @@ def wait_live(*, stack: str, services: list[Watched], web: str | None, middlewar
             unreachable_since = None if cached is not None else (unreachable_since or time.monotonic())
             if not cached or not cached <= state.addresses:
                 continue  # an old task may still get requests (or nothing resolves yet)
-            status, address, last = check.ask()
+            web_routed_since = web_routed_since or time.monotonic()
+            status, address, last = check.ask(health.path if health else "/")
             unreachable_since = None if status is not None else (unreachable_since or time.monotonic())
-            if address is not None and address in state.addresses:
-                answered = f"web answered {status} through the router"
+            if address is None or address not in state.addresses:
+                pass
+            elif health is None:
+                live = Live(f"web answered {status} through the router",
+                            f"the web answered {last}" if status is not None and status >= 500 else None)
                 del pending[name]
+            elif healthy(status):
+                live = Live(f"web answered {health.path} with {status} through the router")
+                del pending[name]
+            if name in pending and health and time.monotonic() - web_routed_since > health.timeout:
+                raise fail(name, f"is not healthy: {health.path} did not answer 2xx or 3xx within "
+                                 f"{health.timeout:g}s ({last})")
         waiting_middleware = [m for m in waiting_middleware if not _any_running(tasks(m))]
         if not pending and not waiting_middleware:
-            return answered or "processes running"
+            return live
         if unreachable_since is not None and time.monotonic() - unreachable_since > ROUTER_GRACE:
             raise DeployFailed(f"the web process runs but the router does not answer ({last})")
         if time.monotonic() > deadline:
             stuck = sorted(pending) + waiting_middleware
             raise fail(stuck[0], f"did not get ready within {timeout:.0f}s ({last})")
-        time.sleep(FAST_POLL if time.monotonic() < deadline - timeout + FAST_FOR else SLOW_POLL)
+        time.sleep(FAST_POLL if time.monotonic() < started + FAST_FOR else SLOW_POLL)
+
+
+def _excerpt(response: requests.Response) -> str:
+    """The first bytes of a body, on one line (a stack's answer is the attacker's: bounded)."""
+    try:
+        raw = response.raw.read(ANSWER_EXCERPT, decode_content=True) or b""
+    except (requests.RequestException, OSError, ValueError):
+        return ""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return " ".join(text.split())[:ANSWER_EXCERPT]
 
 
 def _any_running(tasks: list[dict]) -> bool:

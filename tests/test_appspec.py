@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from stacks.appspec import (
     AppSpec,
+    HealthcheckSpec,
     ProcessSpec,
     Resources,
     check_limits,
@@ -25,10 +26,12 @@ LIMITS = Limits(default_cpus=1.0, max_cpus=4.0, default_memory=512 * 1024**2, ma
 
 DEFAULTS = {
     "build": {"dockerfile": "Dockerfile", "context": ".", "target": None, "args": {}},
-    "processes": {"web": {"command": None}},
+    "processes": {"web": {"command": None, "healthcheck": None}},
     "services": None,
     "env": {},
     "release": None,
+    "postdeploy": None,
+    "predestroy": None,
     "resources": {},
 }
 
@@ -73,23 +76,59 @@ def test_full_example_from_the_design():
         services: docker-compose-yadockeri.yml
         env: {RAILS_ENV: staging}
         release: "bin/rails db:migrate"
+        postdeploy: "bin/rails db:seed"
+        predestroy: "bin/rails runner Cleanup.call"
         resources: {web: {cpus: 1, memory: 1g}}
         """
     )
     assert parsed.model_dump() == {
         "build": {"dockerfile": "Dockerfile", "context": ".", "target": None, "args": {}},
         "processes": {
-            "web": {"command": "bin/rails server -b 0.0.0.0 -p $PORT"},
-            "worker": {"command": "bundle exec sidekiq"},
+            "web": {"command": "bin/rails server -b 0.0.0.0 -p $PORT", "healthcheck": None},
+            "worker": {"command": "bundle exec sidekiq", "healthcheck": None},
         },
         "services": "docker-compose-yadockeri.yml",
         "env": {"RAILS_ENV": "staging"},
         "release": "bin/rails db:migrate",
+        "postdeploy": "bin/rails db:seed",
+        "predestroy": "bin/rails runner Cleanup.call",
         "resources": {"web": {"cpus": 1.0, "memory_bytes": 1024**3, "pids": None}},
     }
     assert parsed.process_names == ("web", "worker")
     assert isinstance(parsed.processes["worker"], ProcessSpec)
     assert isinstance(parsed.resources["web"], Resources)
+
+
+def test_a_health_check_of_the_web():
+    parsed = spec("processes:\n  web: {command: serve, healthcheck: {path: \"/up?full=1\", timeout: 1m30s}}\n")
+    assert parsed.processes["web"].healthcheck == HealthcheckSpec(path="/up?full=1", timeout=90.0)
+    assert spec("processes: {web: {healthcheck: {path: /up}}}").processes["web"].healthcheck == HealthcheckSpec(
+        path="/up", timeout=60.0)
+    assert spec("processes: {web: {healthcheck: {path: /up, timeout: 5}}}").processes["web"].healthcheck == HealthcheckSpec(
+        path="/up", timeout=5.0)
+
+
+HC = "processes.web.healthcheck"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("processes: {web: {healthcheck: {path: up}}}", "processes.web.healthcheck.path must be a path of the app starting with `/`"),
+    ("processes: {web: {healthcheck: {path: //evil.example/x}}}", f"{HC}.path must be a path of the app, not `//host/...`"),
+    ("processes: {web: {healthcheck: {path: \"/up\\r\\nHost: x\"}}}", "processes.web.healthcheck.path must be a path of the app"),
+    ("processes: {web: {healthcheck: {}}}", "processes.web.healthcheck.path is required"),
+    ("processes: {web: {healthcheck: {path: /up, timeout: 0s}}}", "processes.web.healthcheck.timeout must be between 1s and 30m"),
+    ("processes: {web: {healthcheck: {path: /up, timeout: 2h}}}", "processes.web.healthcheck.timeout must be between 1s and 30m"),
+    ("processes: {web: {healthcheck: {path: /up, timeout: soon}}}", f"{HC}.timeout must be a duration, like 60s or 2m"),
+    ("processes: {web: {healthcheck: {path: /up, tmeout: 1s}}}", f"{HC}.tmeout is not a known key (known keys: path, timeout)"),
+    ("processes: {web: {}, worker: {healthcheck: {path: /up}}}",
+     "processes.worker.healthcheck: only the web process answers HTTP"),
+    ("postdeploy: ''", "postdeploy must not be empty"),
+    ("predestroy: 3", "predestroy must be a string"),
+])
+def test_health_checks_and_hooks_refused(text: str, message: str) -> None:
+    with pytest.raises(SpecError) as error:
+        spec(text)
+    assert message in str(error.value)
 
 
 def test_web_without_command_runs_the_image_cmd():
@@ -225,7 +264,8 @@ def test_paths_must_stay_inside_the_repository(key, value, phrase):
         ("processes: {web: x}\n", ".yadockeri.yml: processes.web must be a mapping"),
         ("processes: {web: {command: ''}}\n",
          ".yadockeri.yml: processes.web.command must not be empty (leave the key out instead)"),
-        ("processes: {web: {comand: x}}\n", ".yadockeri.yml: processes.web.comand is not a known key (known keys: command)"),
+        ("processes: {web: {comand: x}}\n", ".yadockeri.yml: processes.web.comand is not a known key "
+                                          "(known keys: command, healthcheck)"),
         (
             "processes: {1: {command: x}}\n",
             ".yadockeri.yml: line 1: the key `1` reads as a number; a mapping key must be a string (quote it)",
@@ -270,7 +310,8 @@ def test_release_errors(text, expected):
     [
         (
             "proceses: {}\n",
-            ".yadockeri.yml: proceses is not a known key (known keys: build, processes, services, env, release, resources)",
+            ".yadockeri.yml: proceses is not a known key (known keys: build, processes, services, env, release, "
+            "postdeploy, predestroy, resources)",
         ),
         ("build: {dockerfle: x}\n",
          ".yadockeri.yml: build.dockerfle is not a known key (known keys: dockerfile, context, target, args)"),

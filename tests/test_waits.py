@@ -68,29 +68,33 @@ class ScriptedRouter:
 
     def __init__(self, address: str | None, status: int | None = 200, cached: set[str] | None = None) -> None:
         self.address, self.status, self.asked = address, status, 0
+        self.paths: list[str] = []
         self.cached = frozenset(cached if cached is not None else {address} if address else set())
 
     def resolved(self, stack: str) -> tuple[frozenset[str] | None, str]:
         assert stack == "s"
         return (self.cached if self.status is not None else None), "scripted"
 
-    def ask(self) -> tuple[int | None, str | None, str]:
+    def ask(self, path: str = "/") -> tuple[int | None, str | None, str]:
         self.asked += 1
-        return self.status, self.address, "scripted"
+        self.paths.append(path)
+        return self.status, self.address, f"{path} answered {self.status}: scripted"
 
 
-def run(tasks_by_service: dict[str, list[dict]], router: ScriptedRouter, *, timeout: float = 2.0) -> str:
+
+def run(tasks_by_service: dict[str, list[dict]], router: ScriptedRouter, *, timeout: float = 2.0,
+        health: waits.Health | None = None) -> waits.Live:
     watched = [waits.Watched(name, "new", 1, 0.0) for name in tasks_by_service]
     tasks = {name: [dict(t, Status=dict(t["Status"], Timestamp="")) for t in ts] for name, ts in tasks_by_service.items()}
     return waits.wait_live(stack="s", services=watched, web="s_web", middleware=[],
                            check=router,  # type: ignore[arg-type]  # ScriptedRouter stands in for RouterCheck
                            tasks=lambda name: tasks[name], update_of=lambda name: {}, router_network=NET,
-                           timeout=timeout, fail=lambda service, why: DeployFailed(f"{service} {why}"))
+                           timeout=timeout, fail=lambda service, why: DeployFailed(f"{service} {why}"), health=health)
 
 
 def test_live_when_the_router_answers_from_a_new_task() -> None:
     router = ScriptedRouter("10.1.0.5")
-    assert run({"s_web": [task("new")]}, router) == "web answered 200 through the router"
+    assert run({"s_web": [task("new")]}, router) == waits.Live("web answered 200 through the router")
     assert router.asked == 1
 
 
@@ -112,7 +116,42 @@ def test_not_live_while_the_routers_dns_cache_holds_an_old_task() -> None:
         run({"s_web": [task("new"), task("old", "running", "shutdown")]}, router, timeout=0.3)
     assert router.asked == 0
     router.cached = frozenset({"10.1.0.5"})  # the cache expired: new tasks only
-    assert run({"s_web": [task("new")]}, router) == "web answered 200 through the router"
+    assert run({"s_web": [task("new")]}, router).detail == "web answered 200 through the router"
+
+
+def test_without_a_health_check_any_answer_is_live_but_a_500_is_a_warning() -> None:
+    live = run({"s_web": [task("new")]}, ScriptedRouter("10.1.0.5", status=500))
+    assert live == waits.Live("web answered 500 through the router", "the web answered / answered 500: scripted")
+    assert run({"s_web": [task("new")]}, ScriptedRouter("10.1.0.5", status=404)).warning is None
+
+
+def test_with_a_health_check_its_path_must_answer_2xx_or_3xx() -> None:
+    router = ScriptedRouter("10.1.0.5", status=302)
+    live = run({"s_web": [task("new")]}, router, health=waits.Health("/up", 5))
+    assert live == waits.Live("web answered /up with 302 through the router")
+    assert router.paths == ["/up"]
+
+
+def test_a_health_check_answered_500_fails_at_its_timeout_with_the_answer() -> None:
+    router = ScriptedRouter("10.1.0.5", status=500)
+    with pytest.raises(DeployFailed) as error:
+        run({"s_web": [task("new")]}, router, health=waits.Health("/up", 0.3), timeout=5)
+    assert str(error.value) == ("s_web is not healthy: /up did not answer 2xx or 3xx within 0.3s "
+                                "(/up answered 500: scripted)")
+    assert router.asked > 1  # asked again until the timeout: an app may answer 503 while it boots
+
+
+def test_a_health_check_turns_healthy_within_its_timeout() -> None:
+    router = ScriptedRouter("10.1.0.5", status=503)
+    statuses = iter([503, 503, 200])
+
+    def ask(path: str = "/") -> tuple[int | None, str | None, str]:
+        router.status = next(statuses, 200)
+        return ScriptedRouter.ask(router, path)
+
+    router.ask = ask  # type: ignore[method-assign]  # a web that boots
+    assert run({"s_web": [task("new")]}, router, health=waits.Health("/up", 5)).detail == \
+        "web answered /up with 200 through the router"
 
 
 def test_tried_addresses_of_the_resolve_check() -> None:

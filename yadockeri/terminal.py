@@ -18,7 +18,7 @@ from .control import current_out
 if TYPE_CHECKING:
     from stacks.store import DeploymentRecord, LockRecord
 
-MARKS = {"ok": "✓", "skipped": "·", "failed": "✗"}
+MARKS = {"ok": "✓", "skipped": "·", "warning": "⚠", "failed": "✗"}
 LOG_PREFIX = "           | "
 
 
@@ -61,5 +61,8 @@ class TerminalReporter(Reporter):
         if deployment.state == "succeeded":
             where = f": {' '.join(urls)}" if urls else ""
             self._print(f"[{self._elapsed()}] ✓ {deployment.kind} of {deployment.stack} succeeded{where}")
+            for step in deployment.steps:
+                if step.state == "warning":
+                    self._print(f"  ⚠ {step.name}: {step.detail}")
         else:
             self._print(f"[{self._elapsed()}] ✗ {deployment.kind} of {deployment.stack} {deployment.state}: {deployment.error}")

@@ -10,7 +10,7 @@ from slack_sdk.models.blocks import Block
 from ..text import clip, clock, code, code_block, duration, esc, first_line, link, who
 from .common import context, keep_buttons, section, stack_actions
 
-MARKS = {"ok": "✓", "skipped": "·", "failed": "✗", "running": "⟳"}
+MARKS = {"ok": "✓", "skipped": "·", "warning": "⚠", "failed": "✗", "running": "⟳"}
 KIND_WORDS = {"deploy": "deploy", "redeploy": "redeploy", "env": "env change", "destroy": "destroy"}
 TAIL_LINES_SHOWN = 25
 
@@ -18,7 +18,7 @@ TAIL_LINES_SHOWN = 25
 @dataclass
 class StepLine:
     name: str
-    state: str  # running, ok, skipped, failed
+    state: str  # running, ok, skipped, warning, failed
     seconds: float | None = None
     detail: str | None = None
 
@@ -54,6 +54,11 @@ class Progress:
         return failed[0] if failed else None
 
     @property
+    def warnings(self) -> list[StepLine]:
+        """Steps that went wrong without stopping the deployment (a failed postdeploy, a 500)."""
+        return [s for s in self.steps if s.state == "warning"]
+
+    @property
     def finished(self) -> bool:
         return self.state in ("succeeded", "failed", "interrupted")
 
@@ -86,6 +91,8 @@ def _headline(p: Progress) -> str:
         if p.kind == "env":
             text = (f":white_check_mark: env of {code(p.stack)} applied without a rebuild: {where} · "
                     f"took {duration(p.elapsed)}")
+        for step in p.warnings:
+            text += f"\n:warning: *{esc(step.name)}*: {esc(first_line(step.detail, 300))}"
         return text
     if p.state == "interrupted":
         return (f":warning: {_what(p)} was interrupted: yadockeri restarted while it ran. "

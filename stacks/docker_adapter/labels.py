@@ -14,7 +14,7 @@ SERVICE_NAME_LABEL = "com.docker.swarm.service.name"  # swarm's, on each task's 
 TASK_ID_LABEL = "com.docker.swarm.task.id"  # swarm's, on each task's container
 STACK_LABEL = "yadockeri.stack"
 APP_LABEL = "yadockeri.app"
-ROLE_LABEL = "yadockeri.role"  # process, middleware, release, network, router, cleanup, yadockeri
+ROLE_LABEL = "yadockeri.role"  # process, middleware, release (postdeploy, predestroy), network, router, cleanup, yadockeri
 PROCESS_LABEL = "yadockeri.process"
 DEPLOYMENT_LABEL = "yadockeri.deployment"
 COMMIT_LABEL = "yadockeri.commit"
@@ -46,8 +46,13 @@ def network_name(stack: str) -> str:
     return f"{stack}_default"
 
 
-def release_job_name(stack: str) -> str:
-    return f"{stack}__release"
+ONE_OFF_TASKS = ("release", "postdeploy", "predestroy")  # the app's commands run as one-off jobs
+
+
+def release_job_name(stack: str, task: str = "release") -> str:
+    """The one-off job of a stack's release command (or postdeploy, predestroy)."""
+    assert task in ONE_OFF_TASKS, task
+    return f"{stack}__{task}"
 
 
 def volume_job_name(stack: str) -> str:

@@ -54,6 +54,26 @@ class Services:
                 return "updated"
         raise AssertionError("unreachable")
 
+    def rollback_service(self, name: str) -> bool:
+        """Put the service's previous spec back, as `docker service rollback` does (swarm rolls
+        the tasks back by the service's rollback config). False if it has no previous spec."""
+        for attempt in range(OUT_OF_SEQUENCE_TRIES):
+            current = self.service(name)
+            if current is None or not current.get("PreviousSpec"):
+                return False
+            with docker_errors(f"rolling back service {name}"):
+                url = self.api._url("/services/{0}/update", current["ID"])
+                response = self.api._post_json(url, data=current["Spec"], params={
+                    "version": current["Version"]["Index"], "rollback": "previous"})
+                try:
+                    self.api._raise_for_status(response)
+                except APIError as error:
+                    if "update out of sequence" not in str(error) or attempt == OUT_OF_SEQUENCE_TRIES - 1:
+                        raise
+                    continue
+                return True
+        raise AssertionError("unreachable")
+
     def create_job(self, spec: dict) -> str:
         with docker_errors(f"starting job {spec['name']}"):
             self.remove_service(spec["name"])  # a job left behind by a killed run

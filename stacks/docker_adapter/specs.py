@@ -126,9 +126,10 @@ def process_service_spec(p: ProcessInput) -> dict:
 
 
 def release_job_spec(*, stack: str, app: str, image: str, command: str, env: dict[str, str], deployment_id: int,
-                     hardening: Hardening) -> dict:
-    """The release command as a swarm replicated job: runs once, to completion, never restarts."""
-    labels = stack_labels(stack, app, "release") | {DEPLOYMENT_LABEL: str(deployment_id)}
+                     hardening: Hardening, task: str = "release") -> dict:
+    """The release command (or the postdeploy or predestroy command: `task`) as a swarm
+    replicated job: runs once, to completion, never restarts."""
+    labels = stack_labels(stack, app, task) | {DEPLOYMENT_LABEL: str(deployment_id)}
     container = ContainerSpec(
         image=image, command=["/bin/sh", "-c", command], env=[f"{k}={v}" for k, v in sorted(env.items())],
         labels=labels, init=True,
@@ -140,7 +141,7 @@ def release_job_spec(*, stack: str, app: str, image: str, command: str, env: dic
     )
     harden(container, template, hardening)
     return {
-        "name": release_job_name(stack),
+        "name": release_job_name(stack, task),
         "task_template": template,
         "mode": ServiceMode("replicated-job"),
         "labels": labels,

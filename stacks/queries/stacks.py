@@ -43,6 +43,12 @@ class StackQueries(Queries):
         with self.session() as s:
             s.execute(update(Stack).where(Stack.name == name, LIVE).values(**values))
 
+    def claim_first_live(self, name: str) -> bool:
+        """True once per stack: for the deploy that made it live first (its postdeploy runs)."""
+        with self.session() as s:
+            return changed(s, update(Stack).where(Stack.name == name, LIVE, Stack.first_live_at.is_(None))
+                           .values(first_live_at=utcnow())) == 1
+
     def set_stack_state(self, name: str, state: str, *, only_from: tuple[str, ...] | None = None) -> bool:
         """Conditional state change: True if this call changed it."""
         with self.session() as s:

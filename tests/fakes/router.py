@@ -29,6 +29,7 @@ class FakeRouter:
         self.network = network
         self.token = token
         self.answers = True
+        self.statuses: dict[str, int] = {}  # what the stacks' web answers to a path (200 otherwise)
         self.requests: list[tuple[str, str]] = []  # (host, path) of every request
         router = self
 
@@ -94,7 +95,8 @@ class FakeRouter:
         if not addresses:
             self._send(request, 404, {PAGE_HEADER: "unknown-stack"})
             return
-        self._send(request, 200, {UPSTREAM_HEADER: f"{addresses[0]}:{WEB_PORT}"} if checked else {})
+        status = self.statuses.get(request.path, 200)
+        self._send(request, status, {UPSTREAM_HEADER: f"{addresses[0]}:{WEB_PORT}"} if checked else {})
 
     @staticmethod
     def _send(request: BaseHTTPRequestHandler, status: int, headers: dict[str, str]) -> None:

@@ -51,6 +51,14 @@ class FakeServices(FakeTasks):
             self._update(current, self._spec_of(spec))
             return "updated"
 
+    def rollback_service(self, name: str) -> bool:
+        with self._call("rollback_service"):
+            service = self._find(name)
+            if service is None or service.previous is None:
+                return False
+            self._revert(service, "rollback completed", failed=False)
+            return True
+
     def create_job(self, spec: dict) -> str:
         with self._call("create_job"):
             self._remove(spec["name"])  # a job left behind by a killed run, as Swarm.create_job
@@ -152,10 +160,14 @@ class FakeServices(FakeTasks):
             service.update_status = {"State": "completed", "StartedAt": service.updated_at,
                                      "CompletedAt": service.updated_at, "Message": "update completed"}
 
-    def _revert(self, service: StoredService, message: str) -> None:
+    def _revert(self, service: StoredService, message: str, *, failed: bool = True) -> None:
+        """Swarm's rollback (the new tasks failed), or one asked for (they are shut down)."""
         for task in service.tasks:
             if task["_generation"] == service.generation and task["DesiredState"] == "running":
-                self._end_task(task, "failed", "shutdown", err="task: non-zero exit (1)")
+                if failed:
+                    self._end_task(task, "failed", "shutdown", err="task: non-zero exit (1)")
+                else:
+                    self._end_task(task, "shutdown", "shutdown")
         assert service.previous is not None
         service.spec, service.previous = service.previous, service.spec
         service.generation += 1

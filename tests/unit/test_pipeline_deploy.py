@@ -243,7 +243,7 @@ def test_middleware_a_release_waits_for_must_start_in_time(world: World) -> None
     with_middleware(world, release="migrate")
     world.swarm.behave("akira_cache", Behaviour(starts=False, err="no suitable node (1 node not available)"))
     steps = failed_at(world, world.job(), DeployFailed, "akira_cache did not start within 1s")
-    assert ("middleware", "failed") in steps and "release" not in dict(steps)
+    assert ("ready", "failed") in steps and "release" not in dict(steps)
 
 
 # release ----------------------------------------------------------------------------------------
