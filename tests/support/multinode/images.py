@@ -25,9 +25,10 @@ CLI_IMAGE = "yadockeri-test/docker-cli:local"
 REPO_ROOT = Path(__file__).resolve().parents[3]  # tests/support/multinode/images.py -> the repository
 
 
-def base_image_tag() -> str:
-    digest = hashlib.sha256(repr(BASE_RECIPE).encode()).hexdigest()[:8]
-    return f"{BASE_REPO}:{BASE_RECIPE[0]}-{digest}"
+def base_image_tag(recipe: tuple = BASE_RECIPE, repo: str = BASE_REPO, remove: tuple[str, ...] = ()) -> str:
+    """The tag names the recipe (suite, variant, packages, and the paths removed after it)."""
+    digest = hashlib.sha256(repr((recipe, remove) if remove else recipe).encode()).hexdigest()[:8]
+    return f"{repo}:{recipe[0]}-{digest}"
 
 
 def debian_mirror() -> str:
@@ -44,20 +45,24 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def ensure_base_image(say=print) -> str:
+def ensure_base_image(say=print, *, recipe: tuple = BASE_RECIPE, repo: str = BASE_REPO,
+                      remove: tuple[str, ...] = ()) -> str:
     """A Debian bookworm image with Python 3.11, venv, git and ssh, made with debootstrap on the
-    host engine, kept between runs (its tag names the recipe): it takes minutes to make."""
-    tag = base_image_tag()
+    host engine, kept between runs (its tag names the recipe): it takes minutes to make.
+    Another recipe (suite, variant, packages) and repository make another base the same way;
+    `remove` names more paths (relative to the root) to leave out of it."""
+    tag = base_image_tag(recipe, repo, remove)
     host = docker.DockerClient(base_url=HOST_DOCKER, timeout=600)
     with contextlib.suppress(docker.errors.ImageNotFound):
         host.images.get(tag)
         return tag
-    suite, variant, packages = BASE_RECIPE
+    suite, variant, packages = recipe
     root = Path(tempfile.mkdtemp(prefix="ydmn-debootstrap-", dir="/var/tmp"))
     try:
         started = time.monotonic()
         run("debootstrap", f"--variant={variant}", f"--include={','.join(packages)}", suite, str(root), debian_mirror())
-        for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/locale"):
+        for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/locale",
+                     *remove):
             shutil.rmtree(root / junk, ignore_errors=True)
         (root / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
