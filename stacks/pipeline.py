@@ -372,11 +372,25 @@ def roll_back(job: Job, wanted: list[dict], results: dict[str, str], error: Yado
             job.swarm.remove_service(name)
         previous = [_spec_of_now(job, name) for name in back]
         live = wait_live(job, [p for p in previous if p], {}, None, rolling_back=True)
+        _wait_rollbacks_done(job, back)
         s.detail = ", ".join([f"{n.split('_', 1)[1]} back to the previous version" for n in back]
                              + [f"{n.split('_', 1)[1]} removed" for n in removed]) + f" ({live.detail})"
     first, _, rest = str(error).partition("\n")
     return type(error)(f"{first}; yadockeri rolled back to the previous version, which serves again"
                        + (f"\n{rest}" if rest else ""))
+
+
+def _wait_rollbacks_done(job: Job, names: list[str]) -> None:
+    """Swarm's rollback ends after its monitor period: until then the stack stays locked."""
+    def done() -> bool | None:
+        states = [((job.swarm.service(name) or {}).get("UpdateStatus") or {}).get("State") for name in names]
+        return True if all(state in (None, "rollback_completed") for state in states) else None
+
+    def stuck() -> bool:
+        raise DeployFailed(f"swarm did not finish rolling back {', '.join(names)}")
+
+    poll_until(done, timeout=job.settings.update_monitor + job.settings.deploy_timeout, interval=SETTLE_POLL,
+               timed_out=stuck)
 
 
 def _new_version_runs(job: Job, spec: dict) -> bool:
