@@ -122,6 +122,20 @@ def test_progress_message_through_a_deployment(client: WebClient) -> None:
     assert [b.type for b in progress_message(destroyed)[1]] == ["section", "context"]  # no buttons left
 
 
+def test_a_warning_is_in_the_message_and_the_thread(client: WebClient) -> None:
+    """A deploy that succeeded with a step that went wrong (a 500, a failed postdeploy) says so."""
+    p = Progress(10, "akira", "deploy", "main", "U123", state="succeeded", urls=["http://akira.y.localhost"],
+                 steps=[StepLine("wait", "warning", 1.2, "the web answered / answered 500: <boom>"),
+                        StepLine("postdeploy", "ok", 3.0, "bin/seed")])
+    text, blocks = progress_message(p)
+    assert text.startswith(":white_check_mark: `akira` is up: <http://akira.y.localhost>")
+    assert text.endswith("\n:warning: *wait*: the web answered / answered 500: &lt;boom&gt;")
+    assert blocks[-2].to_dict()["elements"][1]["text"] == "⚠ wait 1.2s  ✓ postdeploy 3.0s"
+    post(client, (text, blocks))
+    thread = post(client, details_message(p, None, tail_attached=False))
+    assert "⚠ wait 1.2s — the web answered / answered 500: &lt;boom&gt;" in str(thread["blocks"])
+
+
 def test_details_with_a_long_failure_fit_slack(client: WebClient) -> None:
     p = Progress(9, "akira", "deploy", "main", "U123", state="failed", error="x" * 10_000,
                  steps=[StepLine(f"step{n}", "ok", 1.0, "d" * 500) for n in range(30)])
