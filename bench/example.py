@@ -34,6 +34,8 @@ from bench.deploy import DOCKER, POLL, Bench, Watch, line, plain_router, run, te
 from stacks.config import AppConfig, Settings
 from stacks.docker_adapter import Swarm
 from stacks.router import ensure_router
+from stacks.secrets import load_fernet
+from stacks.store import Store
 from tests.support.example_images import ensure_example_images
 from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port
 from tests.support.sample_app import SampleRepo
@@ -85,6 +87,16 @@ def plain_deploy(bench: Bench, stack: str) -> None:
         "sh", "-c", PLAIN_WEB)
 
 
+def steps_of(bench: Bench, stack: str) -> str:
+    """Where yadockeri's time went: each step of the stack's deployment (build and middleware overlap)."""
+    store = Store(bench.settings.db_url, load_fernet(None, bench.settings.data_dir))
+    try:
+        (deployment,) = store.deployments(stack)
+        return "  ".join(f"{s.name} {s.seconds:.2f}" for s in deployment.steps if s.seconds is not None)
+    finally:
+        store.close()
+
+
 def remove_volumes(prefix: str) -> None:
     client = Swarm.manager().client
     for volume in client.volumes.list():
@@ -116,6 +128,8 @@ def main() -> None:
                 took, returned = timed(watch, action)
                 (ours if who == "yadockeri" else theirs).append(took)
                 print(f"  pair {pair + 1}  {who:<9}  {took:6.2f} s  (command returned at {returned:5.2f} s)", flush=True)
+                if who == "yadockeri":
+                    print(f"           steps: {steps_of(bench, stack)}", flush=True)
     finally:
         teardown(bench, prefix)
         remove_volumes(prefix)

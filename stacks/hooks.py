@@ -10,6 +10,7 @@ destroy goes on), as on Heroku.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from .appspec import parse_appspec
@@ -17,6 +18,7 @@ from .docker_adapter import specs
 from .docker_adapter.labels import SERVICE_NAME_LABEL
 from .errors import ReleaseFailed, YadockeriError
 from .polling import poll_until
+from .waits import FAST_FOR, FAST_POLL
 
 if TYPE_CHECKING:
     from .pipeline import Job, Release
@@ -109,9 +111,13 @@ def _wait_job(job: Job, name: str) -> tuple[str, str | None]:
                 return state, task["Status"].get("Err")
         return None
 
-    timeout = job.settings.release_timeout
-    result = poll_until(ended, timeout=timeout, interval=job.settings.poll_interval,
-                        timed_out=lambda: ("timeout", f"did not finish within {timeout}s"))
+    # Briskly at first (most commands are quick; a deploy waits for them), then gently.
+    started, timeout = time.monotonic(), job.settings.release_timeout
+    result = poll_until(ended, timeout=min(FAST_FOR, timeout), interval=FAST_POLL, timed_out=lambda: None)
+    if result is None:
+        result = poll_until(ended, timeout=max(0.0, timeout - (time.monotonic() - started)),
+                            interval=job.settings.poll_interval,
+                            timed_out=lambda: ("timeout", f"did not finish within {timeout}s"))
     assert result is not None  # no stop(): ended or timed out
     return result
 
