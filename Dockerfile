@@ -23,6 +23,7 @@ COPY pyproject.toml README.md /app/
 COPY stacks /app/stacks
 COPY bot /app/bot
 COPY yadockeri /app/yadockeri
+COPY api /app/api
 COPY migrations /app/migrations
 RUN python3 -m venv /opt/yadockeri \
  && if ls /wheels/*.whl >/dev/null 2>&1; then \

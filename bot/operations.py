@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from stacks.store import StackRecord
 from stacks.text import inert
+from stacks.tokens import personal_name
 
 from .asker import Asker
 from .blocks.deployment import kept_message
@@ -126,6 +127,20 @@ def keep(bot: Bot, asker: Asker, stack: str, seconds: int | None, forever: bool 
         f"until <!date^{int(until.timestamp())}^{{date_short_pretty}} {{time}}|{until:%Y-%m-%d %H:%M} UTC>")
     text, blocks = kept_message(stack, asker.user, when)
     asker.tell(text, blocks, replace=replace, title="Keep")
+
+
+def personal_token(bot: Bot, asker: Asker, revoke: bool) -> None:
+    """The asker's token for the HTTP API, shown once and only to them (a new one replaces the
+    old); or forgotten."""
+    actor = bot.actor(asker.user)
+    if revoke:
+        bot.engine.tokens.revoke(personal_name(asker.user), actor)
+        asker.tell(":wastebasket: your API token is revoked: it is refused from now on.", title="Token")
+        return
+    token = bot.engine.tokens.create_personal(asker.user, actor)
+    asker.tell(f":key: your token for the yadockeri API (it acts as you; any earlier one is revoked). It is shown "
+               f"this once, only to you: keep it like a password.\n```{token}```\n"
+               "Use it as `Authorization: Bearer <token>`; `/yadockeri token revoke` forgets it.", title="Token")
 
 
 def confirm_destroy(bot: Bot, asker: Asker, stack: str) -> None:

@@ -39,6 +39,7 @@ USAGE: dict[str, str] = {
     "status": "status STACK                      its state, URL and last deployments",
     "logs": "logs STACK [PROCESS]              recent logs of a process (default: web)",
     "keep": "keep STACK [--for 7d]             protect a stack from sleep and reap (max 30d)",
+    "token": "token [revoke]                    your token for the HTTP API, shown once (revoke: forget it)",
     "help": "help                              this text",
 }
 CLI_USAGE: dict[str, str] = {
@@ -49,6 +50,8 @@ CLI_USAGE: dict[str, str] = {
     "install": "install                           install yadockeri as swarm services",
     "uninstall": "uninstall [--stacks]              remove yadockeri (and with --stacks, every stack)",
 }
+CLI_TOKEN_USAGE = ("token create NAME [--admin] [--expires 90d] | token list | token revoke NAME   "
+                   "named API tokens (admins)")
 CLI_ONLY = frozenset(CLI_USAGE)
 
 
@@ -66,6 +69,10 @@ class Command:
     forever: bool = False
     with_stacks: bool = False
     topic: str | None = None  # for `help VERB`
+    token_action: str | None = None  # token: mine (Slack: yours), revoke-mine, create, list, revoke
+    token_name: str | None = None
+    token_admin: bool = False
+    expires_seconds: int | None = None
 
     @property
     def changes_env(self) -> bool:
@@ -78,6 +85,7 @@ def usage(origin: Origin = "cli", verb: str | None = None) -> str:
     if origin == "cli":
         table.update(CLI_USAGE)
         table["destroy"] = "destroy STACK [--yes]             remove everything of the stack (asks first)"
+        table["token"] = CLI_TOKEN_USAGE
     if verb in table:
         return "usage: " + prefix + table[verb]
     lines = [prefix + line for line in table.values()]
@@ -184,6 +192,31 @@ def _parse_keep(rest: list[str], origin: Origin) -> Command:
     return Command(verb="keep", stack=check_stack_name(stack), keep_seconds=seconds, forever="--forever" in options)
 
 
+def _parse_token(rest: list[str], origin: Origin) -> Command:
+    """Slack: `token` (a personal token, shown once) and `token revoke`. The command line:
+    named tokens, `token create NAME [--admin] [--expires 90d]`, `token list`, `token revoke NAME`."""
+    from .tokens import check_token_name  # names of tokens are checked like every name here
+
+    if origin == "slack":
+        options, args = _options(rest, {}, "token", origin)
+        if args not in ([], ["revoke"]):
+            raise UsageError(f"token takes nothing, or `revoke`\n{usage(origin, 'token')}")
+        return Command(verb="token", token_action="revoke-mine" if args else "mine")
+    options, args = _options(rest, {"--admin": False, "--expires": True}, "token", origin)
+    action = args[0].lower() if args else ""
+    if action == "list" and len(args) == 1 and not options:
+        return Command(verb="token", token_action="list")
+    if action == "revoke" and len(args) == 2 and not options:
+        return Command(verb="token", token_action="revoke", token_name=args[1])
+    if action == "create" and len(args) == 2:
+        seconds = parse_duration(options["--expires"]) if "--expires" in options else None
+        if seconds is not None and seconds <= 0:
+            raise UsageError(f"--expires must be more than 0s\n{usage(origin, 'token')}")
+        return Command(verb="token", token_action="create", token_name=check_token_name(args[1]),
+                       token_admin="--admin" in options, expires_seconds=seconds)
+    raise UsageError(f"usage: yadockeri {CLI_TOKEN_USAGE}")
+
+
 def _parse_help(rest: list[str], origin: Origin) -> Command:
     return Command(verb="help", topic=rest[0].lower() if rest else None)
 
@@ -205,6 +238,7 @@ _PARSERS = {
     "ls": _parse_list,
     "logs": _parse_logs,
     "keep": _parse_keep,
+    "token": _parse_token,
     "help": _parse_help,
 }
 

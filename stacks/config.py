@@ -233,6 +233,12 @@ class Settings(BaseSettings):
     bot_port: Port = 3000
     bot_bind: IpAddress = None  # default: every address in HTTP mode (Slack posts), 127.0.0.1 otherwise
 
+    # The HTTP API (api/, docs/api.md): 0 turns it off. Reach it through a TLS terminator.
+    api_port: int = Field(8000, ge=0, le=65535)
+    api_bind: IpAddress = None  # default 127.0.0.1: put a TLS terminator in front, or set 0.0.0.0 behind one
+    api_rate: str = Field("20/s", pattern=r"^[1-9][0-9]{0,5}/(s|m|h)$")  # requests per token: N/s, N/m or N/h
+    api_keepalive: float = 15.0  # seconds between keep-alive comments on an idle event stream
+
     apps: Apps = Field(default_factory=dict)
 
     @classmethod

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from .api_tokens import ApiTokens
 from .config import Settings
 from .connections import DockerConnections
 from .docker_adapter.labels import PROCESS_LABEL, ROLE_LABEL, STACK_LABEL, service_name
 from .errors import DockerUnavailable, NotFound, PermissionDenied, YadockeriError
 from .example import ensure_example_repo
+from .feed import DeploymentFeed
 from .idle import Action, Schedule, Timing, describe, schedule_of
 from .maintenance import Maintenance
 from .models import utcnow
@@ -67,10 +69,12 @@ class Engine:
         ))
         self.docker = DockerConnections(settings, docker_host)
         self._listeners: list[Callable[[StackEvent], None]] = []
-        self.jobs = JobRunner(settings, self.store, make_job=self._job, emit=self.emit)
+        self.feed = DeploymentFeed()  # deployments as they happen, for the API's event streams
+        self.jobs = JobRunner(settings, self.store, make_job=self._job, emit=self.emit, feed=self.feed)
         self.runner = self.jobs.runner
         self.maintenance = Maintenance(settings, self.store, self.jobs, emit=self.emit, swarm=lambda: self.swarm,
                                        builder=lambda: self.builder)
+        self.tokens = ApiTokens(self.store, lambda: self.settings)  # who the HTTP API's callers are
         self.interrupted_at_start: list[DeploymentRecord] = []  # for a front end that starts after start()
 
     @property

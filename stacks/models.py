@@ -200,3 +200,22 @@ class Cursor(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger)  # nanoseconds since the epoch
+
+
+class ApiToken(Base):
+    """A token of the HTTP API, stored as its SHA-256 only (tokens are 256 random bits, so a
+    plain hash cannot be reversed). A personal token (`@<slack user>`) acts as its owner; a
+    named one (an admin's, for CI) is its own identity, `token:<name>`."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(20), unique=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    admin: Mapped[bool] = mapped_column(default=False)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(12))  # the first characters, to tell tokens apart in a list
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

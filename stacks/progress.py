@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .feed import DeploymentFeed
     from .store import DeploymentRecord, LockRecord
 
 log = logging.getLogger(__name__)
@@ -39,16 +40,21 @@ class Reporter:
 
 
 class ReporterGuard(Reporter):
-    """Wraps a front end's reporter so that its failures never break a deployment."""
+    """Wraps a front end's reporter so that its failures never break a deployment; tells the
+    feed (stacks/feed.py) too, after the reporter, when the change is in the database."""
 
-    def __init__(self, inner: Reporter | None) -> None:
+    def __init__(self, inner: Reporter | None, feed: DeploymentFeed | None = None) -> None:
         self.inner = inner or Reporter()
+        self.feed = feed
 
     def _call(self, name: str, *args: object) -> None:
         try:
             getattr(self.inner, name)(*args)
         except Exception:  # a broken terminal or Slack outage must not fail the deploy
             log.exception("reporter %s failed in %s", type(self.inner).__name__, name)
+        if self.feed is not None and name != "log":
+            first = args[0]
+            self.feed.publish(first if isinstance(first, int) else getattr(first, "id", 0), name)
 
     def queued(self, deployment: DeploymentRecord) -> None:
         self._call("queued", deployment)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .models import Deployment, Stack
+from .models import ApiToken, Deployment, Stack
+from .tokens import TokenRecord
 
 
 @dataclass(frozen=True)
@@ -104,3 +105,8 @@ def deployment_record(row: Deployment) -> DeploymentRecord:
         created_at=row.created_at, started_at=row.started_at, finished_at=row.finished_at, runner=row.runner,
         error=row.error, log_tail=row.log_tail, message=row.message, steps=steps,
     )
+
+
+def token_record(row: ApiToken) -> TokenRecord:
+    return TokenRecord(name=row.name, owner=row.owner, admin=row.admin, hint=row.hint, created_by=row.created_by,
+                       created_at=row.created_at, expires_at=row.expires_at, last_used_at=row.last_used_at)

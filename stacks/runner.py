@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from .config import Settings
 from .errors import BranchNotFound, PermissionDenied, YadockeriError
+from .feed import DeploymentFeed
 from .jobs import RULES, JobKind
 from .models import utcnow
 from .ports import StorePort
@@ -104,8 +105,9 @@ class JobRunner:
 
     def __init__(self, settings: Settings, store: StorePort, *,
                  make_job: Callable[[DeploymentRecord, StackRecord, Reporter], pipeline.Job],
-                 emit: Callable[[StackEvent], None]) -> None:
+                 emit: Callable[[StackEvent], None], feed: DeploymentFeed | None = None) -> None:
         self.settings = settings
+        self.feed = feed or DeploymentFeed()
         self.store = store
         self.make_job = make_job
         self.emit = emit
@@ -157,7 +159,7 @@ class JobRunner:
         self.store.claim_deployment(deployment.id, self.runner)
         self.store.add_event(actor=actor.id, source=actor.source, action=kind, stack=stack, result="queued",
                              detail=f"deployment #{deployment.id}" + (" (new stack)" if created else ""))
-        guard = ReporterGuard(reporter)
+        guard = ReporterGuard(reporter, self.feed)
         guard.queued(deployment)
         answer: Future = Future()
         done = self._pool.submit(self._run, deployment, guard, created, answer)

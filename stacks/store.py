@@ -23,6 +23,7 @@ from .queries.events import EventQueries
 from .queries.idle import IdleQueries
 from .queries.locks import LockQueries
 from .queries.stacks import StackQueries
+from .queries.tokens import TokenQueries
 from .records import DeploymentRecord, EventRecord, LockRecord, StackRecord, StepRecord
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 
-class Store(StackQueries, DeploymentQueries, LockQueries, EnvQueries, IdleQueries, EventQueries):
+class Store(StackQueries, DeploymentQueries, LockQueries, EnvQueries, IdleQueries, EventQueries, TokenQueries):
     def __init__(self, url: str, fernet: Fernet) -> None:
         self.url = url
         self.engine = make_engine(url)

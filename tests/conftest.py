@@ -69,6 +69,7 @@ def infra(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathF
         "poll_interval": 0.2,
         # The router asks this session's status endpoint (on the docker_gwbridge gateway).
         "status_port": free_port(),
+        "api_port": 0,  # tests that serve the API start it themselves, on a free port
         "reaper_interval": 1,
         "activity_flush": 0.5,
         # One router serves every test's engine (each with its own data folder): they share its token.

@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("stacks", "bot", "yadockeri", "tests", "bench")
+PACKAGES = ("stacks", "bot", "yadockeri", "api", "tests", "bench")
 MAX_LINES = 250
 ALLOWED: set[tuple[str, str]] = set()  # (module, class) allowed over the limit: none
 

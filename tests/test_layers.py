@@ -1,7 +1,8 @@
 """Who may import whom (docs/ARCHITECTURE.md), checked on the source:
 
 - only stacks/docker_adapter/ imports the docker SDK or runs the docker CLI;
-- bot/ (the Slack front end) never reaches Docker, and stacks/ never imports Slack;
+- bot/ (the Slack front end) and api/ (the HTTP API) never reach Docker, api/ never imports Slack,
+  and stacks/ never imports Slack or a front end;
 - the adapter depends on nothing of the engine above it.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ADAPTER = ROOT / "stacks" / "docker_adapter"
-PRODUCT = [ROOT / "stacks", ROOT / "bot", ROOT / "yadockeri"]
+PRODUCT = [ROOT / "stacks", ROOT / "bot", ROOT / "yadockeri", ROOT / "api"]
 # What the adapter may use from the engine's package: leaf modules that import nothing above them.
 ADAPTER_MAY_USE = {"stacks.errors", "stacks.limits", "stacks.config"}
 
@@ -79,10 +80,13 @@ def test_the_adapter_needs_nothing_above_it() -> None:
 
 
 def test_the_front_ends_never_reach_docker_and_the_engine_never_imports_slack() -> None:
-    bot = {dotted(p): sorted(m for m in imports(p) if m.startswith(("stacks.docker_adapter", "docker")))
-           for p in modules(ROOT / "bot")}
-    assert {name: found for name, found in bot.items() if found} == {}
-    slack = {dotted(p): sorted(m for m in imports(p) if m.startswith(("slack_sdk", "slack_bolt", "bot")))
+    fronts = {dotted(p): sorted(m for m in imports(p) if m.startswith(("stacks.docker_adapter", "docker")))
+              for p in modules(ROOT / "bot", ROOT / "api")}
+    assert {name: found for name, found in fronts.items() if found} == {}
+    api = {dotted(p): sorted(m for m in imports(p) if m.startswith(("slack_sdk", "slack_bolt", "bot.")))
+           for p in modules(ROOT / "api")}
+    assert {name: found for name, found in api.items() if found} == {}
+    slack = {dotted(p): sorted(m for m in imports(p) if m.startswith(("slack_sdk", "slack_bolt", "bot", "api.", "fastapi")))
              for p in modules(ROOT / "stacks")}
     assert {name: found for name, found in slack.items() if found} == {}
 

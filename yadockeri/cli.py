@@ -97,10 +97,17 @@ def run(command: Command, settings: Settings) -> int:
                 "when its yadockeri process stopped; it is marked so", file=sys.stderr)
         if command.verb not in SERVES_CONTROL:
             return handler(engine, command)
+        from api.server import serve  # the HTTP API (docs/api.md), served by the long-running ones
+
         server = control.ControlServer(settings.data_dir, lambda words: execute(engine, words)).start()
+        api = serve(engine)
+        if api is not None:
+            say(f"HTTP API on {api.url}/api/v1 (docs/api.md)")
         try:
             return handler(engine, command)
         finally:
+            if api is not None:
+                api.stop()
             server.close()
     finally:
         engine.close()
@@ -264,6 +271,25 @@ def do_keep(engine: Engine, command: Command) -> int:
     return EXIT_OK
 
 
+def do_token(engine: Engine, command: Command) -> int:
+    """Named API tokens (command line only): create shows the token once."""
+    if command.token_action == "list":
+        rows = [(t.name, t.owner, "admin" if t.admin else "", t.hint + "…", _ago(t.created_at),
+                 t.expires_at.strftime("%Y-%m-%d") if t.expires_at else "never", _ago(t.last_used_at))
+                for t in engine.tokens.all()]
+        _table([("NAME", "ACTS AS", "", "TOKEN", "CREATED", "EXPIRES", "LAST USED"), *rows])
+        return EXIT_OK
+    if command.token_action == "revoke":
+        engine.tokens.revoke(command.token_name or "", actor())
+        say(f"token {command.token_name} revoked: it is refused from now on")
+        return EXIT_OK
+    token = engine.tokens.create_named(command.token_name or "", actor(), admin=command.token_admin,
+                                       expires_in=command.expires_seconds)
+    say(f"token {command.token_name} (acts as token:{command.token_name}"
+        f"{', an admin' if command.token_admin else ''}); shown this once, store it as a CI secret:\n{token}")
+    return EXIT_OK
+
+
 def do_bot(engine: Engine, command: Command) -> int:
     from bot.main import run_bot  # Slack is only imported when the bot runs
 
@@ -306,6 +332,7 @@ HANDLERS: dict[str, Callable[[Engine, Command], int]] = {
     "uninstall": do_uninstall,
     "reaper": do_reaper,
     "keep": do_keep,
+    "token": do_token,
 }
 
 

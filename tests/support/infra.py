@@ -86,6 +86,7 @@ def env_for_cli(settings: Settings, tmp_path: Path) -> dict[str, str]:
         "YADOCKERI_SLEEP_AFTER": str(settings.sleep_after),
         "YADOCKERI_REAP_AFTER": str(settings.reap_after),
         "YADOCKERI_REAP_WARNING": str(settings.reap_warning),
+        "YADOCKERI_API_PORT": str(settings.api_port),
     })
     if settings.database_url:
         env["YADOCKERI_DATABASE_URL"] = settings.database_url

@@ -95,7 +95,11 @@ def _logs(bot: Bot, asker: Asker, cmd: Command, trigger_id: str) -> None:
     bot.submit(asker, operations.show_logs, cmd.stack, cmd.process or "web")
 
 
+def _token(bot: Bot, asker: Asker, cmd: Command, trigger_id: str) -> None:
+    bot.submit(asker, operations.personal_token, cmd.token_action == "revoke-mine")
+
+
 VERBS: dict[str, Verb] = {
     "": _form, "help": _help, "keep": _keep, "deploy": _deploy, "redeploy": _redeploy, "destroy": _destroy,
-    "env": _env, "list": _list, "status": _status, "logs": _logs,
+    "env": _env, "list": _list, "status": _status, "logs": _logs, "token": _token,
 }
