@@ -115,6 +115,24 @@ def test_help_and_keep(quiet_bot: RunningBot) -> None:
     assert [name for name, _, _ in quiet_bot.engine_calls] == []
 
 
+def test_a_personal_api_token_is_shown_once_only_to_its_owner_and_revoked(quiet_bot: RunningBot,
+                                                                          quiet_engine: Engine) -> None:
+    from stacks.errors import PermissionDenied
+
+    _, response_url = quiet_bot.command("token")
+    (answer,) = quiet_bot.answers(response_url)
+    assert answer["response_type"] == "ephemeral" and "shown this once, only to you" in answer["text"]
+    token = next(word for word in answer["text"].replace("`", " ").split() if word.startswith("ydk_"))
+    actor, record = quiet_engine.tokens.actor_of(token)
+    assert (actor.id, actor.source, record.name) == (OWNER, f"api:@{OWNER.lower()}", f"@{OWNER.lower()}")
+    _, response_url = quiet_bot.command("token revoke")
+    assert "your API token is revoked" in quiet_bot.answers(response_url)[0]["text"]
+    with pytest.raises(PermissionDenied):
+        quiet_engine.tokens.actor_of(token)
+    _, response_url = quiet_bot.command("token create ci")
+    assert "token takes nothing, or `revoke`" in quiet_bot.answers(response_url)[0]["text"]
+
+
 def test_list_and_status_answer_ephemerally(quiet_bot: RunningBot) -> None:
     answer, response_url = quiet_bot.command("list")
     assert answer.status_code == 200 and answer.text == ""  # acked at once, answered after
