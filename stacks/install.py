@@ -49,6 +49,7 @@ from .docker_adapter.labels import (
 from .docker_adapter.system_specs import (
     INSTALL_DATA_DIR,
     Attached,
+    api_published,
     data_removal_spec,
     install_service_spec,
     uninstall_job_spec,
@@ -171,6 +172,8 @@ def service_env(settings: Settings, *, image: str, router_image: str, with_confi
         # (the node's own address hairpins through docker_gwbridge); the router network is.
         "YADOCKERI_ROUTER_URL": f"http://{settings.router_service}:{ROUTER_PORT_INSIDE}",
     })
+    if api_published(settings):
+        env["YADOCKERI_API_BIND"] = "0.0.0.0"  # in its container: the published port arrives there
     if with_config:
         env["YADOCKERI_CONFIG"] = CONFIG_PATH
     return dict(sorted(env.items()))

@@ -101,6 +101,15 @@ def test_socket_mode_publishes_nothing_and_http_mode_publishes_the_bot_port_in_h
     assert "SLACK_APP_TOKEN" not in {s["File"]["Name"] for s in http["task_template"]["ContainerSpec"]["Secrets"]}
 
 
+def test_the_api_is_published_only_when_an_address_is_chosen_for_it(tmp_path: Path) -> None:
+    assert spec_of(settings(tmp_path))["endpoint_spec"].get("Ports") in (None, [])
+    published = settings(tmp_path, api_bind="10.0.0.5", api_port=8443)
+    assert spec_of(published)["endpoint_spec"]["Ports"] == [
+        {"Protocol": "tcp", "TargetPort": 8443, "PublishedPort": 8443, "PublishMode": "host"}]
+    env = install.service_env(published, image="img:1", router_image="router:1", with_config=False)
+    assert env["YADOCKERI_API_BIND"] == "0.0.0.0" and env["YADOCKERI_API_PORT"] == "8443"
+
+
 def test_the_spec_hash_changes_with_the_image_and_only_then(tmp_path: Path) -> None:
     s = settings(tmp_path)
     one, again, other = spec_of(s), spec_of(s), spec_of(s, image_id="sha256:2")

@@ -99,6 +99,12 @@ class Attached:
     path: str
 
 
+def api_published(settings: Settings) -> bool:
+    """The installed service publishes the HTTP API only when YADOCKERI_API_BIND says so (an
+    admin who put a TLS terminator in front); otherwise it serves it inside its container only."""
+    return bool(settings.api_port and settings.api_bind)
+
+
 def install_service_spec(settings: Settings, *, image: str, image_id: str, env: dict[str, str],
                          secrets: list[Attached], configs: list[Attached], command: list[str] | None = None) -> dict:
     labels = {ROLE_LABEL: "yadockeri", INSTALL_LABEL: settings.service_name}
@@ -123,6 +129,9 @@ def install_service_spec(settings: Settings, *, image: str, image_id: str, env: 
     if settings.bot_mode == "http":
         ports = [{"Protocol": "tcp", "TargetPort": settings.bot_port, "PublishedPort": settings.bot_port,
                   "PublishMode": "host"}]
+    if api_published(settings):  # the admin chose an address for the API: for a TLS terminator there
+        ports.append({"Protocol": "tcp", "TargetPort": settings.api_port, "PublishedPort": settings.api_port,
+                      "PublishMode": "host"})
     spec = {
         "name": settings.service_name,
         "task_template": TaskTemplate(
