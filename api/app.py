@@ -5,7 +5,7 @@ streams are coroutines (api/events.py)."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from stacks.engine import Engine
@@ -13,7 +13,8 @@ from stacks.names import check_app_name, check_branch, check_env_key, check_proc
 from stacks.runner import Actor
 
 from . import errors, events, schemas, views
-from .auth import RateLimiter, authenticate
+from .auth import Authenticator
+from .snapshot import Snapshot
 
 PROBLEMS: dict[int | str, dict] = {code: {"model": schemas.Problem} for code in (400, 401, 403, 404, 409, 422, 429, 503)}
 STREAM: dict[int | str, dict] = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
@@ -23,18 +24,22 @@ def create_app(engine: Engine) -> FastAPI:
     app = FastAPI(title="yadockeri", version="1", description="Review environments on Docker Swarm (docs/api.md).",
                   openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
     errors.install(app)
-    limiter = RateLimiter(engine.settings.api_rate)
+    authenticator = Authenticator(engine.tokens, engine.settings.api_rate)
+    watches = events.Watches(engine)
+    settings = lambda: engine.settings  # noqa: E731 - read at each call: a test may replace them
+    stacks = Snapshot(lambda: schemas.StackList(
+        stacks=[views.stack(s, settings(), engine.next_for(s)) for s in engine.list_stacks()]).model_dump_json().encode())
+    engine.feed.subscribe_all(stacks.forget)  # a deployment changed: the list may have
 
-    def caller(authorization: Annotated[str | None, Header()] = None) -> Actor:
-        return authenticate(engine.tokens.actor_of, limiter, authorization)
+    async def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Actor:
+        return await authenticator.actor(authorization, request.client.host if request.client else "?")
 
     Caller = Annotated[Actor, Depends(caller)]
     api = APIRouter(prefix="/api/v1", responses=PROBLEMS)
-    settings = lambda: engine.settings  # noqa: E731 - read at each call: a test may replace them
 
     @api.get("/stacks", response_model=schemas.StackList)
-    def list_stacks(actor: Caller) -> schemas.StackList:
-        return schemas.StackList(stacks=[views.stack(s, settings(), engine.next_for(s)) for s in engine.list_stacks()])
+    async def list_stacks(actor: Caller) -> Response:
+        return Response(await stacks.body(), media_type="application/json")
 
     @api.get("/stacks/{stack}", response_model=schemas.Stack)
     def get_stack(stack: str, actor: Caller) -> schemas.Stack:
@@ -59,17 +64,21 @@ def create_app(engine: Engine) -> FastAPI:
     def keep(stack: str, actor: Caller, request: Annotated[schemas.KeepRequest | None, Body()] = None) -> schemas.Kept:
         request = request or schemas.KeepRequest()
         until = engine.keep(check_stack_name(stack), actor, seconds=request.seconds, forever=request.forever)
+        stacks.forget()
         return schemas.Kept(stack=stack, until=until)
 
     @api.get("/stacks/{stack}/env", response_model=schemas.EnvKeys)
     def env_keys(stack: str, actor: Caller) -> schemas.EnvKeys:
         return schemas.EnvKeys(stack=stack, keys=sorted(engine.env(check_stack_name(stack))))
 
-    @api.patch("/stacks/{stack}/env", status_code=202, response_model=schemas.EnvChanged)
-    def change_env(stack: str, change: schemas.EnvChange, actor: Caller) -> schemas.EnvChanged:
+    @api.patch("/stacks/{stack}/env", status_code=202, response_model=schemas.EnvChanged,
+               responses={200: {"model": schemas.EnvChanged, "description": "nothing changed: no rollout"}})
+    def change_env(stack: str, change: schemas.EnvChange, actor: Caller, response: Response) -> schemas.EnvChanged:
         values = {check_env_key(key): value for key, value in change.set_values.items()}
         changed, handle = engine.change_env(check_stack_name(stack), values,
                                             [check_env_key(key) for key in change.unset], actor)
+        if handle is None:
+            response.status_code = 200
         return schemas.EnvChanged(stack=stack, changed=changed,
                                   deployment=views.deployment(handle.deployment, settings()) if handle else None)
 
@@ -86,7 +95,7 @@ def create_app(engine: Engine) -> FastAPI:
     @api.get("/deployments/{deployment_id}/events", response_class=StreamingResponse, responses=STREAM)
     def follow(deployment_id: int, actor: Caller) -> Response:
         engine.deployment(deployment_id)  # 404 before the stream starts
-        return StreamingResponse(events.stream(engine, deployment_id, settings().api_keepalive),
+        return StreamingResponse(events.stream(watches, deployment_id, settings().api_keepalive),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

@@ -18,7 +18,7 @@ from stacks.errors import (
     YadockeriError,
 )
 
-STATUS_CODES = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "bad_request",
+STATUS_CODES = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                 409: "conflict", 422: "invalid", 429: "rate_limited", 503: "unavailable"}
 
 
@@ -59,10 +59,10 @@ def install(app: FastAPI) -> None:
         first = error.errors()[0]
         if first.get("type") == "json_invalid":
             return problem(400, "the body is not valid JSON")
-        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+        where = ".".join(str(part) for part in first.get("loc", ())[1:])  # without body/query/path
         return problem(422, f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg")))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
         message = "no such endpoint (see /api/v1/openapi.json)" if error.status_code == 404 else str(error.detail)
-        return problem(error.status_code, message)
+        return problem(error.status_code, message, dict(error.headers) if error.headers else None)

@@ -12,6 +12,8 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 import migrations
 
+READ_ONLY = "yadockeri_read_only"  # an execution option: this session only reads
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -34,8 +36,10 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin_immediate(connection) -> None:
             # ... and take the write lock up front: a read-then-write transaction cannot then
-            # fail with SQLITE_BUSY halfway; writers queue on busy_timeout instead.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # fail with SQLITE_BUSY halfway; writers queue on busy_timeout instead. A read-only
+            # session (Queries.reading) begins without it: in WAL mode readers never wait.
+            read_only = connection.get_execution_options().get(READ_ONLY, False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):

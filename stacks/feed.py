@@ -21,6 +21,12 @@ class DeploymentFeed:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._listeners: dict[int, list[Listener]] = {}
+        self._everything: list[Listener] = []
+
+    def subscribe_all(self, listener: Listener) -> None:
+        """Call listener for every change of every deployment (a cache that must forget)."""
+        with self._lock:
+            self._everything.append(listener)
 
     def subscribe(self, deployment_id: int, listener: Listener) -> Callable[[], None]:
         """Call listener for every change of this deployment; returns the unsubscribe."""
@@ -39,7 +45,7 @@ class DeploymentFeed:
 
     def publish(self, deployment_id: int, what: str) -> None:
         with self._lock:
-            listeners = list(self._listeners.get(deployment_id, ()))
+            listeners = [*self._listeners.get(deployment_id, ()), *self._everything]
         for listener in listeners:
             try:
                 listener(deployment_id, what)

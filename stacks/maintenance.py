@@ -79,6 +79,8 @@ class Maintenance:
         """Protect a stack from sleep and reap for a while (admins: forever)."""
         record = self.store.require_stack(stack)
         if forever and not actor.admin:
+            self.store.add_event(actor=actor.id, source=actor.source, action="keep", stack=stack, result="refused",
+                                 detail="forever: not an admin")
             raise PermissionDenied("only an admin may keep a stack forever; use --for (at most 30d)")
         until = FOREVER if forever else utcnow() + timedelta(seconds=seconds or KEEP_DEFAULT)
         self.store.keep_stack(record.name, until)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..database import READ_ONLY
 from ..models import Stack
 
 LIVE = Stack.state != "destroyed"
@@ -19,14 +20,22 @@ ACTIVE_DEPLOYMENT = ("queued", "running")
 
 
 class Queries:
-    """Queries of one subject; each `with self.session()` is one transaction."""
+    """Queries of one subject; each `with self.session()` is one transaction, and each `with
+    self.reading()` one that only reads (on SQLite it takes no write lock)."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        bind = sessions.kw["bind"]
+        self._readers = sessionmaker(bind.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self._readers.begin() as session:
             yield session
 
 

@@ -53,7 +53,7 @@ class DeploymentQueries(Queries):
             return deployment_record(deployment), created
 
     def get_deployment(self, deployment_id: int) -> DeploymentRecord:
-        with self.session() as s:
+        with self.reading() as s:
             row = s.get(Deployment, deployment_id)
             if row is None:
                 raise NotFound(f"no deployment #{deployment_id}")

@@ -25,7 +25,7 @@ class StackQueries(Queries):
 
     # Stacks -----------------------------------------------------------------------------------
     def get_stack(self, name: str) -> StackRecord | None:
-        with self.session() as s:
+        with self.reading() as s:
             row = s.scalar(select(Stack).where(Stack.name == name, LIVE))
             return stack_record(row) if row else None
 
@@ -36,7 +36,7 @@ class StackQueries(Queries):
         return record
 
     def list_stacks(self) -> list[StackRecord]:
-        with self.session() as s:
+        with self.reading() as s:
             return [stack_record(r) for r in s.scalars(select(Stack).where(LIVE).order_by(Stack.name))]
 
     def update_stack(self, name: str, **values: object) -> None:

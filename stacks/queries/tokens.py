@@ -26,14 +26,14 @@ class TokenQueries(Queries):
 
     def token_by_secret(self, token: str) -> TokenRecord | None:
         """The token this secret is (expired ones too: the caller says why it is refused)."""
-        with self.session() as s:
+        with self.reading() as s:
             row = s.scalar(select(ApiToken).where(ApiToken.digest == digest(token)))
-            if row is None:
-                return None
-            now = utcnow()
-            if row.last_used_at is None or now - row.last_used_at > LAST_USED_EVERY:
-                s.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-            return token_record(row)
+            record = token_record(row) if row is not None else None
+        now = utcnow()
+        if record is not None and (record.last_used_at is None or now - record.last_used_at > LAST_USED_EVERY):
+            with self.session() as s:  # a write at most once a minute per token
+                s.execute(update(ApiToken).where(ApiToken.digest == digest(token)).values(last_used_at=now))
+        return record
 
     def tokens(self) -> list[TokenRecord]:
         with self.session() as s:
