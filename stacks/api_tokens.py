@@ -20,7 +20,6 @@ from .models import utcnow
 from .runner import Actor
 from .store import Store
 
-
 CACHE_SECONDS = 5.0
 
 
