@@ -100,7 +100,9 @@ def test_a_ci_job_deploys_by_api_and_follows_the_stream_to_the_url(served: tuple
 def test_under_load_every_request_is_answered_while_50_streams_stay_open(
         served: tuple[Engine, ApiClient], sample_repo: SampleRepo) -> None:
     engine, client = served
-    sample_repo.write({"Dockerfile": "FROM busybox:latest\nRUN sleep 8\nCOPY www /www\nRUN chmod +x /www/cgi-bin/index.cgi\n"
+    # A build step new to the builder's cache in each run (BuildKit's cache outlives a test run).
+    sample_repo.write({"Dockerfile": f"FROM busybox:latest\nRUN echo {unique('run')} && sleep 8\nCOPY www /www\n"
+                                     "RUN chmod +x /www/cgi-bin/index.cgi\n"
                                      'CMD ["httpd", "-f", "-v", "-p", "8080", "-h", "/www"]\n'})
     sample_repo.commit(f"a build that takes a while {unique('b')}")
     slow = unique("slow")
