@@ -134,7 +134,8 @@ class Engine:
 
     # Mutations --------------------------------------------------------------------------------
     def deploy(self, stack: str, branch: str, actor: Actor, *, app: str | None = None,
-               reporter: Reporter | None = None) -> JobHandle:
+               reporter: Reporter | None = None, env: dict[str, str] | None = None) -> JobHandle:
+        """`env`: a new stack's first env vars (a pull request's stack gets its app's)."""
         existing = self.store.get_stack(stack)
         if existing is not None:
             if app and app != existing.app:
@@ -149,7 +150,7 @@ class Engine:
         self._require_registry()
         if existing is None:
             self._refuse_foreign_stack(stack)
-        return self.jobs.submit(stack, app_name, branch, "deploy", actor, reporter, create=True)
+        return self.jobs.submit(stack, app_name, branch, "deploy", actor, reporter, create=True, env=env)
 
     def redeploy(self, stack: str, actor: Actor, *, reporter: Reporter | None = None) -> JobHandle:
         record = self.store.require_stack(stack)
@@ -189,6 +190,8 @@ class Engine:
         app = self.settings.apps.get(stack.app)
         if app is None:
             raise NotFound(f"stack `{stack.name}` runs app `{stack.app}`, which is no longer configured")
+        if (pull := self.store.pull_request_of(stack.name)) is not None and pull.fork:
+            app = app.model_copy(update={"build_secrets": {}})  # a fork's code never gets the app's secrets
         secrets = list(self.store.get_env(stack.name).values())
         if self.settings.git_token:
             secrets.append(self.settings.git_token.get_secret_value())
