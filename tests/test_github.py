@@ -104,9 +104,9 @@ def test_a_pull_request_gets_a_stack_that_follows_its_pushes_and_goes_when_it_cl
     assert (record.owner, record.branch, record.commit) == ("github", "pull/7/head", sha)
     (deployment,) = github.deployments(REPO, stack)
     assert deployment["sha"] == sha and deployment["transient_environment"] is True
-    states = [s["state"] for s in reversed(github.statuses(REPO, deployment["id"]))]
+    states = [s["state"] for s in github.statuses(REPO, deployment["id"])]  # oldest first
     assert states == ["in_progress", "success"]
-    assert github.statuses(REPO, deployment["id"])[0]["environment_url"] == hub.settings.stack_url(stack)
+    assert github.statuses(REPO, deployment["id"])[-1]["environment_url"] == hub.settings.stack_url(stack)
     (comment,) = github.comments(REPO, 7)
     assert f"`{stack}` is live at {hub.settings.stack_url(stack)}" in comment["body"]
     assert github.violations == []
@@ -123,7 +123,7 @@ def test_a_pull_request_gets_a_stack_that_follows_its_pushes_and_goes_when_it_cl
     (comment,) = github.comments(REPO, 7)
     assert newer[:7] in comment["body"] and "is live" in comment["body"]
     old = [d for d in github.deployments(REPO, stack) if d["sha"] == sha][0]
-    assert github.statuses(REPO, old["id"])[0]["state"] == "inactive"
+    assert github.statuses(REPO, old["id"])[-1]["state"] == "inactive"  # said by yadockeri: transient ones are not
 
     # the same delivery again: acted on once
     payload = pull_request_payload("synchronize", repo=REPO, number=7, head_sha=newer, head_ref="feature-7")
