@@ -214,7 +214,7 @@ def _parse_token(rest: list[str], origin: Origin) -> Command:
             raise UsageError(f"--expires must be more than 0s\n{usage(origin, 'token')}")
         return Command(verb="token", token_action="create", token_name=check_token_name(args[1]),
                        token_admin="--admin" in options, expires_seconds=seconds)
-    raise UsageError(f"usage: yadockeri {CLI_TOKEN_USAGE}")
+    raise UsageError(f"token takes `create NAME`, `list` or `revoke NAME`\n{usage(origin, 'token')}")
 
 
 def _parse_help(rest: list[str], origin: Origin) -> Command:

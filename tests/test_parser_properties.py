@@ -130,6 +130,7 @@ def test_any_word_list_is_a_command_or_a_clear_refusal(words: list[str], origin:
 @example('deploy "akira\n" main', "slack")
 @example("deploy akira ma\u200bin", "slack")
 @example("deploy akira &#x202e;niam", "slack")
+@example("token frob", "cli")
 def test_any_text_is_a_command_or_a_clear_refusal(text: str, origin: Origin) -> None:
     command = parse_or_refuse(text, origin)
     if command is not None:
