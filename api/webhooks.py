@@ -32,6 +32,8 @@ def signature_of(body: bytes, secret: str) -> str:
 
 
 def install(app: FastAPI, engine: Engine) -> None:
+    if engine.settings.github_token is not None:
+        PullRequests.of(engine)  # from the start: it tells GitHub of sleeps, wakes and reaps too
     acting: set[str] = set()  # deliveries being acted on in this process (a concurrent duplicate waits its turn)
     lock = threading.Lock()
 
