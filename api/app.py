@@ -12,7 +12,7 @@ from stacks.engine import Engine
 from stacks.names import check_app_name, check_branch, check_env_key, check_process_name, check_stack_name
 from stacks.runner import Actor
 
-from . import errors, events, schemas, views
+from . import errors, events, schemas, views, webhooks
 from .auth import Authenticator
 from .snapshot import Snapshot
 
@@ -100,4 +100,5 @@ def create_app(engine: Engine) -> FastAPI:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     app.include_router(api)
+    webhooks.install(app, engine)
     return app

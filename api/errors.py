@@ -19,7 +19,7 @@ from stacks.errors import (
 )
 
 STATUS_CODES = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                409: "conflict", 422: "invalid", 429: "rate_limited", 503: "unavailable"}
+                409: "conflict", 413: "too_large", 422: "invalid", 429: "rate_limited", 503: "unavailable"}
 
 
 class ApiError(Exception):

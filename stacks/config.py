@@ -94,6 +94,16 @@ class BuildSecret(BaseModel):
         return self
 
 
+class PullRequestsConfig(BaseModel):
+    """`apps.<app>.pull_requests` in yadockeri.yml: review stacks for the app's pull requests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stack: str | None = None  # a template of {number} and {app}; default pr-{number} (one app) or {app}-pr-{number}
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")], str] = Field(default_factory=dict)
+    forks: bool = False  # deploy pull requests from forks (outside code on the swarm; never with build secrets)
+
+
 class AppConfig(BaseModel):
     """An app yadockeri knows how to build: its repository and default branch. Only admins write
     yadockeri.yml, so `capabilities` (added back to the minimal set for this app's processes and
@@ -109,6 +119,8 @@ class AppConfig(BaseModel):
     capabilities: list[str] = Field(default_factory=list)
     build_secrets: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")], BuildSecret] = Field(
         default_factory=dict)
+    github: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")] | None = None  # owner/repo
+    pull_requests: PullRequestsConfig | None = None  # with `github`: a review stack per pull request
 
     @field_validator("capabilities")
     @classmethod
@@ -171,6 +183,12 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     git_ssh_key: SecretStr | None = None
     git_token: SecretStr | None = None
+    # GitHub (docs/github.md): the REST API's token and URL (GitHub Enterprise: https://HOST/api/v3),
+    # and the secret webhooks are signed with.
+    github_token: SecretStr | None = None
+    github_api_url: str = "https://api.github.com"
+    github_webhook_secret: SecretStr | None = None
+    github_sync_interval: Seconds = 600  # how often open pull requests are reconciled (missed deliveries)
 
     # Limits of every task yadockeri starts (stacks/limits.py): defaults for a task that says
     # nothing, maximums for one that asks. Sizes: 512m, 4g.

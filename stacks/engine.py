@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .api_tokens import ApiTokens
-from .config import Settings
+from .config import AppConfig, Settings
 from .connections import DockerConnections
 from .docker_adapter.labels import PROCESS_LABEL, ROLE_LABEL, STACK_LABEL, service_name
 from .errors import DockerUnavailable, NotFound, PermissionDenied, YadockeriError
@@ -25,6 +25,7 @@ from .maintenance import Maintenance
 from .models import utcnow
 from .names import check_env_value
 from .progress import Reporter
+from .queries.github import PullRequestRecord
 from .router import check_router
 from .runner import SCHEDULER, Actor, JobHandle, JobRunner, StackEvent, runner_id, runner_is_dead
 from .secrets import load_fernet, mask, redact
@@ -134,7 +135,7 @@ class Engine:
 
     # Mutations --------------------------------------------------------------------------------
     def deploy(self, stack: str, branch: str, actor: Actor, *, app: str | None = None,
-               reporter: Reporter | None = None) -> JobHandle:
+               reporter: Reporter | None = None, env: dict[str, str] | None = None) -> JobHandle:
         existing = self.store.get_stack(stack)
         if existing is not None:
             if app and app != existing.app:
@@ -149,7 +150,7 @@ class Engine:
         self._require_registry()
         if existing is None:
             self._refuse_foreign_stack(stack)
-        return self.jobs.submit(stack, app_name, branch, "deploy", actor, reporter, create=True)
+        return self.jobs.submit(stack, app_name, branch, "deploy", actor, reporter, create=True, env=env)
 
     def redeploy(self, stack: str, actor: Actor, *, reporter: Reporter | None = None) -> JobHandle:
         record = self.store.require_stack(stack)
@@ -189,6 +190,7 @@ class Engine:
         app = self.settings.apps.get(stack.app)
         if app is None:
             raise NotFound(f"stack `{stack.name}` runs app `{stack.app}`, which is no longer configured")
+        app = _trusted(app, self.store.pull_request_of(stack.name))
         secrets = list(self.store.get_env(stack.name).values())
         if self.settings.git_token:
             secrets.append(self.settings.git_token.get_secret_value())
@@ -281,6 +283,10 @@ class Engine:
     def stack(self, name: str) -> StackRecord:
         return self.store.require_stack(name)
 
+    def pull_request_url(self, stack: str) -> str | None:
+        """The pull request a stack serves, if it is a pull request's review stack."""
+        return record.html_url if (record := self.store.pull_request_of(stack)) is not None else None
+
     # Where front ends show a stack's story (opaque to the engine) -----------------------------
     def set_thread(self, stack: str, thread: str) -> None:
         self.store.update_stack(stack, thread=thread)
@@ -305,3 +311,8 @@ class Engine:
 
     def _refuse_foreign_stack(self, stack: str) -> None:
         self.docker.refuse_foreign_stack(stack)
+
+
+def _trusted(app: AppConfig, pull: PullRequestRecord | None) -> AppConfig:
+    """What a stack's builds may use of its app: a fork's pull request never gets its build secrets."""
+    return app.model_copy(update={"build_secrets": {}}) if pull is not None and pull.fork else app

@@ -45,6 +45,15 @@ class CommitInfo:
     author: str
 
 
+
+_PULL = re.compile(r"pull/([1-9][0-9]{0,9})/head")
+
+
+def remote_ref(branch: str) -> str:
+    """The remote ref a branch name means: `pull/N/head` is GitHub's ref of pull request N's
+    head (refs/pull/N/head); any other name is a branch."""
+    return f"refs/pull/{match.group(1)}/head" if (match := _PULL.fullmatch(branch)) else f"refs/heads/{branch}"
+
 class Mirror:
     """A local bare mirror of `repo` at `path`."""
 
@@ -78,7 +87,7 @@ class Mirror:
         place. A branch the remote does not have changes no other ref.
         """
         check_branch(branch)  # callers check too; a mirror must be safe on its own
-        ref = f"refs/heads/{branch}"
+        ref = remote_ref(branch)
         self._say(f"fetching {branch} from {self.display_repo}")
         with self._locked():
             self._ensure_mirror()
@@ -225,7 +234,8 @@ class Mirror:
             # The remote said so: a stale copy of this very branch would mislead readers. Nothing
             # else changes (stacks deployed from it keep their pinned commit).
             self._git.run(["update-ref", "-d", ref], check=False)
-            raise BranchNotFound(f"branch `{echo(branch)}` does not exist in {self.display_repo}")
+            what = f"pull request #{branch.split('/')[1]}" if ref.startswith("refs/pull/") else f"branch `{echo(branch)}`"
+            raise BranchNotFound(f"{what} does not exist in {self.display_repo}")
         raise GitError(f"cannot fetch `{echo(branch)}` from {self.display_repo}: {self._git.reason(text)}")
 
     def _commit(self, commit: str) -> str:

@@ -81,6 +81,8 @@ SECRETS = (
     SecretDef("registry-password", "YADOCKERI_REGISTRY_PASSWORD", "registry_password"),
     SecretDef("git-token", "YADOCKERI_GIT_TOKEN", "git_token"),
     SecretDef("git-ssh-key", "YADOCKERI_GIT_SSH_KEY", "git_ssh_key"),
+    SecretDef("github-token", "YADOCKERI_GITHUB_TOKEN", "github_token"),
+    SecretDef("github-webhook-secret", "YADOCKERI_GITHUB_WEBHOOK_SECRET", "github_webhook_secret"),
     SecretDef("database-url", "YADOCKERI_DATABASE_URL", "database_url"),
     SecretDef("router-token", "YADOCKERI_ROUTER_TOKEN", "router_token"),
     SecretDef("builder-tls-ca", "YADOCKERI_BUILDER_TLS_CA", "builder_tls_ca"),

@@ -219,3 +219,34 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PullRequestStack(Base):
+    """A pull request and its review stack: what yadockeri tells GitHub about it (the comment it
+    edits, the last GitHub deployment) and whether its code comes from a fork."""
+
+    __tablename__ = "pull_request_stacks"
+    __table_args__ = (UniqueConstraint("repo", "number", name="uq_pull_request"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo: Mapped[str] = mapped_column(String(140))
+    number: Mapped[int] = mapped_column(Integer)
+    app: Mapped[str] = mapped_column(String(40))
+    stack: Mapped[str] = mapped_column(String(40), index=True)
+    head_sha: Mapped[str] = mapped_column(String(64))
+    fork: Mapped[bool] = mapped_column(default=False)
+    open: Mapped[bool] = mapped_column(default=True)
+    html_url: Mapped[str | None] = mapped_column(Text)
+    comment_id: Mapped[int | None] = mapped_column(BigInteger)
+    github_deployment: Mapped[int | None] = mapped_column(BigInteger)  # the newest GitHub deployment of it
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class WebhookDelivery(Base):
+    """A webhook delivery acted on (X-GitHub-Delivery), recorded once its work was queued."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -146,7 +146,7 @@ class JobRunner:
                 log.exception("heartbeat failed")
 
     def submit(self, stack: str, app: str, branch: str, kind: str, actor: Actor, reporter: Reporter | None,
-                *, create: bool = False) -> JobHandle:
+                *, create: bool = False, env: dict[str, str] | None = None) -> JobHandle:
         try:  # the owner check again, atomically with the record: the stack may have moved meanwhile
             deployment, created = self.store.create_deployment(
                 stack=stack, app=app, branch=branch, kind=kind, actor=actor.id, source=actor.source, create=create,
@@ -156,6 +156,8 @@ class JobRunner:
             self.store.add_event(actor=actor.id, source=actor.source, action=kind, stack=stack, result="refused",
                                  detail="not owner or admin")
             raise
+        if created and env:  # before the job runs: its first release sees them
+            self.store.change_env(stack, env, [], actor.id)
         self.store.claim_deployment(deployment.id, self.runner)
         self.store.add_event(actor=actor.id, source=actor.source, action=kind, stack=stack, result="queued",
                              detail=f"deployment #{deployment.id}" + (" (new stack)" if created else ""))

@@ -49,6 +49,9 @@ class Scheduler:
         self._apscheduler.add_job(self.tick, "interval", seconds=self.settings.reaper_interval, id="idle",
                                   next_run_time=utcnow())
         self._apscheduler.add_job(self.collect_garbage, "interval", seconds=self.settings.image_gc_interval, id="gc")
+        if self.settings.github_token and any(a.github and a.pull_requests for a in self.settings.apps.values()):
+            self._apscheduler.add_job(self.reconcile_pull_requests, "interval", id="github",
+                                      seconds=self.settings.github_sync_interval, next_run_time=utcnow())
         self._apscheduler.start()
         return self
 
@@ -84,6 +87,17 @@ class Scheduler:
                     log.info("removed unused images: %s", ", ".join(removed))
         except Exception:
             log.exception("disk cleanup failed")
+
+    def reconcile_pull_requests(self) -> None:
+        """GitHub does not retry a failed delivery: compare with its open pull requests."""
+        from .pull_requests import PullRequests
+
+        try:
+            if self.leading():
+                for done in PullRequests.of(self.engine).reconcile():
+                    log.info("pull requests: %s", done)
+        except Exception:
+            log.exception("reconciling pull requests failed")
 
     def _start_tracker(self) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ from .queries.base import ACTIVE_DEPLOYMENT, LIVE
 from .queries.deployments import DeploymentQueries
 from .queries.env import EnvQueries
 from .queries.events import EventQueries
+from .queries.github import GitHubQueries
 from .queries.idle import IdleQueries
 from .queries.locks import LockQueries
 from .queries.stacks import StackQueries
@@ -32,7 +33,8 @@ __all__ = [
 ]
 
 
-class Store(StackQueries, DeploymentQueries, LockQueries, EnvQueries, IdleQueries, EventQueries, TokenQueries):
+class Store(StackQueries, DeploymentQueries, LockQueries, EnvQueries, IdleQueries, EventQueries, TokenQueries,
+            GitHubQueries):
     def __init__(self, url: str, fernet: Fernet) -> None:
         self.url = url
         self.engine = make_engine(url)

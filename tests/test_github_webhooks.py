@@ -1,0 +1,146 @@
+"""GitHub webhook deliveries that never reach Docker: the signature, malformed bodies, pings, a
+hook not set up, and the refusals told on the pull request (a fork, a stack name the template
+cannot make, a stack a person owns). A real engine on SQLite, the API served by uvicorn, the
+strict GitHub stand-in. tests/test_github.py deploys for real."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from api.server import ApiServer
+from stacks.config import AppConfig, PullRequestsConfig, Settings
+from stacks.engine import Engine
+from stacks.pull_requests import PullRequests
+from tests.support.github_web.standin import GitHubStandin
+from tests.support.github_web.webhooks import deliver, pull_request_payload
+
+REPO = "acme/shop"
+SECRET = "It's a Secret to Everybody"
+SHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+
+
+@dataclass
+class Hook:
+    engine: Engine
+    github: GitHubStandin
+    url: str
+
+    def opened(self, number: int, **more: object) -> tuple[int, dict]:
+        payload = pull_request_payload("opened", repo=REPO, number=number, head_sha=SHA, head_ref="feature",
+                                       **more)  # type: ignore[arg-type]
+        answer = deliver(self.url, "pull_request", payload, SECRET)
+        return answer.status_code, answer.json()
+
+    def comments(self, number: int) -> list[str]:
+        PullRequests.of(self.engine).outbox.drain()
+        return [c["body"] for c in self.github.comments(REPO, number)]
+
+
+def serve(tmp_path: Path, github: GitHubStandin, **settings: object) -> tuple[Engine, ApiServer]:
+    values: dict = {"data_dir": tmp_path / "data", "github_token": github.token, "github_api_url": github.url,
+                    "github_webhook_secret": SECRET,
+                    "apps": {"shop": AppConfig(repo=str(tmp_path / "repo"), default=True, github=REPO,
+                                               pull_requests=PullRequestsConfig())}}
+    values.update(settings)
+    engine = Engine(Settings(**values))
+    engine.start()
+    return engine, ApiServer(engine, port=0).start()
+
+
+@pytest.fixture
+def hook(tmp_path: Path) -> Iterator[Hook]:
+    github = GitHubStandin()
+    github.add_repo(REPO)
+    engine, server = serve(tmp_path, github)
+    yield Hook(engine, github, server.url + "/webhooks/github")
+    server.stop()
+    engine.close()
+    github.close()
+
+
+def test_a_bad_or_missing_signature_is_401_and_changes_nothing(hook: Hook) -> None:
+    payload = pull_request_payload("opened", repo=REPO, number=3, head_sha=SHA, head_ref="feature")
+    for answer in (deliver(hook.url, "pull_request", payload, "wrong secret"),
+                   deliver(hook.url, "pull_request", payload, None),
+                   deliver(hook.url, "pull_request", payload, SECRET, signature="sha256=" + "0" * 64)):
+        assert answer.status_code == 401 and "X-Hub-Signature-256" in answer.json()["message"]
+    assert hook.engine.store.pull_request(REPO, 3) is None and hook.github.calls == []
+
+
+def test_a_malformed_delivery_is_400_and_changes_nothing(hook: Hook) -> None:
+    for body in ({"action": "opened"}, {"action": "opened", "repository": {"full_name": REPO}},
+                 {"action": "opened", "repository": {"full_name": REPO},
+                  "pull_request": {"number": "7", "head": {"sha": SHA}, "base": {"repo": {"full_name": REPO}}}}):
+        answer = deliver(hook.url, "pull_request", body, SECRET)
+        assert answer.status_code == 400, answer.text
+    assert hook.engine.store.pull_requests(REPO) == [] and hook.github.calls == []
+
+
+def test_pings_and_other_events_are_answered_and_ignored(hook: Hook) -> None:
+    ping = deliver(hook.url, "ping", {"zen": "Design for failure.", "hook_id": 1}, SECRET)
+    assert ping.status_code == 202 and ping.json()["done"] == "pong"
+    push = deliver(hook.url, "push", {"ref": "refs/heads/main"}, SECRET)
+    assert push.status_code == 202 and push.json()["done"] == "ignored: push events"
+    labeled = deliver(hook.url, "pull_request", pull_request_payload("labeled", repo=REPO, number=5, head_sha=SHA,
+                                                                     head_ref="f"), SECRET)
+    assert labeled.status_code == 202 and labeled.json()["done"] == "ignored: pull_request labeled"
+
+
+def test_a_forks_pull_request_is_refused_on_the_pull_request(hook: Hook) -> None:
+    hook.github.open_pull(REPO, 11, SHA, "patch-1", fork=True)
+    status, said = hook.opened(11, fork=True, sender="mallory")
+    assert status == 202 and "comes from a fork" in said["done"]
+    assert hook.engine.store.get_stack("pr-11") is None
+    (comment,) = hook.comments(11)
+    assert "comes from a fork" in comment and hook.github.violations == []
+
+
+def test_a_stack_a_person_owns_is_never_taken(hook: Hook) -> None:
+    hook.engine.store.create_deployment(stack="pr-12", app="shop", branch="main", kind="deploy", actor="UALICE",
+                                        source="slack", create=True)
+    hook.github.open_pull(REPO, 12, SHA, "feature")
+    status, said = hook.opened(12)
+    assert status == 202 and said["done"] == "no review stack: `pr-12` is a stack of <UALICE>, not this pull request's"
+    assert hook.engine.stack("pr-12").owner == "UALICE" and len(hook.engine.store.deployments("pr-12")) == 1
+    assert "is a stack of <UALICE>" in hook.comments(12)[0]
+
+
+def test_a_template_that_makes_no_valid_name_is_refused(tmp_path: Path) -> None:
+    with GitHubStandin() as github:
+        github.add_repo(REPO)
+        github.open_pull(REPO, 7, SHA, "feature")
+        apps = {"shop": AppConfig(repo=str(tmp_path / "repo"), default=True, github=REPO,
+                                  pull_requests=PullRequestsConfig(stack="PR_{number}"))}
+        engine, server = serve(tmp_path, github, apps=apps)
+        try:
+            hook = Hook(engine, github, server.url + "/webhooks/github")
+            status, said = hook.opened(7)
+            assert status == 202 and "its name from `pull_requests.stack` is not valid" in said["done"]
+            assert "is not valid" in hook.comments(7)[0]
+        finally:
+            server.stop()
+            engine.close()
+
+
+def test_a_hook_not_set_up_says_so(tmp_path: Path) -> None:
+    with GitHubStandin() as github:
+        engine, server = serve(tmp_path, github, github_webhook_secret=None)
+        try:
+            answer = deliver(server.url + "/webhooks/github", "ping", {"zen": "x"}, SECRET)
+            assert answer.status_code == 503 and "YADOCKERI_GITHUB_WEBHOOK_SECRET" in answer.json()["message"]
+        finally:
+            server.stop()
+            engine.close()
+
+
+def test_a_refused_delivery_redelivered_acts_once(hook: Hook) -> None:
+    hook.github.open_pull(REPO, 13, SHA, "patch", fork=True)
+    payload = pull_request_payload("opened", repo=REPO, number=13, head_sha=SHA, head_ref="patch", fork=True)
+    first = deliver(hook.url, "pull_request", payload, SECRET, delivery_id="d-13")
+    again = deliver(hook.url, "pull_request", payload, SECRET, delivery_id="d-13")
+    assert (first.status_code, again.status_code) == (202, 200) and again.json()["done"] == "acted on already"
+    assert len(hook.comments(13)) == 1
