@@ -82,6 +82,13 @@ def hub(make_settings: Callable[..., Settings], sample_repo: SampleRepo,
         purge(docker_client, app)
 
 
+def comments(hub: Hub, number: int) -> list[dict]:
+    """The pull request's comments once everything queued for GitHub was sent (a status and the
+    comment's edit are two calls: a test may see the first before the second went out)."""
+    PullRequests.of(hub.engine).outbox.drain()
+    return hub.github.comments(REPO, number)
+
+
 def settled(hub: Hub, stack: str) -> bool:
     """No deployment of the stack queued or running, and everything said to GitHub."""
     PullRequests.of(hub.engine).outbox.drain()
@@ -107,7 +114,7 @@ def test_a_pull_request_gets_a_stack_that_follows_its_pushes_and_goes_when_it_cl
     states = [s["state"] for s in github.statuses(REPO, deployment["id"])]  # oldest first
     assert states == ["in_progress", "success"]
     assert github.statuses(REPO, deployment["id"])[-1]["environment_url"] == hub.settings.stack_url(stack)
-    (comment,) = github.comments(REPO, 7)
+    (comment,) = comments(hub, 7)
     assert f"`{stack}` is live at {hub.settings.stack_url(stack)}" in comment["body"]
     assert github.violations == []
     print(f"webhook answered in {answered * 1000:.0f} ms")
@@ -120,7 +127,7 @@ def test_a_pull_request_gets_a_stack_that_follows_its_pushes_and_goes_when_it_cl
     wait_until(lambda: settled(hub, stack) and len(github.deployments(REPO, stack)) == 2
                and github.latest_state(REPO, stack) == "success", timeout=240, what="the push deployed")
     assert page(hub.settings, stack)["content"] == "pr-7-second"
-    (comment,) = github.comments(REPO, 7)
+    (comment,) = comments(hub, 7)
     assert newer[:7] in comment["body"] and "is live" in comment["body"]
     old = [d for d in github.deployments(REPO, stack) if d["sha"] == sha][0]
     assert github.statuses(REPO, old["id"])[-1]["state"] == "inactive"  # said by yadockeri: transient ones are not
@@ -142,7 +149,7 @@ def test_a_pull_request_gets_a_stack_that_follows_its_pushes_and_goes_when_it_cl
                what="the stack destroyed")
     assert through_router(hub.settings, stack).status_code == 404
     wait_until(lambda: github.latest_state(REPO, stack) == "inactive", timeout=30, what="inactive on GitHub")
-    (comment,) = github.comments(REPO, 7)
+    (comment,) = comments(hub, 7)
     assert "destroyed: the pull request was closed" in comment["body"]
     assert github.violations == []
 
