@@ -64,6 +64,7 @@ def main() -> None:
     engine.start()
     server = ApiServer(engine, port=0).start()
     client = ApiClient(server.url, engine.tokens.create_named("bench", ADMIN, admin=True))
+    engine.check_docker()  # as in the long-running process, which has talked to Docker since its start
     hooked: list[float] = []
     answered: list[float] = []
     by_api: list[float] = []
@@ -100,6 +101,7 @@ def main() -> None:
     print(f"{'same deploy through the API, followed to live':<58}{statistics.median(by_api):>9.2f}s")
     print(f"{'ratio webhook / API':<58}{ratio:>10.3f}   <= 1.05 {'✓' if ratio <= 1.05 else '✗'}")
     slowest = max(answered)
+    print(f"{'webhook answered (median of the rounds)':<58}{statistics.median(answered) * 1000:>8.0f}ms")
     print(f"{'webhook answered (slowest of the rounds)':<58}{slowest * 1000:>8.0f}ms   < 100 ms "
           f"{'✓' if slowest < 0.1 else '✗'}")
 
