@@ -237,6 +237,11 @@ def setup(prefix: str) -> Bench:
         "compose.yml": COMPOSE,
     })
     repo.commit("bench app")
+    return serve(prefix, work, repo)
+
+
+def serve(prefix: str, work: Path, repo: SampleRepo) -> Bench:
+    """Both ways' routers for `repo`'s app, and yadockeri running as after `scripts/up.sh`."""
     settings = Settings(
         data_dir=work / "data", apps={f"{prefix}app": AppConfig(repo=str(repo.path), default=True)},
         router_network=f"{prefix}-router", router_service=f"{prefix}-router", router_port=free_port(),

@@ -30,14 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.deploy import DOCKER, POLL, Bench, Watch, line, plain_router, run, teardown, timed
-from stacks.config import AppConfig, Settings
+from bench.deploy import DOCKER, POLL, Bench, Watch, line, run, serve, teardown, timed
 from stacks.docker_adapter import Swarm
-from stacks.router import ensure_router
 from stacks.secrets import load_fernet
 from stacks.store import Store
 from tests.support.example_images import ensure_example_images
-from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port
+from tests.support.infra import SESSION_PREFIX
 from tests.support.sample_app import SampleRepo
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "notes"
@@ -53,22 +51,7 @@ def setup(prefix: str) -> Bench:
     repo.remove("www")
     shutil.copytree(EXAMPLE, repo.path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     repo.commit("the notes example")
-    settings = Settings(
-        data_dir=work / "data", apps={f"{prefix}app": AppConfig(repo=str(repo.path), default=True)},
-        router_network=f"{prefix}-router", router_service=f"{prefix}-router", router_port=free_port(),
-        router_base_image="yadockeri/nginx-base:local", domain="y.localhost", firewall=False,
-    )
-    ensure_router(Swarm.manager(), settings)
-    port, network = plain_router(settings, prefix)
-    bench = Bench(work, repo, settings, env_for_cli(settings, work), port, network)
-    bench.server = subprocess.Popen([sys.executable, "-m", "yadockeri", "reaper"], env=bench.env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not (settings.data_dir / "control.sock").exists():
-        if time.monotonic() > deadline or bench.server.poll() is not None:
-            raise SystemExit("`yadockeri reaper` did not start")
-        time.sleep(0.1)
-    return bench
+    return serve(prefix, work, repo)
 
 
 def plain_deploy(bench: Bench, stack: str) -> None:
