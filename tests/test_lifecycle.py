@@ -134,6 +134,23 @@ def test_a_health_checked_web_deploys_and_an_unhealthy_redeploy_is_rolled_back(
     assert record.state == "running" and record.commit != v2
 
 
+def test_a_health_path_aimed_at_the_routers_own_pages_is_only_ever_the_apps(
+        engine: Engine, settings: Settings, sample_repo: SampleRepo) -> None:
+    """As an attacker: a branch names the router's own health page (answered 200 on other hosts)
+    as its health check. yadockeri asks it on the stack's host, so only the app answers (busybox:
+    404), and the deploy fails; from the host, the stack's host never shows the router's page."""
+    sample_repo.write({".yadockeri.yml": ('processes:\n  web: {command: "exec httpd -f -v -p $PORT -h /www", '
+                                          'healthcheck: {path: "/_router/health", timeout: 3s}}\n')})
+    sample_repo.commit("a health path that is the router's")
+    stack = unique("h")
+    failed = deploy(engine, stack)
+    assert failed.state == "failed" and failed.error is not None
+    assert failed.error.startswith(f"{stack}_web is not healthy: /_router/health did not answer 2xx or 3xx within 3s "
+                                   "(/_router/health answered 404")
+    answer = through_router(settings, stack, path="/_router/health")
+    assert answer.headers.get("X-Yadockeri-Page") != "health"
+
+
 # Middleware readiness ---------------------------------------------------------------------------
 def test_a_release_needing_a_slow_middleware_waits_for_its_healthcheck(
         engine: Engine, settings: Settings, sample_repo: SampleRepo, counter_image: str) -> None:
