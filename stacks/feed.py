@@ -51,7 +51,3 @@ class DeploymentFeed:
                 listener(deployment_id, what)
             except Exception:  # a follower's failure never breaks a deployment
                 log.exception("feed listener failed")
-
-    def followers(self) -> int:
-        with self._lock:
-            return sum(len(listeners) for listeners in self._listeners.values())

@@ -81,6 +81,7 @@ class PullRequests:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.outbox = Outbox()
+        self._github: GitHub | None = None
         engine.add_listener(self._stack_event)
 
     @classmethod
@@ -92,10 +93,14 @@ class PullRequests:
 
     @property
     def github(self) -> GitHub | None:
+        """The client of the configured GitHub (one, kept while the settings say the same)."""
         settings = self.engine.settings
         if settings.github_token is None:
             return None
-        return GitHub.connect(settings.github_api_url, settings.github_token.get_secret_value())
+        token = settings.github_token.get_secret_value()
+        if self._github is None or (self._github.api_url, self._github.token) != (settings.github_api_url.rstrip("/"), token):
+            self._github = GitHub.connect(settings.github_api_url, token)
+        return self._github
 
     def apps_for(self, repo: str) -> list[tuple[str, AppConfig]]:
         return [(name, app) for name, app in self.engine.settings.apps.items()
