@@ -27,10 +27,11 @@ from __future__ import annotations
 import copy
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterable
 from email.message import Message
 from typing import Any, TypeVar
+
+from tests.support.waiting import wait_truthy
 
 from .slack_web.auth import AuthApi
 from .slack_web.base import (
@@ -226,14 +227,7 @@ class SlackStandin(Workspace):
 
     def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
         """Poll `predicate` (which should only read the stand-in) until it returns something truthy."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"{what} not met within {timeout}s")
-            time.sleep(0.01)
+        return wait_truthy(predicate, timeout, what)
 
     def wait_for_call(self, method: str, timeout: float = 5.0,
                       where: Callable[[RecordedCall], bool] = lambda call: True) -> RecordedCall:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from tests.support.waiting import wait_truthy
 
 from .base import COMMIT_STATES, Pull, RecordedCall, Repo, fake_sha, now_iso
 from .comments import CommentsApi
@@ -187,14 +188,7 @@ class GitHubStandin:
 
     def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
         """Poll `predicate` (which should only read the stand-in) until it returns something truthy."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"{what} not met within {timeout}s")
-            time.sleep(0.01)
+        return wait_truthy(predicate, timeout, what)
 
     def _repo(self, full_name: str) -> Repo:
         repo = self._world.repos.get(full_name.lower())
