@@ -100,5 +100,6 @@ def create_app(engine: Engine) -> FastAPI:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     app.include_router(api)
+    app.state.stoppers = []  # called when the server stops (lifespan is off: uvicorn runs on a thread)
     webhooks.install(app, engine)
     return app

@@ -21,7 +21,8 @@ class ApiServer:
         settings = engine.settings
         self.host = host or settings.api_bind or "127.0.0.1"
         self.port = settings.api_port if port is None else port
-        config = uvicorn.Config(create_app(engine), host=self.host, port=self.port, log_level="warning",
+        self.app = create_app(engine)
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
                                 access_log=False, lifespan="off", timeout_graceful_shutdown=2,
                                 timeout_keep_alive=30)
         self.server = uvicorn.Server(config)
@@ -45,6 +46,8 @@ class ApiServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(10)
+        for stop in self.app.state.stoppers:
+            stop()
 
 
 def serve(engine: Engine) -> ApiServer | None:

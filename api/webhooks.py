@@ -1,19 +1,17 @@
-"""`POST /webhooks/github`: GitHub's deliveries, verified and acted on at once.
+"""`POST /webhooks/github`: GitHub's deliveries, verified, kept and answered at once.
 
 The signature (`X-Hub-Signature-256`, an HMAC-SHA256 of the raw body with
 YADOCKERI_GITHUB_WEBHOOK_SECRET) is compared in constant time before the body is read as JSON.
-A delivery is recorded by its `X-GitHub-Delivery` id only once its work is queued (a deployment
-recorded is durable): a redelivery of an id acted on is answered 200 and does nothing again,
-and one whose first try failed before that is acted on. The work itself is the engine's
-(stacks/pull_requests.py); the answer says what it did.
+A delivery with work to do is kept in the database under its `X-GitHub-Delivery` id before the
+answer (202 "queued"), and acted on by the engine's worker (stacks/deliveries.py); a redelivery
+of a kept id is answered 200 and does nothing again. Pings and events yadockeri does not act on
+are answered at once and kept nowhere.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import threading
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -33,9 +31,9 @@ def signature_of(body: bytes, secret: str) -> str:
 
 def install(app: FastAPI, engine: Engine) -> None:
     if engine.settings.github_token is not None:
-        PullRequests.of(engine)  # from the start: it tells GitHub of sleeps, wakes and reaps too
-    acting: set[str] = set()  # deliveries being acted on in this process (a concurrent duplicate waits its turn)
-    lock = threading.Lock()
+        # from the start: it tells GitHub of sleeps, wakes and reaps, and acts on kept deliveries
+        PullRequests.of(engine).deliveries.start()
+        app.state.stoppers.append(PullRequests.of(engine).deliveries.stop)
 
     @app.post("/webhooks/github", include_in_schema=False)
     async def github(request: Request) -> Response:
@@ -51,23 +49,13 @@ def install(app: FastAPI, engine: Engine) -> None:
         event, delivery = request.headers.get("x-github-event", ""), request.headers.get("x-github-delivery", "")
         if not event or not delivery or len(delivery) > 64:
             return problem(400, "a delivery needs X-GitHub-Event and X-GitHub-Delivery (at most 64 characters)")
-        with lock:
-            if delivery in acting:
-                return JSONResponse({"delivery": delivery, "done": "being acted on"}, status_code=200)
-            acting.add(delivery)
+        queue = PullRequests.of(engine).deliveries.start()
+        if queue.stop not in app.state.stoppers:
+            app.state.stoppers.append(queue.stop)
         try:
-            if await run_in_threadpool(engine.store.delivery_seen, delivery):
-                return JSONResponse({"delivery": delivery, "done": "acted on already"}, status_code=200)
-            try:
-                payload = json.loads(body)
-            except ValueError:
-                return problem(400, "the delivery's body is not JSON")
-            try:
-                said = await run_in_threadpool(PullRequests.of(engine).handle, event, payload)
-            except MalformedPayload as error:
-                return problem(400, str(error))
-            await run_in_threadpool(engine.store.record_delivery, delivery, event)
-            return JSONResponse({"delivery": delivery, "done": said}, status_code=202)
-        finally:
-            with lock:
-                acting.discard(delivery)
+            done = await run_in_threadpool(queue.accept, delivery, event, body)
+        except MalformedPayload as error:
+            return problem(400, str(error))
+        if done is None:
+            return JSONResponse({"delivery": delivery, "done": "acted on already"}, status_code=200)
+        return JSONResponse({"delivery": delivery, "done": done}, status_code=202)

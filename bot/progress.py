@@ -81,7 +81,8 @@ class SlackReporter(Reporter):
         with self._lock:
             self._t0 = time.monotonic()
             self._progress = Progress(deployment.id, deployment.stack, deployment.kind, deployment.branch,
-                                      deployment.requested_by, changed_keys=self._changed_keys)
+                                      deployment.requested_by, changed_keys=self._changed_keys,
+                                      pull_request=self.bot.engine.pull_request_url(deployment.stack))
         thread = self.bot.thread_of(deployment.stack)
         notify = self.bot.settings.notify_channel
         if thread is not None:

@@ -25,7 +25,7 @@ from .asker import Asker
 from .blocks.deployment import interrupted_note, notice_line
 from .gate import AckFirst
 from .outbox import MessageRef, Outbox
-from .text import error_text, link
+from .text import error_text, outside_link
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,8 @@ class Bot:
         if notify:
             line = notice_line(event.kind, event.stack, event.actor, event.detail,
                                deployment.id if deployment else None)
-            pull = self.engine.pull_request_url(event.stack)
-            self.outbox.say(notify, line + (f" · {link(pull, 'pull request')}" if pull else ""))
+            pull = outside_link(self.engine.pull_request_url(event.stack), "pull request")
+            self.outbox.say(notify, line + (f" · {pull}" if pull else ""))
         if event.kind == "interrupted" and deployment is not None:
             self.submit(Asker(self, event.actor, None), _announce_interrupted, deployment)
         if event.kind == "rolled-back":  # the thread said "live": it must hear this too

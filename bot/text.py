@@ -73,6 +73,14 @@ def link(url: str, label: str | None = None) -> str:
     return f"<{url}|{esc(label)}>" if label else f"<{url}>"
 
 
+def outside_link(url: str | None, label: str) -> str | None:
+    """A link to a URL that came from outside (a pull request's, from GitHub): only a plain
+    http(s) URL that cannot break out of Slack's <url|label> syntax; None otherwise."""
+    if not url or not re.fullmatch(r"https?://[^\s<>|&]{1,500}", url):
+        return None
+    return link(url, label)
+
+
 def duration(seconds: float | None) -> str:
     """`4.2s`, `42s`, `1m 12s`, `2h 5m`."""
     if seconds is None:

@@ -243,10 +243,15 @@ class PullRequestStack(Base):
 
 
 class WebhookDelivery(Base):
-    """A webhook delivery acted on (X-GitHub-Delivery), recorded once its work was queued."""
+    """A webhook delivery (X-GitHub-Delivery), kept from the moment it is answered: `queued` with
+    its payload until a worker acts on it (`acting`), then `done` with what it did."""
 
     __tablename__ = "webhook_deliveries"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     event: Mapped[str] = mapped_column(String(40))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(12), default="queued", server_default="done", index=True)
+    payload: Mapped[str | None] = mapped_column(Text)  # dropped once done
+    result: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -11,6 +11,8 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .feed import DeploymentFeed
     from .store import DeploymentRecord, LockRecord
 
@@ -40,18 +42,22 @@ class Reporter:
 
 
 class ReporterGuard(Reporter):
-    """Wraps a front end's reporter so that its failures never break a deployment; tells the
-    feed (stacks/feed.py) too, after the reporter, when the change is in the database."""
+    """Wraps a front end's reporter (and any others watching the deployment, such as GitHub's)
+    so that their failures never break a deployment, nor each other; tells the feed
+    (stacks/feed.py) too, after the reporters, when the change is in the database."""
 
-    def __init__(self, inner: Reporter | None, feed: DeploymentFeed | None = None) -> None:
+    def __init__(self, inner: Reporter | None, feed: DeploymentFeed | None = None, *,
+                 also: Sequence[Reporter] = ()) -> None:
         self.inner = inner or Reporter()
+        self.reporters = [self.inner, *also]
         self.feed = feed
 
     def _call(self, name: str, *args: object) -> None:
-        try:
-            getattr(self.inner, name)(*args)
-        except Exception:  # a broken terminal or Slack outage must not fail the deploy
-            log.exception("reporter %s failed in %s", type(self.inner).__name__, name)
+        for reporter in self.reporters:
+            try:
+                getattr(reporter, name)(*args)
+            except Exception:  # a broken terminal or Slack outage must not fail the deploy
+                log.exception("reporter %s failed in %s", type(reporter).__name__, name)
         if self.feed is not None and name != "log":
             first = args[0]
             self.feed.publish(first if isinstance(first, int) else getattr(first, "id", 0), name)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import AppConfig
+from .deliveries import DeliveryQueue, MalformedPayload
 from .engine import Engine
 from .errors import InvalidName, YadockeriError
 from .github import GitHub, Outbox
@@ -33,10 +34,7 @@ log = logging.getLogger(__name__)
 GITHUB = Actor(id="github", source="github")
 OPENING = ("opened", "reopened", "synchronize")
 MARKER = "<!-- yadockeri -->"
-
-
-class MalformedPayload(ValueError):
-    """A delivery whose JSON is not a pull_request event as GitHub sends it."""
+FRONT_ENDS = {"slack": "Slack", "cli": "the command line", "api": "the API"}
 
 
 @dataclass(frozen=True)
@@ -82,7 +80,9 @@ class PullRequests:
         self.engine = engine
         self.outbox = Outbox()
         self._github: GitHub | None = None
+        self.deliveries = DeliveryQueue(self)
         engine.add_listener(self._stack_event)
+        engine.jobs.watch(self._reporter_for)  # by hand too: Slack, the command line, the API
 
     @classmethod
     def of(cls, engine: Engine) -> PullRequests:
@@ -113,18 +113,23 @@ class PullRequests:
         return check_stack_name(template.replace("{app}", app_name).replace("{number}", str(number)))
 
     # Deliveries -------------------------------------------------------------------------------
-    def handle(self, event: str, payload: Any) -> str:
-        """One webhook delivery (its signature checked). Returns what it did, in words."""
+    def triage(self, event: str, payload: Any) -> str | None:
+        """What a signed delivery asks: None if it has work to queue, else the answer at once
+        (MalformedPayload if it is not what GitHub sends)."""
         if event == "ping":
             return "pong"
         if event != "pull_request":
             return f"ignored: {event} events"
+        action, _ = event_of(payload)
+        return None if action in (*OPENING, "closed") else f"ignored: pull_request {action}"
+
+    def handle(self, event: str, payload: Any) -> str:
+        """Act on one delivery (from the queue, stacks/deliveries.py). Returns what it did, in words."""
+        answer = self.triage(event, payload)
+        if answer is not None:
+            return answer
         action, pull = event_of(payload)
-        if action in OPENING:
-            return self.opened(pull)
-        if action == "closed":
-            return self.closed(pull)
-        return f"ignored: pull_request {action}"
+        return self.opened(pull) if action in OPENING else self.closed(pull)
 
     def opened(self, pull: Pull) -> str:
         done = [self._deploy(name, app, pull) for name, app in self.apps_for(pull.repo)]
@@ -138,7 +143,7 @@ class PullRequests:
         stack = self.engine.store.get_stack(record.stack)
         if stack is None or stack.owner != GITHUB.id:
             return f"{record.stack}: nothing to destroy"
-        handle = self.engine.destroy(record.stack, GITHUB, reporter=GitHubReporter(self, record))
+        handle = self.engine.destroy(record.stack, GITHUB)
         return f"destroying {record.stack} (deployment #{handle.deployment.id})"
 
     def _deploy(self, app_name: str, app: AppConfig, pull: Pull) -> str:
@@ -159,7 +164,6 @@ class PullRequests:
                                               "not this pull request's")
         try:
             handle = self.engine.deploy(stack, f"pull/{pull.number}/head", GITHUB, app=app_name,
-                                        reporter=GitHubReporter(self, record),
                                         env=dict(app.pull_requests.env) if existing is None else None)
         except YadockeriError as error:
             return self._refuse(pull, record, f"not deployed: {error}")
@@ -208,6 +212,18 @@ class PullRequests:
 
         self.outbox.send(send)
 
+    def _reporter_for(self, deployment: DeploymentRecord) -> Reporter | None:
+        """Every deployment of a pull request's stack is told on GitHub, whoever asked for it."""
+        if deployment.kind in ("sleep", "wake") or deployment.source == "scheduler":  # told as stack events
+            return None
+        record = self.engine.store.pull_request_of(deployment.stack)
+        if record is None or self.github is None:
+            return None
+        stack = self.engine.store.get_stack(deployment.stack)
+        if stack is None or stack.owner != GITHUB.id:  # the name was reused by a person since
+            return None
+        return GitHubReporter(self, record)
+
     def _stack_event(self, event: StackEvent) -> None:
         if event.kind not in ("slept", "woke", "reaped", "rolled-back"):
             return
@@ -237,22 +253,29 @@ class GitHubReporter(Reporter):
         github, record = self.service.github, self.record
         if github is None:
             return
-        stack = record.stack
+        stack, by = record.stack, _by_hand(deployment)
+        if deployment.branch != f"pull/{record.number}/head":  # an admin put other code on the stack
+            self.inactive(f"now runs branch `{deployment.branch}`{by}: not this pull request's code")
+            self.deployment_id = None
+            return
 
         def start() -> None:
             self.deployment_id = github.create_deployment(record.repo, sha=record.head_sha, environment=stack,
-                                                          description=f"yadockeri review stack {stack}")
+                                                          description=f"yadockeri review stack {stack}{by}")
             self.service.engine.store.set_pull_request(record.repo, record.number, github_deployment=self.deployment_id)
-            github.set_status(record.repo, self.deployment_id, "in_progress", f"deploying {record.head_sha[:7]}")
+            github.set_status(record.repo, self.deployment_id, "in_progress", f"deploying {record.head_sha[:7]}{by}")
 
         self.service.outbox.send(start)
         self.service.comment(record.repo, record.number,
-                             f":hourglass: deploying `{record.head_sha[:7]}` to `{stack}`…", record)
+                             f":hourglass: deploying `{record.head_sha[:7]}` to `{stack}`{by}…", record)
 
     def finished(self, deployment: DeploymentRecord, urls: list[str]) -> None:
         if deployment.kind == "destroy":
             if deployment.state == "succeeded":
-                self.inactive("destroyed: the pull request was closed")
+                by = _by_hand(deployment)
+                self.inactive(f"destroyed{by}" if by else "destroyed: the pull request was closed")
+            return
+        if deployment.branch != f"pull/{self.record.number}/head":
             return
         github, record = self.service.github, self.record
         if github is None:
@@ -262,7 +285,7 @@ class GitHubReporter(Reporter):
         reason = (deployment.error or deployment.state).splitlines()[0]
 
         def finish() -> None:
-            if self.deployment_id is None:
+            if self.deployment_id is None:  # GitHub refused to create it: nothing to set
                 return
             if ok:
                 github.set_status(record.repo, self.deployment_id, "success", f"live at {url}", environment_url=url)
@@ -290,3 +313,11 @@ class GitHubReporter(Reporter):
 
         self.service.outbox.send(deactivate)
         self.service.comment(record.repo, record.number, f":wastebasket: `{record.stack}` {why}", record)
+
+
+def _by_hand(deployment: DeploymentRecord) -> str:
+    """How a deployment a person asked for is told on GitHub (" by hand, from slack"); "" for ours."""
+    if deployment.source == GITHUB.source:
+        return ""
+    source = deployment.source.split(":")[0]
+    return f" by hand, from {FRONT_ENDS.get(source, source)}"

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10
 DEAD_AFTER = timedelta(seconds=90)  # a runner on another host that stopped heartbeating
+Watcher = Callable[[DeploymentRecord], Reporter | None]
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,12 @@ class JobRunner:
         self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="yadockeri-job")
         self._stop = threading.Event()
         self._heartbeat = threading.Thread(target=self._beat, name="yadockeri-heartbeat", daemon=True)
+        self._watchers: list[Watcher] = []
+
+    def watch(self, watcher: Watcher) -> None:
+        """watcher(deployment) is asked at every submit for a reporter of its own (or None): whoever
+        must hear of a stack's deployments whichever front end asked for them (GitHub's pull requests)."""
+        self._watchers.append(watcher)
 
     def start(self) -> list[DeploymentRecord]:
         """Mark the jobs of dead runners interrupted, then heartbeat."""
@@ -161,11 +168,23 @@ class JobRunner:
         self.store.claim_deployment(deployment.id, self.runner)
         self.store.add_event(actor=actor.id, source=actor.source, action=kind, stack=stack, result="queued",
                              detail=f"deployment #{deployment.id}" + (" (new stack)" if created else ""))
-        guard = ReporterGuard(reporter, self.feed)
+        guard = ReporterGuard(reporter, self.feed, also=self._watching(deployment))
         guard.queued(deployment)
         answer: Future = Future()
         done = self._pool.submit(self._run, deployment, guard, created, answer)
         return JobHandle(deployment, answer, done)
+
+    def _watching(self, deployment: DeploymentRecord) -> list[Reporter]:
+        reporters = []
+        for watcher in list(self._watchers):
+            try:
+                reporter = watcher(deployment)
+            except Exception:  # a watcher's trouble never stops a deployment
+                log.exception("deployment watcher failed")
+                continue
+            if reporter is not None:
+                reporters.append(reporter)
+        return reporters
 
     def _run(self, deployment: DeploymentRecord, reporter: Reporter, created: bool, answer: Future) -> DeploymentRecord:
         try:

@@ -50,6 +50,9 @@ class Scheduler:
                                   next_run_time=utcnow())
         self._apscheduler.add_job(self.collect_garbage, "interval", seconds=self.settings.image_gc_interval, id="gc")
         if self.settings.github_token and any(a.github and a.pull_requests for a in self.settings.apps.values()):
+            from .pull_requests import PullRequests
+
+            PullRequests.of(self.engine)  # from the start: deployments by hand are told on GitHub too
             self._apscheduler.add_job(self.reconcile_pull_requests, "interval", id="github",
                                       seconds=self.settings.github_sync_interval, next_run_time=utcnow())
         self._apscheduler.start()

@@ -14,11 +14,11 @@ import pytest
 
 from api.server import ApiServer
 from stacks.config import AppConfig, PullRequestsConfig, Settings
-from stacks.engine import Engine
+from stacks.engine import Actor, Engine
 from stacks.pull_requests import PullRequests
 from tests.conftest import engine_stacks, unique
 from tests.support.github_web.standin import GitHubStandin
-from tests.support.github_web.webhooks import deliver, pull_request_payload
+from tests.support.github_web.webhooks import acted, deliver, pull_request_payload
 from tests.support.helpers import page, through_router, wait_until
 from tests.support.infra import purge
 from tests.support.sample_app import SampleRepo
@@ -50,8 +50,7 @@ class Hub:
     def send(self, action: str, number: int, sha: str, **more: object) -> tuple[int, dict]:
         payload = pull_request_payload(action, repo=REPO, number=number, head_sha=sha, head_ref=f"feature-{number}",
                                        **more)  # type: ignore[arg-type]
-        answer = deliver(self.hook, "pull_request", payload, SECRET)
-        return answer.status_code, answer.json()
+        return acted(self.engine, deliver(self.hook, "pull_request", payload, SECRET))
 
     def deployments(self, stack: str) -> int:
         return len(self.engine.store.deployments(stack, limit=100)) if self.engine.store.get_stack(stack) else 0
@@ -194,3 +193,27 @@ def test_a_missed_closed_delivery_is_repaired_by_the_reconciliation(hub: Hub) ->
     assert PullRequests.of(hub.engine).reconcile() == []  # nothing left to repair
 
 
+
+
+def test_deployments_by_hand_of_a_pull_requests_stack_are_told_on_github(hub: Hub) -> None:
+    """An admin's redeploy (from Slack, say) is a GitHub deployment of its own; an admin's
+    destroy sets the last one inactive and the comment says who did it."""
+    stack, github = hub.stack(14), hub.github
+    sha = hub.push(14, "pr-14")
+    github.open_pull(REPO, 14, sha, "feature-14")
+    assert hub.send("opened", 14, sha)[0] == 202
+    wait_until(lambda: settled(hub, stack) and github.latest_state(REPO, stack) == "success", timeout=240)
+    admin = Actor(id="UADMIN", source="slack", admin=True)
+
+    hub.engine.redeploy(stack, admin).wait(240)
+    wait_until(lambda: settled(hub, stack) and len(github.deployments(REPO, stack)) == 2
+               and github.latest_state(REPO, stack) == "success", timeout=60, what="the redeploy told on GitHub")
+    newest = max(github.deployments(REPO, stack), key=lambda d: d["id"])
+    assert newest["sha"] == sha and "by hand, from Slack" in newest["description"]
+    assert "by hand, from Slack" in github.statuses(REPO, newest["id"])[0]["description"]
+
+    hub.engine.destroy(stack, admin).wait(120)
+    wait_until(lambda: github.latest_state(REPO, stack) == "inactive", timeout=30, what="inactive on GitHub")
+    (comment,) = comments(hub, 14)
+    assert f"`{stack}` destroyed by hand, from Slack" in comment["body"]
+    assert github.violations == []

@@ -5,9 +5,11 @@ strict GitHub stand-in. tests/test_github.py deploys for real."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -16,7 +18,7 @@ from stacks.config import AppConfig, PullRequestsConfig, Settings
 from stacks.engine import Engine
 from stacks.pull_requests import PullRequests
 from tests.support.github_web.standin import GitHubStandin
-from tests.support.github_web.webhooks import deliver, pull_request_payload
+from tests.support.github_web.webhooks import acted, deliver, pull_request_payload
 
 REPO = "acme/shop"
 SECRET = "It's a Secret to Everybody"
@@ -32,8 +34,7 @@ class Hook:
     def opened(self, number: int, **more: object) -> tuple[int, dict]:
         payload = pull_request_payload("opened", repo=REPO, number=number, head_sha=SHA, head_ref="feature",
                                        **more)  # type: ignore[arg-type]
-        answer = deliver(self.url, "pull_request", payload, SECRET)
-        return answer.status_code, answer.json()
+        return acted(self.engine, deliver(self.url, "pull_request", payload, SECRET))
 
     def comments(self, number: int) -> list[str]:
         PullRequests.of(self.engine).outbox.drain()
@@ -144,3 +145,44 @@ def test_a_refused_delivery_redelivered_acts_once(hook: Hook) -> None:
     again = deliver(hook.url, "pull_request", payload, SECRET, delivery_id="d-13")
     assert (first.status_code, again.status_code) == (202, 200) and again.json()["done"] == "acted on already"
     assert len(hook.comments(13)) == 1
+
+
+def test_deliveries_kept_before_a_restart_are_acted_on_after_it(tmp_path: Path) -> None:
+    """The answer goes out once the delivery is in the database: one kept but never acted on (the
+    process died after answering) and one a dead process was acting on are both acted on at the
+    next start, once each."""
+    with GitHubStandin() as github:
+        github.add_repo(REPO)
+        for number in (21, 22):
+            github.open_pull(REPO, number, SHA, f"patch-{number}", fork=True)
+        engine, server = serve(tmp_path, github)
+        server.stop()
+        engine.close()
+        first = Engine(Settings(data_dir=tmp_path / "data"))  # the process that died: same database
+        for number, delivery in ((21, "kept-21"), (22, "acting-22")):
+            payload = pull_request_payload("opened", repo=REPO, number=number, head_sha=SHA, head_ref="p", fork=True)
+            assert first.store.queue_delivery(delivery, "pull_request", json.dumps(payload))
+        assert first.store.claim_delivery() == ("kept-21", "pull_request", ANY)  # claimed, then the process died
+        first.store.queue_delivery("kept-21", "pull_request", "{}")  # (a redelivery: not kept twice)
+        first.store.close()
+
+        engine, server = serve(tmp_path, github)
+        try:
+            hook = Hook(engine, github, server.url + "/webhooks/github")
+            queue = PullRequests.of(engine).deliveries
+            assert "comes from a fork" in (queue.wait("kept-21") or "")
+            assert "comes from a fork" in (queue.wait("acting-22") or "")
+            assert len(hook.comments(21)) == 1 and len(hook.comments(22)) == 1
+        finally:
+            server.stop()
+            engine.close()
+
+
+def test_the_answer_does_not_wait_for_the_work(hook: Hook) -> None:
+    """202 "queued" with the delivery kept; what it did is known afterwards."""
+    hook.github.open_pull(REPO, 23, SHA, "patch", fork=True)
+    payload = pull_request_payload("opened", repo=REPO, number=23, head_sha=SHA, head_ref="patch", fork=True)
+    answer = deliver(hook.url, "pull_request", payload, SECRET, delivery_id="d-23")
+    assert answer.status_code == 202 and answer.json() == {"delivery": "d-23", "done": "queued"}
+    assert hook.engine.store.delivery("d-23") is not None
+    assert "comes from a fork" in (PullRequests.of(hook.engine).deliveries.wait("d-23") or "")

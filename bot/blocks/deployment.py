@@ -7,7 +7,7 @@ from datetime import datetime
 
 from slack_sdk.models.blocks import Block
 
-from ..text import clip, clock, code, code_block, duration, esc, first_line, link, who
+from ..text import clip, clock, code, code_block, duration, esc, first_line, link, outside_link, who
 from .common import context, keep_buttons, section, stack_actions
 
 MARKS = {"ok": "✓", "skipped": "·", "warning": "⚠", "failed": "✗", "running": "⟳"}
@@ -42,6 +42,7 @@ class Progress:
     holder: str | None = None
     holder_since: datetime | None = None
     changed_keys: list[str] | None = None
+    pull_request: str | None = None  # the URL of the pull request the stack serves (GitHub)
 
     @property
     def current_step(self) -> StepLine | None:
@@ -119,6 +120,8 @@ def progress_message(p: Progress) -> tuple[str, list[Block]]:
         blocks.append(section("changed: " + ", ".join(code(k) for k in p.changed_keys[:50])
                               + (" …" if len(p.changed_keys) > 50 else "")))
     facts = [f"#{p.deployment_id} · {esc(KIND_WORDS.get(p.kind, p.kind))} by {who(p.requested_by)}"]
+    if (pull := outside_link(p.pull_request, "pull request")) is not None:
+        facts.append(pull)
     if p.steps:
         facts.append(_steps_summary(p))
     if p.state == "failed":

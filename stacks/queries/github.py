@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from ..models import PullRequestStack, WebhookDelivery
-from .base import Queries, insert
+from ..models import PullRequestStack, WebhookDelivery, utcnow
+from .base import Queries, changed, insert
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,34 @@ class GitHubQueries(Queries):
             s.execute(update(PullRequestStack).where(PullRequestStack.repo == repo, PullRequestStack.number == number)
                       .values(**values))
 
-    def delivery_seen(self, delivery: str) -> bool:
-        with self.reading() as s:
-            return s.get(WebhookDelivery, delivery) is not None
-
-    def record_delivery(self, delivery: str, event: str) -> bool:
-        """False if it was recorded already (a redelivery raced this one)."""
+    def queue_delivery(self, delivery: str, event: str, payload: str) -> bool:
+        """Keep a delivery to act on; False if this id was kept already (a redelivery)."""
         with self.session() as s:
-            return insert(s, WebhookDelivery(id=delivery, event=event[:40]))
+            return insert(s, WebhookDelivery(id=delivery, event=event[:40], payload=payload, state="queued"))
+
+    def claim_delivery(self) -> tuple[str, str, str] | None:
+        """The oldest queued delivery, now `acting`: (id, event, payload)."""
+        with self.session() as s:
+            row = s.scalar(select(WebhookDelivery).where(WebhookDelivery.state == "queued")
+                           .order_by(WebhookDelivery.received_at, WebhookDelivery.id).limit(1))
+            if row is None:
+                return None
+            row.state = "acting"
+            return row.id, row.event, row.payload or ""
+
+    def finish_delivery(self, delivery: str, result: str) -> None:
+        with self.session() as s:
+            s.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery)
+                      .values(state="done", result=result[:2000], payload=None, done_at=utcnow()))
+
+    def requeue_deliveries(self) -> int:
+        """Deliveries a dead process was acting on are queued again (acting twice is safe: a deploy
+        of the commit already deployed is a redeploy, a destroy of a destroyed stack does nothing)."""
+        with self.session() as s:
+            return changed(s, update(WebhookDelivery).where(WebhookDelivery.state == "acting").values(state="queued"))
+
+    def delivery(self, delivery: str) -> tuple[str, str | None] | None:
+        """(state, result) of a delivery, or None if it was never kept."""
+        with self.reading() as s:
+            row = s.get(WebhookDelivery, delivery)
+            return (row.state, row.result) if row else None

@@ -14,12 +14,15 @@ import hmac
 import json
 import secrets
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from .base import Pull, Repo, account_id, fake_sha, now_iso
 from .shapes import base_repo_object, full_pull_object, user_object
+
+if TYPE_CHECKING:
+    from stacks.engine import Engine
 
 GITHUB_API = "https://api.github.com"
 DELIVERY_TIMEOUT = 10.0  # seconds GitHub waits for a webhook's answer before calling the delivery failed
@@ -93,3 +96,14 @@ def deliver(url: str, event: str, payload: dict[str, Any], secret: str | None, *
     body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
     headers = delivery_headers(event, body, secret, delivery_id=delivery_id, signature=signature)
     return requests.post(url, data=body, headers=headers, timeout=timeout)
+
+
+def acted(engine: Engine, answer: requests.Response, timeout: float = 60) -> tuple[int, dict]:
+    """(status, body) of a delivery's answer; for one kept to act on ("queued"), `done` is what
+    the queue's worker did with it, once it did."""
+    from stacks.pull_requests import PullRequests
+
+    said = answer.json()
+    if answer.status_code == 202 and said.get("done") == "queued":
+        said["done"] = PullRequests.of(engine).deliveries.wait(said["delivery"], timeout)
+    return answer.status_code, said
