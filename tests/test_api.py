@@ -162,6 +162,11 @@ def test_tokens_are_never_stored_or_logged_in_clear(engine: Engine, client: ApiC
     assert listed["@uowner"].owner == "UOWNER" and listed["@uowner"].last_used_at is not None
 
 
+def test_healthz_answers_without_a_token(client: ApiClient) -> None:
+    answer = requests.get(client.base + "/healthz", timeout=10)
+    assert (answer.status_code, answer.json()) == (200, {"ok": True})
+
+
 def test_the_openapi_document_lists_every_endpoint(client: ApiClient) -> None:
     paths = {f"{method.upper()} {path}" for path, operations in client.document["paths"].items()
              for method in operations}
