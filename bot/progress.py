@@ -24,7 +24,7 @@ from stacks.text import inert
 from .asker import Asker
 from .blocks.common import as_dicts
 from .blocks.deployment import TAIL_LINES_SHOWN, Progress, StepLine, details_message, progress_message
-from .outbox import MessageRef, Post
+from .outbox import Post
 from .text import code, esc
 
 if TYPE_CHECKING:
@@ -95,9 +95,9 @@ class SlackReporter(Reporter):
             self._tell_at_end = True
             return
         fallback = notify if notify and notify != channel else None
-        self.post = self.bot.outbox.post(channel, self.render, thread_ts=thread_ts, fallback=fallback,
-                                         on_posted=self._posted, on_failed=self._cannot_post,
-                                         refresh_every=REFRESH_SECONDS)
+        tag = {"deployment": deployment.id, "thread_of": deployment.stack if deployment.kind != "destroy" else None}
+        self.post = self.bot.outbox.post(channel, self.render, thread_ts=thread_ts, fallback=fallback, tag=tag,
+                                         on_failed=self._cannot_post, refresh_every=REFRESH_SECONDS)
 
     def waiting(self, deployment: DeploymentRecord, holder: LockRecord) -> None:
         with self._lock:
@@ -166,15 +166,6 @@ class SlackReporter(Reporter):
         return text
 
     # Where the message went -------------------------------------------------------------------
-    def _posted(self, ref: MessageRef, top_level: bool) -> None:
-        with self._lock:
-            progress = self._progress
-        if progress is None:
-            return
-        self.bot.engine.set_deployment_message(progress.deployment_id, str(ref))
-        if top_level and progress.kind != "destroy":
-            self.bot.engine.set_thread(progress.stack, str(ref))
-
     def _cannot_post(self, error: str, redirected: str | None) -> None:
         with self._lock:
             stack = self._progress.stack if self._progress else "the stack"

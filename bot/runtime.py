@@ -25,6 +25,7 @@ from .asker import Asker
 from .blocks.deployment import interrupted_note, notice_line
 from .gate import AckFirst
 from .outbox import MessageRef, Outbox
+from .outbox_journal import Journal
 from .text import error_text, outside_link
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class Bot:
         self.client = make_client(self.settings)  # answers, views, files: 429s retried after Retry-After
         self.gate = AckFirst()
         self.outbox = Outbox(make_client(self.settings, retries=False), upload_client=self.client,
-                             before_send=self.gate.wait)
+                             before_send=self.gate.wait, journal=Journal(engine.store), on_tagged=self.message_posted)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="yadockeri-bot")
         # modals: their trigger_id lives 3 s, so they never queue behind slow work
         self._urgent = ThreadPoolExecutor(max_workers=URGENT_WORKERS, thread_name_prefix="yadockeri-modal")
@@ -124,6 +125,13 @@ class Bot:
             self._slots.release()
 
     # Threads ----------------------------------------------------------------------------------
+    def message_posted(self, tag: dict, ref: MessageRef, top_level: bool) -> None:
+        """A deployment's message exists (perhaps posted after a restart): remember where."""
+        if isinstance(tag.get("deployment"), int):
+            self.engine.set_deployment_message(tag["deployment"], str(ref))
+        if isinstance(tag.get("thread_of"), str) and top_level:
+            self.engine.set_thread(tag["thread_of"], str(ref))
+
     def thread_of(self, stack: str) -> MessageRef | None:
         try:
             return MessageRef.parse(self.engine.stack(stack).thread)

@@ -255,3 +255,31 @@ class WebhookDelivery(Base):
     payload: Mapped[str | None] = mapped_column(Text)  # dropped once done
     result: Mapped[str | None] = mapped_column(Text)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """A message a front end must deliver (a Slack message carrying a deployment's state), kept
+    from the moment it is asked for until it is delivered: `pending`, then `done` or `dead`.
+    `content` is the newest version asked for (JSON); `wanted` and `sent` count versions, so an
+    update asked for while the process stopped is sent after the restart. `nonce` is written into
+    the message (Slack's message metadata), so that a post whose answer was lost can be found
+    instead of posted twice (`uncertain`)."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(32), unique=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    parent_id: Mapped[int | None] = mapped_column(Integer)
+    ts: Mapped[str | None] = mapped_column(String(32))
+    fallback: Mapped[str | None] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    tag: Mapped[str | None] = mapped_column(Text)  # what its owner must learn once it is posted (JSON)
+    wanted: Mapped[int] = mapped_column(Integer, default=1)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    final: Mapped[bool] = mapped_column(default=False)
+    uncertain: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -23,6 +23,7 @@ from .queries.events import EventQueries
 from .queries.github import GitHubQueries
 from .queries.idle import IdleQueries
 from .queries.locks import LockQueries
+from .queries.outbox import OutboxQueries
 from .queries.stacks import StackQueries
 from .queries.tokens import TokenQueries
 from .records import DeploymentRecord, EventRecord, LockRecord, StackRecord, StepRecord
@@ -34,7 +35,7 @@ __all__ = [
 
 
 class Store(StackQueries, DeploymentQueries, LockQueries, EnvQueries, IdleQueries, EventQueries, TokenQueries,
-            GitHubQueries):
+            GitHubQueries, OutboxQueries):
     def __init__(self, url: str, fernet: Fernet) -> None:
         self.url = url
         self.engine = make_engine(url)

@@ -49,6 +49,8 @@ from .slack_web.chat import ChatApi
 from .slack_web.conversations import ConversationsApi
 from .slack_web.files import FilesApi
 from .slack_web.front import Server, WebFront
+from .slack_web.history import HistoryApi
+from .slack_web.outages import Outages
 from .slack_web.views import ViewsApi
 from .slack_web.workspace import State, Workspace
 from .socket_mode_standin import SocketModeStandin
@@ -89,11 +91,12 @@ class SlackStandin(Workspace):
         self.host = host
         self._views = ViewsApi(self)
         files = FilesApi(self, lambda: self.origin)
-        families = (AuthApi(self), ChatApi(self), ConversationsApi(self), self._views, files)
+        families = (AuthApi(self), ChatApi(self), ConversationsApi(self), HistoryApi(self), self._views, files)
         self._front = WebFront(self, {name: m for api in families for name, m in api.methods().items()}, files,
                                lambda: self.origin)
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
+        self._outages = Outages()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -102,7 +105,7 @@ class SlackStandin(Workspace):
             return self
         if self.socket_mode is not None:
             self.socket_mode.start()
-        self._server = Server((self.host, 0), self.handle_http)
+        self._server = Server((self.host, 0), self.handle_http, self._outages)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="slack-standin", daemon=True
         )
@@ -170,6 +173,20 @@ class SlackStandin(Workspace):
             url = f"{self.origin}/commands/{self.team_id}/{self.next_id()}/{secrets.token_hex(12)}"
             self.state.response_urls.add(url)
             return url
+
+    def outage(self, seconds: float, mode: str = "503") -> None:
+        """For `seconds`, every request gets: `503` (HTTP 503), `timeout` (no answer until the outage
+        ends, then the connection closes), `reset` (the connection closes unanswered) or `dropped`
+        (the call is done, then the connection closes before the answer)."""
+        self._outages.start(seconds, mode)
+
+    def end_outage(self) -> None:
+        self._outages.end()
+
+    def tier_limits(self, enabled: bool) -> None:
+        """Slack's per-method limits (slack_web/tiers.py) are on unless a test turns them off."""
+        with self.lock:
+            self._front.tiers.enabled = enabled
 
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next `times` calls of `method` with HTTP 429 and `Retry-After: retry_after`.

@@ -29,6 +29,8 @@ class ChatApi:
         text, blocks = message_content(params)
         thread_ts = params.get("thread_ts") or None
         message = ws.bot_message(ws.next_ts(), text, blocks, thread_ts)
+        if params.get("metadata") is not None:
+            message["metadata"] = message_metadata(params["metadata"])
         ws.state.messages.setdefault(channel, {})[message["ts"]] = message
         return {"ok": True, "channel": channel, "ts": message["ts"], "message": copy.deepcopy(message)}
 
@@ -92,3 +94,11 @@ def message_content(params: Params) -> tuple[str | None, list[Any] | None]:
     if isinstance(text, str) and len(text) > blockkit.MAX_MESSAGE_TEXT:
         raise ApiError("msg_too_long")
     return (str(text) if text is not None else None), blocks
+
+
+def message_metadata(metadata: Any) -> dict[str, Any]:
+    """Slack's message metadata: an event_type and an event_payload object."""
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str) \
+            or not isinstance(metadata.get("event_payload"), dict):
+        raise ApiError("invalid_metadata_format")
+    return {"event_type": metadata["event_type"], "event_payload": copy.deepcopy(metadata["event_payload"])}

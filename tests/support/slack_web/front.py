@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 from .. import blockkit
 from .base import ApiError, HttpReply, Method, Params, RecordedCall, ResponseUrlPost, ratelimited, text_reply
 from .files import FilesApi
+from .outages import Outages
 from .parsing import bearer_token, parse_params
+from .tiers import Tiers
 from .workspace import Workspace
 
 NO_AUTH_METHODS = frozenset({"api.test"})
@@ -34,8 +36,9 @@ class WebFront:
     """Routes one HTTP request to the method it names, under the workspace's lock."""
 
     def __init__(self, workspace: Workspace, methods: dict[str, Method], files: FilesApi,
-                 origin: Callable[[], str]) -> None:
+                 origin: Callable[[], str], tiers: Tiers | None = None) -> None:
         self._ws = workspace
+        self.tiers = tiers or Tiers()
         self._methods = methods
         self._files = files
         self._origin = origin
@@ -63,6 +66,7 @@ class WebFront:
                     raise ApiError("unknown_method", status=HTTPStatus.NOT_FOUND, req_method=method)
                 self._authenticate(method, token)
                 self._check_rate_limit(method, arrived)
+                self.tiers.check(method, params, arrived)
                 status, extra_headers, response = 200, {}, handler(params)
             except ApiError as failure:
                 status, extra_headers, response = failure.status, failure.headers, failure.body()
@@ -113,9 +117,11 @@ class WebFront:
 class Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], answer: Callable[[str, Message, bytes], HttpReply]) -> None:
+    def __init__(self, address: tuple[str, int], answer: Callable[[str, Message, bytes], HttpReply],
+                 outages: Outages | None = None) -> None:
         super().__init__(address, _Handler)
         self.answer = answer
+        self.outages = outages or Outages()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -130,7 +136,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        outage = self.server.outages.now()
+        if outage is not None:
+            self._suffer(outage.mode, outage.until, body)
+            return
         status, headers, payload = self.server.answer(self.path, self.headers, body)
+        self._reply(status, headers, payload)
+
+    def _suffer(self, mode: str, until: float, body: bytes) -> None:
+        """Play an outage: 503, no answer until it ends, a reset, or the call done and its answer lost."""
+        if mode == "503":
+            self._reply(503, {"Content-Type": "text/html"}, b"<html><body>Service Unavailable</body></html>")
+        elif mode == "timeout":
+            time.sleep(max(0.0, until - time.monotonic()))  # no answer while it lasts, then none at all
+        elif mode == "dropped":
+            self.server.answer(self.path, self.headers, body)  # done, but the answer never leaves
+        self.close_connection = True
+
+    def _reply(self, status: int, headers: dict[str, str], payload: bytes) -> None:
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
