@@ -38,7 +38,8 @@ from slack_sdk import WebClient
 
 from .blocks.common import section
 from .outbox_budget import Budget
-from .outbox_calls import CANNOT_POST, backoff, classify, look_up, post_message
+from .outbox_calls import look_up, post_message
+from .outbox_failures import Failures, safely
 from .outbox_turns import pick
 from .text import fallback
 
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL = 1.0  # seconds between two calls on one message
-MAX_AGE = 6 * 3600.0  # a message Slack could not take for this long is given up
 
 Rendered = tuple[str, list[dict]]
 Tagged = Callable[[dict, "MessageRef", bool], None]
@@ -112,12 +112,16 @@ class Post:
     def touch(self, *, final: bool = False) -> None:
         self._outbox._touch(self, final)
 
+    def replace(self, render: Callable[[], Rendered]) -> bool:
+        """Its final content, if it was not delivered yet (False: it was; update it by its ref)."""
+        return self._outbox._touch(self, True, render)
+
     def wait(self, timeout: float | None = None) -> bool:
         """Until everything asked of this post was sent (or given up)."""
         return self.done.wait(timeout)
 
 
-class Outbox:
+class Outbox(Failures):
     def __init__(self, client: WebClient, *, upload_client: WebClient | None = None, senders: int = 4,
                  min_interval: float = MIN_INTERVAL, before_send: Callable[[], None] | None = None,
                  journal: Journal | None = None, on_tagged: Tagged | None = None, budget: Budget | None = None) -> None:
@@ -192,6 +196,11 @@ class Outbox:
         post.final = True
         return self._add(post)
 
+    def tagged(self, key: str, value: object) -> Post | None:
+        """A post not yet delivered whose tag says key=value (one kept from before a restart, say)."""
+        with self._cond:
+            return next((p for p in self._posts if p.tag and p.tag.get(key) == value and not p.done.is_set()), None)
+
     def _keep(self, post: Post) -> Post:
         if self.journal is not None:
             self.journal.keep(post, post.render())
@@ -203,10 +212,12 @@ class Outbox:
             self._cond.notify_all()
         return post
 
-    def _touch(self, post: Post, final: bool) -> None:
+    def _touch(self, post: Post, final: bool, render: Callable[[], Rendered] | None = None) -> bool:
         with self._cond:
             if post.dead or post.done.is_set():
-                return
+                return False
+            if render is not None:
+                post.render, post.refresh_every = render, None
             post.wanted += 1
             post.final = post.final or final
             if post.stale_since is None:
@@ -215,6 +226,7 @@ class Outbox:
             self._cond.notify_all()
         if self.journal is not None:
             self.journal.want(post, post.render(), wanted)
+        return True
 
     def _loop(self) -> None:
         while True:
@@ -302,75 +314,11 @@ class Outbox:
             self.journal.sent(post, post.sent, done=finished)
         if posted is not None and ref is not None:
             if post.on_posted is not None:
-                _safely(post.on_posted, ref, top_level)
+                safely(post.on_posted, ref, top_level)
             if post.tag and self._on_tagged is not None:
-                _safely(self._on_tagged, post.tag, ref, top_level)
+                safely(self._on_tagged, post.tag, ref, top_level)
         if finished:
             with self._cond:
                 if post.sent >= post.wanted:  # nothing new was asked meanwhile
                     post.done.set()
                 self._cond.notify_all()
-
-    # Failures ---------------------------------------------------------------------------------
-    def _failed(self, post: Post, method: str, key: str, error: BaseException) -> None:
-        kind, wait, code = classify(error)
-        if kind == "rate_limited":
-            with self._cond:
-                self.budget.blocked(key, time.monotonic(), wait)
-                post.in_flight = False
-                self._cond.notify_all()
-            log.info("Slack rate-limited %s; waiting %ss", key, wait)
-        elif kind == "retry":
-            self._retry_later(post, method, code)
-        else:
-            self._refused(post, method, code)
-
-    def _retry_later(self, post: Post, method: str, why: str) -> None:
-        if method == "chat.postMessage" and not post.uncertain:
-            post.uncertain = True  # it may have landed: look before posting again
-            if self.journal is not None:
-                self.journal.uncertain(post)
-        with self._cond:
-            post.attempts += 1
-            post.in_flight = False
-            if time.time() - post.created > MAX_AGE:
-                log.warning("giving up on a Slack message after %d attempts over %ds: %s", post.attempts,
-                            MAX_AGE, why)
-                self._give_up(post)
-            else:
-                delay = backoff(post.attempts)
-                post.not_before = time.monotonic() + delay
-                log.info("Slack %s failed (%s); again in %.0fs", method, why, delay)
-            self._cond.notify_all()
-
-    def _refused(self, post: Post, method: str, code: str) -> None:
-        redirected = None
-        with self._cond:  # (given up below, once its owner was told: in flight until then)
-            if post.ts is None and post.upload is None and code in CANNOT_POST and post.fallback \
-                    and post.fallback != post.channel:
-                redirected = post.fallback
-                post.channel, post.thread_ts, post.parent, post.fallback = redirected, None, None, None
-                post.in_flight = False
-                self._cond.notify_all()
-        if redirected is None:
-            log.warning("Slack refused %s in %s: %s", method, post.channel, code)
-        if post.ts is None and post.on_failed is not None:
-            _safely(post.on_failed, code, redirected)
-        if redirected is None:
-            with self._cond:
-                self._give_up(post)
-                self._cond.notify_all()
-
-    def _give_up(self, post: Post) -> None:
-        post.dead, post.in_flight = True, False
-        post.done.set()
-        if self.journal is not None and post.upload is None:
-            self.journal.dead(post)
-
-
-
-def _safely(function: Callable, *args: object) -> None:
-    try:
-        function(*args)
-    except Exception:
-        log.exception("outbox callback failed")

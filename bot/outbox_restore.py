@@ -24,7 +24,8 @@ def restore(outbox: Outbox, journal: Journal) -> list[Post]:
         post = Post(outbox, channel=record.channel, render=_fixed(content), thread_ts=record.thread_ts,
                     fallback=record.fallback, ts=record.ts, tag=json.loads(record.tag) if record.tag else None)
         post.id, post.nonce, post.created = record.id, record.nonce, record.created_at.timestamp()
-        post.wanted, post.sent, post.final, post.uncertain = record.wanted, record.sent, record.final, record.uncertain
+        # final: its owner is gone (what a restart interrupted says so itself, Post.replace)
+        post.wanted, post.sent, post.final, post.uncertain = record.wanted, record.sent, True, record.uncertain
         if record.parent_id is not None and record.ts is None:
             parent = posts.get(record.parent_id)
             if parent is not None:

@@ -183,13 +183,17 @@ def _announce_interrupted(bot: Bot, asker: Asker, deployment: DeploymentRecord) 
     from .blocks.deployment import Progress, progress_message
 
     message = MessageRef.parse(deployment.message)
-    if message is not None:
-        progress = Progress(deployment.id, deployment.stack, deployment.kind, deployment.branch,
-                            deployment.requested_by, state="interrupted")
-        text, blocks = progress_message(progress)
-        bot.outbox.update(message, lambda: (text, as_dicts(blocks)))
-    thread = bot.thread_of(deployment.stack) or (
-        MessageRef(message.channel, message.ts) if message is not None else None)
+    progress = Progress(deployment.id, deployment.stack, deployment.kind, deployment.branch,
+                        deployment.requested_by, state="interrupted")
+    text, blocks = progress_message(progress)
+    kept = bot.outbox.tagged("deployment", deployment.id)  # kept from before the restart, not delivered yet
+    replaced = kept is not None and kept.replace(lambda: (text, as_dicts(blocks)))
+    ref = message or (kept.ref if kept is not None else None)
+    if not replaced and ref is not None:
+        bot.outbox.update(ref, lambda: (text, as_dicts(blocks)))
+    note = interrupted_note(deployment.stack, deployment.kind, deployment.id, deployment.requested_by)
+    thread = bot.thread_of(deployment.stack) or ref
     if thread is not None:
-        note = interrupted_note(deployment.stack, deployment.kind, deployment.id, deployment.requested_by)
         bot.outbox.say(thread.channel, note, thread_ts=thread.ts)
+    elif kept is not None:  # its message is not posted yet: the note goes under it once it is
+        bot.outbox.say(kept.channel, note, parent=kept)

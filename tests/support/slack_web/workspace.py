@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,8 +22,6 @@ from .base import (
     UploadedFile,
     User,
 )
-
-FIRST_TS_MICROS = 1_700_000_000_000_100
 
 
 class State:
@@ -40,7 +39,7 @@ class State:
         self.triggers: dict[str, Trigger] = {}
         self.rate_limits: dict[str, RateLimit] = {}
         self.blocked_until: dict[str, float] = {}
-        self.ts_counter = itertools.count(FIRST_TS_MICROS, 100)
+        self.last_ts_micros = 0
         self.ids = itertools.count(1)
 
 
@@ -70,7 +69,9 @@ class Workspace:
         return next(self.state.ids)
 
     def next_ts(self) -> str:
-        micros = next(self.state.ts_counter)
+        """As on Slack: the time of posting (epoch seconds, microseconds), unique in the workspace."""
+        micros = max(self.state.last_ts_micros + 100, int(time.time() * 1_000_000))
+        self.state.last_ts_micros = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def known_channel(self, channel_id: Any) -> str:
