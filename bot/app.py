@@ -12,6 +12,7 @@ from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from stacks.errors import ConfigError
 
 from .gate import AckFirst
+from .identity import SlackIdentity
 from .interaction import BOT_KEY
 from .listeners import register_listeners
 from .runtime import Bot
@@ -24,9 +25,12 @@ def build_app(bot: Bot, *, socket_mode: bool = False) -> App:
     if not socket_mode and secret is None:
         raise ConfigError("SLACK_SIGNING_SECRET is not set: HTTP mode needs it to check that requests come from "
                           "Slack (or set SLACK_APP_TOKEN to use Socket Mode)")
+    identity = SlackIdentity(bot.client)
+    identity.verify()
     app = GatedApp(
         bot.gate,
         client=bot.client,
+        authorize=identity.authorize(),  # Slack away at start does not stop the bot (bot/identity.py)
         signing_secret=secret.get_secret_value() if secret else "",
         process_before_response=False,  # ack first; the listener goes on after the answer left
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="yadockeri-listener"),
