@@ -47,12 +47,14 @@ def bot(engine: Engine, settings: Settings, slack: SlackStandin) -> Iterator[Run
 
 
 def finished(engine: Engine, stack: str) -> int:
-    """The id of the stack's deployment once it succeeded and its final message is kept."""
+    """The id of the stack's deployment once it succeeded and its final message and notice are kept."""
     deployment = next((d for d in engine.store.deployments(stack, limit=5) if d.state == "succeeded"), None)
     if deployment is None:
         return 0
-    kept = [m for m in engine.store.pending_messages() if m.tag and json.loads(m.tag).get("deployment") == deployment.id]
-    return deployment.id if kept and kept[0].final else 0
+    pending = engine.store.pending_messages()
+    kept = [m for m in pending if m.tag and json.loads(m.tag).get("deployment") == deployment.id]
+    notice = [m for m in pending if m.channel == NOTIFY and stack in m.content and "created" in m.content]
+    return deployment.id if kept and kept[0].final and notice else 0
 
 
 def end_outage(slack: SlackStandin, started: float) -> None:
@@ -74,7 +76,8 @@ def assert_delivered_once(slack: SlackStandin, settings: Settings, stack: str) -
     replies = slack.replies(CHANNEL, message["ts"])
     assert len([r for r in replies if "Deployment #" in r["text"]]) == 1  # the details, once
     created = [m for m in slack.messages(NOTIFY) if stack in m["text"] and "created" in m["text"]]
-    assert len(created) == 1
+    assert len(created) == 1, [(c.method, c.status, c.params.get("text"), c.response) for c in slack.calls()
+                               if c.params.get("channel") == NOTIFY]
 
 
 def test_a_deploy_during_an_outage_ends_with_its_message_delivered_once(
