@@ -85,8 +85,11 @@ class Bot:
     def actor(self, user_id: str) -> Actor:
         return Actor(id=user_id, source="slack", admin=user_id in self.settings.admin_ids)
 
-    def channel_allowed(self, channel_id: str | None) -> bool:
-        """YADOCKERI_CHANNELS empty: everywhere. Else only there (never the App Home)."""
+    def channel_allowed(self, channel_id: str | None, *, notices: bool = False) -> bool:
+        """YADOCKERI_CHANNELS empty: everywhere. Else only there (never the App Home). With `notices`,
+        the notify channel too: the buttons of the bot's own notices there (Keep) must work."""
+        if notices and channel_id is not None and channel_id == self.settings.notify_channel:
+            return True
         allowed = self.settings.channel_ids
         return not allowed or (channel_id is not None and channel_id in allowed)
 
