@@ -42,7 +42,7 @@ class Asker:
     channel: str | None  # where the request came from; None for the App Home
     respond: Callable[..., Any] | None = None  # the request's response_url, when it has one
     view_id: str | None = None  # a modal showing the answer (forms, App Home buttons)
-    surface: str = "command"  # command, message, modal, home
+    surface: str = "command"  # command, message, modal, home; event: nobody asked (the engine's events)
     asked_at: float = field(default_factory=time.monotonic)  # when the request came: its response_url's age
     response_url_uses: int = 0
     private_gone: bool = False  # the modal closed or the response_url used up: answers go elsewhere
@@ -133,7 +133,7 @@ class Asker:
                 return
             except SlackApiError as error:
                 log.info("could not answer %s in %s: %s", self.user, thread, error.response.get("error"))
-        if not is_slack_user(self.user):
+        if self.surface == "event" or not is_slack_user(self.user):  # no one to bother with it
             log.info("no way to answer %s: %s", self.user, text)
             return
         client.chat_postMessage(channel=self.user, text=fallback(text), blocks=as_dicts(blocks),

@@ -146,7 +146,7 @@ class Bot:
         deployment = event.deployment
         notify = self.settings.notify_channel
         if event.kind == "warned":
-            self.submit(Asker(self, event.actor, None), _announce_warning, event)
+            self.submit(Asker(self, event.actor, None, surface="event"), _announce_warning, event)
             return
         if notify:
             line = notice_line(event.kind, event.stack, event.actor, event.detail,
@@ -154,7 +154,7 @@ class Bot:
             pull = outside_link(self.engine.pull_request_url(event.stack), "pull request")
             self.outbox.say(notify, line + (f" · {pull}" if pull else ""))
         if event.kind == "interrupted" and deployment is not None:
-            self.submit(Asker(self, event.actor, None), _announce_interrupted, deployment)
+            self.submit(Asker(self, event.actor, None, surface="event"), _announce_interrupted, deployment)
         if event.kind == "rolled-back":  # the thread said "live": it must hear this too
             thread = self.thread_of(event.stack)
             if thread is not None:
