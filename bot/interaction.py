@@ -28,13 +28,15 @@ def bot_of(context: BoltContext) -> Bot:
     return bot
 
 
-def for_button(verb: str, body: dict, respond: Callable | None, context: BoltContext) -> tuple[Bot, Asker, Command] | None:
+def for_button(verb: str, body: dict, respond: Callable | None, context: BoltContext, *,
+               notices: bool = False) -> tuple[Bot, Asker, Command] | None:
     """What every stack button does first: who asks, which command the button stands for, and
-    whether that person may use yadockeri here. None when the answer was already given."""
+    whether that person may use yadockeri here (`notices`: a button of the notify channel's
+    notices, which works there too). None when the answer was already given."""
     bot = bot_of(context)
     asker = asker_for_action(bot, body, respond)
     command = button_command(verb, body, asker)
-    if command is None or not allowed(bot, asker):
+    if command is None or not allowed(bot, asker, notices=notices):
         return None
     return bot, asker, command
 
@@ -62,8 +64,8 @@ def button_command(verb: str, body: dict, asker: Asker) -> Command | None:
         return None
 
 
-def allowed(bot: Bot, asker: Asker) -> bool:
-    if bot.channel_allowed(asker.channel):
+def allowed(bot: Bot, asker: Asker, *, notices: bool = False) -> bool:
+    if bot.channel_allowed(asker.channel, notices=notices):
         return True
     asker.tell(bot.refusal())
     return False

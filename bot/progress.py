@@ -3,7 +3,8 @@
 One message per deployment, posted in the stack's thread (or, for a stack without one, in the
 channel it was asked from, where it becomes the stack's thread), updated in place through the
 outbox. When the deployment ends, a reply in the thread gives each step with its time and, for
-a failure, the log tail (the whole tail attached as a file when it is long).
+a failure, the log tail (the whole tail attached as a file when it is long; as text where Slack
+takes no file from the bot, e.g. a public channel it posts in without being a member).
 
 The engine calls these methods from its threads; they only change what the message should show
 and nudge the outbox, so they are quick and never wait for Slack.
@@ -23,9 +24,17 @@ from stacks.text import inert
 
 from .asker import Asker
 from .blocks.common import as_dicts
-from .blocks.deployment import TAIL_LINES_SHOWN, Progress, StepLine, details_message, progress_message
-from .outbox import Post
-from .text import code, esc
+from .blocks.deployment import (
+    TAIL_LINES_SHOWN,
+    Progress,
+    StepLine,
+    cannot_post_note,
+    details_message,
+    progress_message,
+    tail_message,
+)
+from .outbox import MessageRef, Post
+from .text import code
 
 if TYPE_CHECKING:
     from .runtime import Bot
@@ -33,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 10.0  # how often the elapsed time moves while no step changes
+UPLOAD_WAIT = 15 * 60.0  # how long a log file may take to be shared before its text is given up too
 
 
 class SlackReporter(Reporter):
@@ -149,13 +159,36 @@ class SlackReporter(Reporter):
             self.details = self.bot.outbox.post(self.post.channel, lambda: (text, as_dicts(blocks)),
                                                 parent=self.post, final=True)
             if attach:
-                self.bot.outbox.attach(self.post, tail.encode(), f"{final.stack}-{final.deployment_id}.log",
-                                       f"log tail of deployment #{final.deployment_id} ({final.stack})")
+                upload = self.bot.outbox.attach(self.post, tail.encode(), f"{final.stack}-{final.deployment_id}.log",
+                                                f"log tail of deployment #{final.deployment_id} ({final.stack})")
+                self._as_text_unless_shared(upload, final, tail)
         with self._lock:
             self.finished_event.set()
             tell = self._tell_at_end
         if tell or self.asker.shows_answers_in_view:
-            self.asker.tell(self.summary(final))
+            self.asker.tell(self.summary(final), thread=self._thread(final.stack))
+
+    def _as_text_unless_shared(self, upload: Post, final: Progress, tail: str) -> None:
+        """The tail as text in the thread if Slack refuses the file (the bot posts in a public
+        channel it is not in, say: chat:write.public does not cover files), so nothing is lost."""
+        parent = self.post
+
+        def wait_then_say() -> None:
+            if not upload.wait(UPLOAD_WAIT) or not upload.dead or parent is None:
+                return
+            log.info("the log tail of deployment #%s was not shared as a file: posting it as text", final.deployment_id)
+            text, blocks = tail_message(final, tail)
+            self.bot.outbox.say(parent.channel, text, as_dicts(blocks), parent=parent)
+
+        threading.Thread(target=wait_then_say, name=f"yadockeri-tail-{final.deployment_id}", daemon=True).start()
+
+    def _thread(self, stack: str) -> MessageRef | None:
+        """Where an answer the asker can no longer get privately may go: this deployment's thread
+        once its message is posted, else the stack's."""
+        post = self.post
+        if post is not None and post.ts is not None and post.thread_root is not None:
+            return MessageRef(post.channel, post.thread_root)
+        return self.bot.thread_of(stack)
 
     @staticmethod
     def summary(final: Progress) -> str:
@@ -169,17 +202,10 @@ class SlackReporter(Reporter):
     def _cannot_post(self, error: str, redirected: str | None) -> None:
         with self._lock:
             stack = self._progress.stack if self._progress else "the stack"
-        why = "I am not in this channel" if error in ("not_in_channel", "channel_not_found") else \
-            f"Slack says `{esc(error)}`"
-        if redirected:
-            self.asker.tell(f":information_source: I cannot post here ({why}; invite me with `/invite @yadockeri`). "
-                            f"The progress of {code(stack)} is in <#{redirected}>.")
-        else:
-            with self._lock:
+            if not redirected:
                 self._tell_at_end = True
-                ended = self.finished_event.is_set()
-                final = copy.deepcopy(self._progress)
-            self.asker.tell(f":information_source: I cannot post here ({why}; invite me with `/invite @yadockeri`). "
-                            f"I will tell you here when {code(stack)} is done.")
-            if ended and final is not None and not self.asker.shows_answers_in_view:
-                self.asker.tell(self.summary(final))  # it ended before Slack said no
+            ended = self.finished_event.is_set()
+            final = copy.deepcopy(self._progress)
+        self.asker.tell(cannot_post_note(error, stack, redirected))
+        if not redirected and ended and final is not None and not self.asker.shows_answers_in_view:
+            self.asker.tell(self.summary(final), thread=self._thread(final.stack))  # it ended before Slack said no

@@ -85,8 +85,11 @@ class Bot:
     def actor(self, user_id: str) -> Actor:
         return Actor(id=user_id, source="slack", admin=user_id in self.settings.admin_ids)
 
-    def channel_allowed(self, channel_id: str | None) -> bool:
-        """YADOCKERI_CHANNELS empty: everywhere. Else only there (never the App Home)."""
+    def channel_allowed(self, channel_id: str | None, *, notices: bool = False) -> bool:
+        """YADOCKERI_CHANNELS empty: everywhere. Else only there (never the App Home). With `notices`,
+        the notify channel too: the buttons of the bot's own notices there (Keep) must work."""
+        if notices and channel_id is not None and channel_id == self.settings.notify_channel:
+            return True
         allowed = self.settings.channel_ids
         return not allowed or (channel_id is not None and channel_id in allowed)
 
@@ -143,7 +146,7 @@ class Bot:
         deployment = event.deployment
         notify = self.settings.notify_channel
         if event.kind == "warned":
-            self.submit(Asker(self, event.actor, None), _announce_warning, event)
+            self.submit(Asker(self, event.actor, None, surface="event"), _announce_warning, event)
             return
         if notify:
             line = notice_line(event.kind, event.stack, event.actor, event.detail,
@@ -151,7 +154,7 @@ class Bot:
             pull = outside_link(self.engine.pull_request_url(event.stack), "pull request")
             self.outbox.say(notify, line + (f" · {pull}" if pull else ""))
         if event.kind == "interrupted" and deployment is not None:
-            self.submit(Asker(self, event.actor, None), _announce_interrupted, deployment)
+            self.submit(Asker(self, event.actor, None, surface="event"), _announce_interrupted, deployment)
         if event.kind == "rolled-back":  # the thread said "live": it must hear this too
             thread = self.thread_of(event.stack)
             if thread is not None:

@@ -62,11 +62,16 @@ def code(text: object) -> str:
     return "`" + esc(str(text).replace("`", "'").replace("\n", " ")) + "`"
 
 
+def is_slack_user(actor: str | None) -> bool:
+    """A Slack user id (`U…`, `W…`), unlike `cli:akira` or the scheduler."""
+    return bool(actor and _SLACK_ID.match(actor))
+
+
 def who(actor: str | None) -> str:
     """A Slack user as a mention; anyone else (`cli:akira`, the scheduler) as code."""
     if not actor:
         return "someone"
-    return f"<@{actor}>" if _SLACK_ID.match(actor) else code(actor)
+    return f"<@{actor}>" if is_slack_user(actor) else code(actor)
 
 
 def link(url: str, label: str | None = None) -> str:

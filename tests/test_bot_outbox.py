@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 
 from bot.outbox import MessageRef, Outbox
 from tests.support.slack_standin import SlackStandin
-from tests.test_bot_support import CHANNEL, NOTIFY, OUTSIDE, assert_update_rate, make_standin, updates_of
+from tests.test_bot_support import CHANNEL, NOTIFY, PRIVATE, assert_update_rate, make_standin, updates_of
 
 
 @pytest.fixture
@@ -102,16 +102,16 @@ def test_replies_wait_for_their_message_and_follow_it(standin: SlackStandin, out
 def test_where_the_bot_cannot_post_it_falls_back_and_says_so(standin: SlackStandin, outbox: Outbox) -> None:
     told: list[tuple[str, str | None]] = []
     posted: list[tuple[MessageRef, bool]] = []
-    post = outbox.post(OUTSIDE, lambda: ("deploying akira", []), fallback=NOTIFY, final=True,
+    post = outbox.post(PRIVATE, lambda: ("deploying akira", []), fallback=NOTIFY, final=True,
                        on_failed=lambda error, where: told.append((error, where)),
                        on_posted=lambda ref, top: posted.append((ref, top)))
     assert post.wait(5)
-    assert told == [("not_in_channel", NOTIFY)]
+    assert told == [("channel_not_found", NOTIFY)]
     assert [m["text"] for m in standin.messages(NOTIFY)] == ["deploying akira"]
     assert posted == [(MessageRef(NOTIFY, standin.messages(NOTIFY)[0]["ts"]), True)]
 
-    nowhere = outbox.post(OUTSIDE, lambda: ("x", []), final=True, on_failed=lambda e, w: told.append((e, w)))
-    assert nowhere.wait(5) and nowhere.dead and told[-1] == ("not_in_channel", None)
+    nowhere = outbox.post(PRIVATE, lambda: ("x", []), final=True, on_failed=lambda e, w: told.append((e, w)))
+    assert nowhere.wait(5) and nowhere.dead and told[-1] == ("channel_not_found", None)
 
 
 def test_an_existing_message_is_updated_in_place(standin: SlackStandin, outbox: Outbox) -> None:

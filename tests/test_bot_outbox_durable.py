@@ -11,7 +11,7 @@ database built by the migrations: nothing asked for is lost, and nothing appears
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from cryptography.fernet import Fernet
@@ -131,7 +131,10 @@ def test_a_burst_keeps_within_the_tier_limits_and_finals_go_first(standin: Slack
     box = outbox(standin, store)
     try:
         states = {n: "step 0" for n in range(20)}
-        posts = {n: box.post(CHANNEL, lambda n=n: (f"#{n} {states[n]}", []), refresh_every=2) for n in range(20)}
+        def render(n: int) -> Callable[[], tuple[str, list[dict]]]:
+            return lambda: (f"#{n} {states[n]}", [])
+
+        posts = {n: box.post(CHANNEL, render(n), refresh_every=2) for n in range(20)}
         for tick in range(30):
             for n, post in posts.items():
                 states[n] = f"step {tick}"

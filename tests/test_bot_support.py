@@ -37,7 +37,9 @@ from tests.support.slack_requests import (
 from tests.support.slack_standin import RecordedCall, SlackStandin
 
 SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-CHANNEL, NOTIFY, OUTSIDE = "C123", "C0NOTIFY", "C0OUT"
+CHANNEL, NOTIFY = "C123", "C0NOTIFY"
+OUTSIDE = "C0OUT"  # public, the bot not in it: it posts there (chat:write.public) but shares no file
+PRIVATE = "G0PRIV"  # private, the bot not in it: it cannot post there at all
 OWNER, OTHER, ADMIN = "U123", "U456", "U0ADMIN"
 
 
@@ -49,6 +51,7 @@ def make_standin(**kwargs: Any) -> SlackStandin:
     slack = SlackStandin(**kwargs)
     slack.add_channel(NOTIFY, "yadockeri-notify")
     slack.add_channel(OUTSIDE, "elsewhere", is_member=False)
+    slack.add_channel(PRIVATE, "secret", is_member=False, is_private=True)
     slack.add_user(OTHER, "toru")
     slack.add_user(ADMIN, "boss", is_admin=True)
     return slack

@@ -19,8 +19,8 @@ from tests.test_bot_support import (
     CHANNEL,
     NOTIFY,
     OTHER,
-    OUTSIDE,
     OWNER,
+    PRIVATE,
     RunningBot,
     assert_update_rate,
     everything_sent,
@@ -241,7 +241,7 @@ def test_a_hostile_commit_subject_and_build_output_reach_slack_inert(bot: Runnin
 def test_the_deploy_form_where_the_bot_is_not_in_the_channel(bot: RunningBot, engine: Engine,
                                                             settings: Settings) -> None:
     slack = bot.slack
-    answer, _ = bot.command("", channel=OUTSIDE)  # /yadockeri alone: the deploy form
+    answer, _ = bot.command("", channel=PRIVATE)  # /yadockeri alone: the deploy form
     assert answer.status_code == 200
     view = slack.wait_for_call("views.open", 5).response["view"]
     stack = unique("m")
@@ -257,7 +257,7 @@ def test_the_deploy_form_where_the_bot_is_not_in_the_channel(bot: RunningBot, en
     told = [c.params["view"] for c in slack.calls("views.update") if c.params.get("view_id") == view["id"]]
     assert any("<#C0NOTIFY>" in texts(v["blocks"]) for v in told)
     assert page(settings, stack)["content"] == "main-1"
-    assert slack.messages(OUTSIDE) == []
+    assert slack.messages(PRIVATE) == []
 
 
 def test_a_branch_that_does_not_exist(bot: RunningBot, engine: Engine, settings: Settings) -> None:

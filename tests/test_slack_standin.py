@@ -6,6 +6,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.webhook import WebhookClient
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as websocket_connect
 
@@ -41,6 +43,7 @@ from tests.support.slack_requests import (
     view_submission_body,
 )
 from tests.support.slack_standin import SlackStandin
+from tests.support.slack_web.scopes import MANIFEST, METHOD_SCOPES, manifest_bot_scopes
 from tests.support.socket_mode_standin import SocketModeStandin
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -181,11 +184,41 @@ def test_channel_membership_is_enforced(slack: SlackStandin, client: WebClient) 
     slack.add_channel("C0OUT", "outside", is_member=False)
     slack.add_channel("G0SECRET", "secret", is_member=False, is_private=True)
     assert api_error(client.chat_postMessage, channel="C0NONE", text="x").response["error"] == "channel_not_found"
-    assert api_error(client.chat_postMessage, channel="C0OUT", text="x").response["error"] == "not_in_channel"
     assert api_error(client.chat_postMessage, channel="G0SECRET", text="x").response["error"] == "channel_not_found"
+    assert api_error(client.conversations_info, channel="G0SECRET").response["error"] == "channel_not_found"
     assert client.conversations_info(channel="C0OUT")["channel"]["is_member"] is False
-    client.conversations_join(channel="C0OUT")
-    assert client.chat_postMessage(channel="#outside", text="x")["channel"] == "C0OUT"
+    assert api_error(client.chat_postEphemeral, channel="C0OUT", user="U123", text="x").response["error"] \
+        == "not_in_channel"
+    assert slack.messages("G0SECRET") == [] and slack.ephemeral_messages() == []
+
+
+def test_chat_write_public_posts_in_a_public_channel_without_joining_but_shares_no_file(
+        slack: SlackStandin, client: WebClient) -> None:
+    slack.add_channel("C0OUT", "outside", is_member=False)
+    posted = client.chat_postMessage(channel="C0OUT", text="deploying akira")
+    assert posted["channel"] == "C0OUT"
+    reply = client.chat_postMessage(channel="C0OUT", text="details", thread_ts=posted["ts"])["ts"]
+    assert client.chat_update(channel="C0OUT", ts=posted["ts"], text="akira is up")["ok"]
+    error = api_error(client.files_upload_v2, channel="C0OUT", thread_ts=posted["ts"], content=b"web.1 | boom\n",
+                      filename="akira.log", title="log tail")
+    assert error.response["error"] == "not_in_channel"
+    assert [f.completed for f in slack.files()] == [False]  # uploaded, never shared
+    assert [m["ts"] for m in slack.replies("C0OUT", posted["ts"])] == [reply]
+    assert client.conversations_info(channel="C0OUT")["channel"]["is_member"] is False  # posting joins nothing
+
+
+def test_without_chat_write_public_a_public_channel_must_be_joined() -> None:
+    scopes = [s for s in manifest_bot_scopes() if s != "chat:write.public"] + ["channels:join"]
+    with SlackStandin(scopes=scopes) as slack:
+        slack.add_channel("C0OUT", "outside", is_member=False)
+        client = WebClient(token=slack.bot_token, base_url=slack.base_url)
+        assert api_error(client.chat_postMessage, channel="C0OUT", text="x").response["error"] == "not_in_channel"
+        assert slack.messages("C0OUT") == []
+        assert client.conversations_join(channel="C0OUT")["channel"]["is_member"] is True
+        assert client.chat_postMessage(channel="#outside", text="x")["channel"] == "C0OUT"
+        assert client.files_upload_v2(channel="C0OUT", content=b"x", filename="x.txt")["ok"]  # a member shares
+        slack.add_channel("C0OLD", "old", is_member=False, is_archived=True)
+        assert api_error(client.conversations_join, channel="C0OLD").response["error"] == "is_archived"
 
 
 def test_message_without_content_or_too_long_is_rejected(client: WebClient) -> None:
@@ -401,6 +434,134 @@ def test_completing_an_upload_that_never_happened_is_rejected(slack: SlackStandi
     error = api_error(client.files_completeUploadExternal, files=[{"id": "F0NOPE", "title": "x"}])
     assert error.response["error"] == "file_not_found"
     assert slack.messages("C123") == []
+
+
+# -- scopes ---------------------------------------------------------------------------------------
+
+
+def test_the_default_scopes_are_the_bot_scopes_of_the_manifest(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.yml"
+    manifest.write_text("oauth_config:\n  scopes:\n    bot:\n      - commands  # the command\n      - chat:write\n"
+                        "    user:\n      - search:read\n")
+    assert manifest_bot_scopes(manifest) == ["commands", "chat:write"]
+    with SlackStandin() as slack:
+        assert slack.scopes == manifest_bot_scopes(MANIFEST) and "chat:write" in slack.scopes
+
+
+def test_a_method_without_its_scope_answers_missing_scope() -> None:
+    with SlackStandin(scopes=["commands", "chat:write"]) as slack:
+        slack.add_channel("G0PRIV", "private", is_private=True)
+        client = WebClient(token=slack.bot_token, base_url=slack.base_url)
+        assert client.chat_postMessage(channel="C123", text="hi")["ok"]
+        error = api_error(client.users_info, user="U123")
+        assert error.response.status_code == 200
+        assert error.response.data == {"ok": False, "error": "missing_scope", "needed": "users:read",
+                                       "provided": "commands,chat:write"}
+        assert api_error(client.conversations_info, channel="C123").response["needed"] == "channels:read"
+        assert api_error(client.conversations_info, channel="G0PRIV").response["needed"] == "groups:read"
+        assert api_error(client.files_upload_v2, channel="C123", content=b"x", filename="x.txt").response["needed"] \
+            == "files:write"
+        assert slack.files() == []
+        assert client.views_open(trigger_id=slack.new_trigger_id(), view=modal([section("hi")]))["ok"]  # no scope
+        assert api_error(client.conversations_join, channel="C123").response["needed"] == "channels:join"
+
+
+def test_every_method_the_stand_in_answers_says_which_scope_it_needs(slack: SlackStandin) -> None:
+    assert set(slack.method_names()) == set(METHOD_SCOPES)
+
+
+# -- direct messages ------------------------------------------------------------------------------
+
+
+def test_a_message_to_a_user_id_is_a_direct_message_in_the_apps_messages_tab(slack: SlackStandin,
+                                                                              client: WebClient) -> None:
+    answer = client.chat_postMessage(channel="U123", text="akira is up")
+    dm = slack.direct_channel("U123")
+    assert dm.startswith("D") and answer["channel"] == dm
+    assert [m["text"] for m in slack.messages(dm)] == ["akira is up"]
+    assert client.chat_update(channel=dm, ts=answer["ts"], text="akira is up (edited)")["ok"]
+    assert api_error(client.chat_postMessage, channel="U0NOBODY", text="x").response["error"] == "channel_not_found"
+    assert api_error(client.chat_postMessage, channel=slack.bot_user_id, text="x").response["error"] \
+        == "cannot_dm_bot"
+    # conversations.open is what needs im:write, which the manifest does not ask for
+    assert api_error(client.conversations_open, users="U123").response["needed"] == "im:write"
+
+
+def test_conversations_open_with_im_write_and_a_dm_with_chat_write_alone() -> None:
+    with SlackStandin(scopes=["chat:write", "im:write", "im:read"]) as slack:
+        client = WebClient(token=slack.bot_token, base_url=slack.base_url)
+        dm = client.conversations_open(users="U123")["channel"]["id"]
+        assert dm == slack.direct_channel("U123")
+        assert client.conversations_info(channel=dm)["channel"]["user"] == "U123"
+    with SlackStandin(scopes=["chat:write"]) as slack:
+        client = WebClient(token=slack.bot_token, base_url=slack.base_url)
+        assert client.chat_postMessage(channel="U123", text="hi")["channel"] == slack.direct_channel("U123")
+
+
+# -- kinds of channels ----------------------------------------------------------------------------
+
+
+def test_read_only_thread_only_and_archived_channels(slack: SlackStandin, client: WebClient) -> None:
+    slack.add_channel("C0NEWS", "news", read_only=True)
+    slack.add_channel("C0THREADS", "threads", thread_only=True)
+    slack.add_channel("C0OLD", "old", is_archived=True, is_member=False)
+    parent = "1600000000.000100"  # someone's message in the channel
+    for thread_ts in (None, parent):
+        assert api_error(client.chat_postMessage, channel="C0NEWS", text="x", thread_ts=thread_ts).response["error"] \
+            == "restricted_action_read_only_channel"
+    assert api_error(client.files_upload_v2, channel="C0NEWS", content=b"x", filename="x.txt").response["error"] \
+        == "restricted_action_read_only_channel"
+    assert api_error(client.chat_postMessage, channel="C0THREADS", text="x").response["error"] \
+        == "restricted_action_thread_only_channel"
+    assert api_error(client.files_upload_v2, channel="C0THREADS", content=b"x", filename="x.txt").response["error"] \
+        == "restricted_action_thread_only_channel"
+    reply = client.chat_postMessage(channel="C0THREADS", text="in the thread", thread_ts=parent)
+    assert client.files_upload_v2(channel="C0THREADS", thread_ts=parent, content=b"x", filename="x.txt")["ok"]
+    (message, share) = slack.replies("C0THREADS", parent)
+    assert message["ts"] == reply["ts"] and share["files"][0]["name"] == "x.txt"
+    assert api_error(client.chat_postMessage, channel="C0OLD", text="x").response["error"] == "is_archived"
+    assert client.conversations_info(channel="C0OLD")["channel"]["is_archived"] is True
+    assert slack.messages("C0NEWS") == [] and slack.messages("C0OLD") == []
+
+
+# -- response URLs --------------------------------------------------------------------------------
+
+
+def test_a_response_url_takes_five_posts(slack: SlackStandin) -> None:
+    url = slack.new_response_url()
+    webhook = WebhookClient(url)
+    assert [webhook.send(text=f"answer {n}").status_code for n in range(5)] == [200] * 5
+    sixth = webhook.send(text="one too many")
+    assert (sixth.status_code, sixth.body) == (404, "expired_url")
+    assert [r.payload["text"] for r in slack.responses(url)] == [f"answer {n}" for n in range(5)]
+    assert [r.status for r in slack.responses(url, refused=True)] == [200] * 5 + [404]
+
+
+def test_a_response_url_expires_after_its_time_to_live() -> None:
+    with SlackStandin(response_url_ttl=0.3) as slack:
+        url = slack.new_response_url()
+        assert WebhookClient(url).send(text="in time").status_code == 200
+        time.sleep(0.4)
+        late = WebhookClient(url).send(text="too late")
+        assert (late.status_code, late.body) == (404, "expired_url")
+        assert [r.payload["text"] for r in slack.responses(url)] == ["in time"]
+        unknown = WebhookClient(slack.origin + "/commands/T0STANDIN/1/nope").send(text="x")
+        assert unknown.status_code == 404 and unknown.body == "no_service"
+
+
+# -- closed modals --------------------------------------------------------------------------------
+
+
+def test_a_modal_the_user_closed_cannot_be_updated(slack: SlackStandin, client: WebClient) -> None:
+    opened = client.views_open(trigger_id=slack.new_trigger_id(),
+                               view=modal([section("working")], external_id="deploy-1"))["view"]
+    other = client.views_open(trigger_id=slack.new_trigger_id(), view=modal([section("other")]))["view"]
+    slack.close_view(opened["id"])
+    for target in ({"view_id": opened["id"]}, {"external_id": "deploy-1"}):
+        error = api_error(client.views_update, view=modal([section("done")]), **target)
+        assert error.response["error"] == "not_found"
+    assert slack.view(opened["id"])["blocks"] == [section("working")]
+    assert client.views_update(view_id=other["id"], view=modal([section("done")]))["ok"]  # only that one is gone
 
 
 # -- Socket Mode ----------------------------------------------------------------------------------

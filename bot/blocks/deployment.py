@@ -151,6 +151,49 @@ def details_message(p: Progress, log_tail: str | None, *, tail_attached: bool) -
     return _plain(title), blocks
 
 
+TAIL_TEXT_SECTIONS = 8  # a whole tail as text: at most this many blocks ...
+TAIL_TEXT_CHUNK = 2400  # ... of this many characters of log each (code_block clips what escaping adds)
+
+
+def tail_message(p: Progress, tail: str) -> tuple[str, list[Block]]:
+    """A failure's log tail as text in the thread, where Slack did not take it as a file: as many
+    of its last lines as a message holds."""
+    lines = tail.splitlines()
+    chunks: list[list[str]] = []
+    size = 0
+    for line in reversed(lines):
+        if not chunks or size + len(line) + 1 > TAIL_TEXT_CHUNK:
+            if len(chunks) == TAIL_TEXT_SECTIONS:
+                break
+            chunks.append([])
+            size = 0
+        chunks[-1].insert(0, line)
+        size += len(line) + 1
+    shown = sum(len(chunk) for chunk in chunks)
+    which = f"its last {shown} of {len(lines)} lines" if shown < len(lines) else f"all {len(lines)} lines"
+    head = (f"*Log tail of deployment #{p.deployment_id}* ({code(p.stack)}), {which}: "
+            "Slack did not take it as a file here")
+    return _plain(head), [section(head), *(section(code_block("\n".join(c))) for c in reversed(chunks))]
+
+
+CANNOT_POST_WHY = {
+    "not_in_channel": "I am not in this channel; invite me with `/invite @yadockeri`",
+    "channel_not_found": "I am not in this channel; invite me with `/invite @yadockeri`",
+    "restricted_action_read_only_channel": "this channel is read-only: it does not allow me to post here",
+    "restricted_action_thread_only_channel": "this channel takes replies in threads only: it does not allow me "
+                                             "to start a stack's thread here",
+    "is_archived": "this channel is archived",
+}
+
+
+def cannot_post_note(error: str, stack: str, redirected: str | None) -> str:
+    """Why a deployment's message could not go where it was asked from, and where it went instead."""
+    why = CANNOT_POST_WHY.get(error) or f"Slack says {code(error)}"
+    where = f"The progress of {code(stack)} is in <#{redirected}>." if redirected else \
+        f"I will tell you when {code(stack)} is done."
+    return f":information_source: I cannot post here ({why}). {where}"
+
+
 def notice_line(kind: str, stack: str, actor: str, detail: str | None, deployment_id: int | None) -> str:
     """One short line for the notify channel."""
     number = f" #{deployment_id}" if deployment_id else ""

@@ -7,9 +7,13 @@
 
 It answers like Slack: same response shapes, same error names, HTTP 404 `unknown_method`, HTTP 429 with
 `Retry-After`, Block Kit validation (`invalid_blocks` for messages, `invalid_arguments` for views, see
-`blockkit.py`), channel membership (`channel_not_found`, `not_in_channel`), trigger ids that expire after 3 s and
-work once, and the 3-step external file upload. Every call is recorded (`calls()`), and the state it leaves
-(messages after updates and deletes, views, files) can be inspected.
+`blockkit.py`), the bot token's scopes (`missing_scope`; by default those slack/manifest.yml asks for, see
+`slack_web/scopes.py`), channel membership (`channel_not_found`; `not_in_channel` for a file shared in a public
+channel the bot is not in, where chat:write.public lets it post messages), archived, read-only and thread-only
+channels, direct messages by user id, trigger ids that expire after 3 s and work once, response URLs that take
+5 posts within 30 minutes (`response_url_ttl`), modals the user closed (`close_view`), and the 3-step external
+file upload. Every call is recorded (`calls()`), and the state it leaves (messages after updates and deletes,
+views, files) can be inspected.
 
 Bodies may be JSON (token only in the `Authorization: Bearer` header, as Slack requires) or form-encoded /
 multipart (token in the header or a `token` field). As on Slack, only write methods read JSON bodies.
@@ -27,8 +31,10 @@ from __future__ import annotations
 import copy
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable
 from email.message import Message
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 from tests.support.waiting import wait_truthy
@@ -41,6 +47,7 @@ from .slack_web.base import (
     Params,
     RateLimit,
     RecordedCall,
+    ResponseUrl,
     ResponseUrlPost,
     UploadedFile,
     User,
@@ -81,12 +88,17 @@ class SlackStandin(Workspace):
         trigger_ttl: float = 3.0,
         socket_mode: bool = False,
         host: str = "127.0.0.1",
+        scopes: Iterable[str] | None = None,
+        response_url_ttl: float = 30 * 60,
     ) -> None:
+        """`scopes`: those granted to the bot token (default: the bot scopes of slack/manifest.yml);
+        `response_url_ttl`: seconds a response_url takes posts (Slack: 30 minutes)."""
         super().__init__(
             bot_token=bot_token, app_token=app_token, channels=channels, users=users, team_id=team_id,
             team_name=team_name, team_domain=team_domain, app_id=app_id, bot_id=bot_id, bot_user_id=bot_user_id,
             bot_user_name=bot_user_name, trigger_ttl=trigger_ttl,
             socket_mode=SocketModeStandin(app_id=app_id, host=host) if socket_mode else None,
+            scopes=scopes, response_url_ttl=response_url_ttl,
         )
         self.host = host
         self._views = ViewsApi(self)
@@ -145,9 +157,12 @@ class SlackStandin(Workspace):
     # -- configuration --------------------------------------------------------------------------
 
     def add_channel(self, channel_id: str, name: str | None = None, *, is_member: bool = True,
-                    is_private: bool = False) -> Channel:
+                    is_private: bool = False, is_archived: bool = False, read_only: bool = False,
+                    thread_only: bool = False) -> Channel:
+        """read_only: an announcement channel the bot may not post in; thread_only: only replies in threads."""
         with self.lock:
-            channel = Channel(channel_id, name or channel_id.lower(), is_member, is_private)
+            channel = Channel(channel_id, name or channel_id.lower(), is_member, is_private, is_archived=is_archived,
+                              read_only=read_only, thread_only=thread_only)
             self.channels[channel_id] = channel
             return channel
 
@@ -155,6 +170,12 @@ class SlackStandin(Workspace):
         """Put the bot in a channel or take it out."""
         with self.lock:
             self.channels[channel_id].is_member = is_member
+
+    def direct_channel(self, user_id: str) -> str:
+        """The id (D...) of the direct messages between the bot and a user: its `messages()` are what
+        the bot posted there (chat.postMessage with channel=<user id>: the app's Messages tab)."""
+        with self.lock:
+            return self.im_channel(user_id)
 
     def add_user(self, user_id: str, name: str, *, is_admin: bool = False, real_name: str = "") -> User:
         with self.lock:
@@ -171,7 +192,7 @@ class SlackStandin(Workspace):
         """A response_url (as in slash command and interaction payloads) whose posts are recorded."""
         with self.lock:
             url = f"{self.origin}/commands/{self.team_id}/{self.next_id()}/{secrets.token_hex(12)}"
-            self.state.response_urls.add(url)
+            self.state.response_urls[url] = ResponseUrl(time.monotonic())
             return url
 
     def outage(self, seconds: float, mode: str = "503") -> None:
@@ -188,6 +209,13 @@ class SlackStandin(Workspace):
         with self.lock:
             self._front.tiers.enabled = enabled
 
+    def close_view(self, view_id: str) -> None:
+        """The user closed a modal (Cancel or X): from now on Slack answers `not_found` to views.update of it."""
+        with self.lock:
+            if self.state.views[view_id]["type"] != "modal":
+                raise ValueError(f"{view_id} is not a modal")
+            self.state.closed_views.add(view_id)
+
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next `times` calls of `method` with HTTP 429 and `Retry-After: retry_after`.
 
@@ -196,6 +224,10 @@ class SlackStandin(Workspace):
             self.state.rate_limits[method] = RateLimit(times, retry_after)
 
     # -- recordings and state -------------------------------------------------------------------
+
+    def method_names(self) -> list[str]:
+        """The Web API methods it answers."""
+        return self._front.method_names()
 
     def calls(self, method: str | None = None) -> list[RecordedCall]:
         with self.lock:
@@ -230,10 +262,12 @@ class SlackStandin(Workspace):
         with self.lock:
             return [copy.copy(f) for f in self.state.files.values()]
 
-    def responses(self, url: str | None = None) -> list[ResponseUrlPost]:
-        """What was posted to response URLs made by `new_response_url()`."""
+    def responses(self, url: str | None = None, *, refused: bool = False) -> list[ResponseUrlPost]:
+        """What was posted to response URLs made by `new_response_url()` and taken (refused: too, the
+        posts answered 404 `expired_url`)."""
         with self.lock:
-            return [r for r in self.state.responses if url is None or r.url == url]
+            return [r for r in self.state.responses
+                    if (url is None or r.url == url) and (refused or r.status == HTTPStatus.OK)]
 
     def clear(self) -> None:
         """Forget calls, messages, views, files, triggers and rate limits; keep channels, users and tokens."""

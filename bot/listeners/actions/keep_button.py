@@ -6,9 +6,10 @@ from ...interaction import for_button
 
 
 def keep_button(ack: Ack, body: dict, respond: Respond, context: BoltContext) -> None:
-    """Keep 1 day / Keep 7 days on a warning: the warning becomes who kept the stack, and until when."""
+    """Keep 1 day / Keep 7 days on a warning: the warning becomes who kept the stack, and until when.
+    The warning is also in the notify channel, where Keep works even if YADOCKERI_CHANNELS leaves it out."""
     ack()
-    asked = for_button("keep", body, respond, context)
+    asked = for_button("keep", body, respond, context, notices=True)
     if asked is None:
         return
     bot, asker, command = asked

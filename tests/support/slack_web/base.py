@@ -37,6 +37,14 @@ class Channel:
     name: str
     is_member: bool = True  # is the bot in it
     is_private: bool = False
+    is_archived: bool = False  # nothing can be posted or shared: `is_archived`
+    read_only: bool = False  # only some people post (an announcement channel): bots may not
+    thread_only: bool = False  # top-level posts refused, replies in threads fine
+    im_user: str | None = None  # a direct message channel (D...) with this user: the app's Messages tab
+
+    @property
+    def is_im(self) -> bool:
+        return self.im_user is not None
 
 
 @dataclass
@@ -68,6 +76,15 @@ class ResponseUrlPost:
     url: str
     payload: dict[str, Any]
     at: float
+    status: int = HTTPStatus.OK  # 404 `expired_url` once used up or too old
+
+
+@dataclass
+class ResponseUrl:
+    """A response_url handed out: Slack takes at most `uses` posts to it, within its time to live."""
+
+    issued_at: float
+    uses: int = 0
 
 
 @dataclass
@@ -100,6 +117,10 @@ class ApiError(Exception):
 
 def invalid_arguments(errors: list[str]) -> ApiError:
     return ApiError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
+
+
+def missing_scope(needed: str, provided: list[str]) -> ApiError:
+    return ApiError("missing_scope", needed=needed, provided=",".join(provided))
 
 
 def ratelimited(retry_after: int) -> ApiError:

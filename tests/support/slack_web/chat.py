@@ -25,9 +25,9 @@ class ChatApi:
 
     def post_message(self, params: Params) -> dict[str, Any]:
         ws = self._ws
-        channel = ws.writable_channel(params.get("channel"))
-        text, blocks = message_content(params)
         thread_ts = params.get("thread_ts") or None
+        channel = ws.postable_channel(params.get("channel"), thread_ts)
+        text, blocks = message_content(params)
         message = ws.bot_message(ws.next_ts(), text, blocks, thread_ts)
         if params.get("metadata") is not None:
             message["metadata"] = message_metadata(params["metadata"])
@@ -49,7 +49,7 @@ class ChatApi:
 
     def post_ephemeral(self, params: Params) -> dict[str, Any]:
         ws = self._ws
-        channel = ws.writable_channel(params.get("channel"))
+        channel = ws.member_channel(params.get("channel"))
         user = ws.user(params.get("user"))
         text, blocks = message_content(params)
         message_ts = ws.next_ts()

@@ -38,14 +38,16 @@ class FilesApi:
         if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
             raise invalid_arguments(["missing required field: files [json-pointer:/files]"])
         files = [self._uploaded_file(entry.get("id")) for entry in entries]
-        channel = self._ws.writable_channel(params["channel_id"]) if params.get("channel_id") else None
+        thread_ts = params.get("thread_ts") or None
+        # chat:write.public does not cover files: sharing needs the bot in the channel
+        channel = self._ws.writable_channel(params["channel_id"], thread_ts) if params.get("channel_id") else None
         for file, entry in zip(files, entries, strict=True):
             file.title = entry.get("title") or file.filename
             file.completed = True
-            file.channel_id, file.thread_ts = channel, params.get("thread_ts") or None
+            file.channel_id, file.thread_ts = channel, thread_ts
             file.initial_comment = params.get("initial_comment")
         if channel is not None:
-            self._share_files(channel, files, params.get("initial_comment"), params.get("thread_ts") or None)
+            self._share_files(channel, files, params.get("initial_comment"), thread_ts)
         return {"ok": True, "files": [self._file_object(f) for f in files]}
 
     def upload(self, params: Params) -> dict[str, Any]:

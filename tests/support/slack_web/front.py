@@ -1,6 +1,7 @@
 """The stand-in's HTTP side: a threading server whose every request goes to `WebFront.handle`, which
-routes `/api/<method>` (token checked, rate limit applied, call recorded; HTTP 404 `unknown_method`,
-HTTP 429 with `Retry-After`), `/upload/v1/<key>` (file bytes) and `/commands/...` (response URLs)."""
+routes `/api/<method>` (token and its scopes checked, rate limit applied, call recorded; HTTP 404
+`unknown_method`, HTTP 429 with `Retry-After`, `missing_scope`), `/upload/v1/<key>` (file bytes) and
+`/commands/...` (response URLs: at most 5 posts, within their time to live; then HTTP 404 `expired_url`)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from .base import ApiError, HttpReply, Method, Params, RecordedCall, ResponseUrl
 from .files import FilesApi
 from .outages import Outages
 from .parsing import bearer_token, parse_params
+from .scopes import needed_scope
 from .tiers import Tiers
 from .workspace import Workspace
 
 NO_AUTH_METHODS = frozenset({"api.test"})
+RESPONSE_URL_USES = 5  # posts Slack takes on one response_url
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 # Methods whose docs list application/json among accepted content types; others only read forms.
 JSON_METHODS = frozenset(
@@ -42,6 +45,9 @@ class WebFront:
         self._methods = methods
         self._files = files
         self._origin = origin
+
+    def method_names(self) -> list[str]:
+        return sorted(self._methods)
 
     def handle(self, path: str, headers: Message, body: bytes) -> HttpReply:
         arrived = time.monotonic()
@@ -65,6 +71,8 @@ class WebFront:
                 if handler is None:
                     raise ApiError("unknown_method", status=HTTPStatus.NOT_FOUND, req_method=method)
                 self._authenticate(method, token)
+                if token == self._ws.bot_token:
+                    self._ws.require_scope(needed_scope(method, params, self._ws.channels))
                 self._check_rate_limit(method, arrived)
                 self.tiers.check(method, params, arrived)
                 status, extra_headers, response = 200, {}, handler(params)
@@ -100,7 +108,8 @@ class WebFront:
     def _handle_response_url(self, path: str, body: bytes, arrived: float) -> HttpReply:
         with self._ws.lock:
             url = f"{self._origin()}{path}"
-            if url not in self._ws.state.response_urls:
+            grant = self._ws.state.response_urls.get(url)
+            if grant is None:
                 return text_reply(HTTPStatus.NOT_FOUND, "no_service")
             try:
                 payload = json.loads(body or b"{}")
@@ -108,8 +117,12 @@ class WebFront:
                 return text_reply(HTTPStatus.BAD_REQUEST, "invalid_payload")
             if not isinstance(payload, dict):
                 return text_reply(HTTPStatus.BAD_REQUEST, "invalid_payload")
+            if arrived - grant.issued_at > self._ws.response_url_ttl or grant.uses >= RESPONSE_URL_USES:
+                self._ws.state.responses.append(ResponseUrlPost(url, payload, arrived, HTTPStatus.NOT_FOUND))
+                return text_reply(HTTPStatus.NOT_FOUND, "expired_url")
             if payload.get("blocks") is not None and blockkit.block_errors(payload["blocks"], blockkit.MESSAGE):
                 return text_reply(HTTPStatus.BAD_REQUEST, "invalid_blocks")
+            grant.uses += 1
             self._ws.state.responses.append(ResponseUrlPost(url, payload, arrived))
         return text_reply(HTTPStatus.OK, "ok")
 

@@ -1,5 +1,6 @@
 """views.*: modals opened with a trigger id (usable once, for `trigger_ttl` seconds), pushed, updated
-(by id or external id, with hash checks) and App Home tabs published; views checked like Slack does."""
+(by id or external id, with hash checks; `not_found` once the user closed it) and App Home tabs
+published; views checked like Slack does."""
 
 from __future__ import annotations
 
@@ -91,8 +92,8 @@ class ViewsApi:
             found = views.get(view_id)
         else:
             found = next((v for v in views.values() if v["external_id"] == external_id), None)
-        if found is None:
-            raise ApiError("not_found")
+        if found is None or found["id"] in self._ws.state.closed_views:
+            raise ApiError("not_found")  # also a modal the user closed: it is gone
         return found
 
     def _store_view(self, view: dict[str, Any], replacing: dict[str, Any] | None = None) -> dict[str, Any]:
