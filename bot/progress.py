@@ -3,7 +3,11 @@
 One message per deployment, posted in the stack's thread (or, for a stack without one, in the
 channel it was asked from, where it becomes the stack's thread), updated in place through the
 outbox. When the deployment ends, a reply in the thread gives each step with its time and, for
-a failure, the log tail (the whole tail attached as a file when it is long).
+a failure, the log tail (the whole tail attached as a file when it is long); it mentions the
+requester, the one notification of their deployment.
+
+When the message goes into the stack's existing thread, the person who asked is also answered
+where they asked: what started, with a link to the thread (they would not know where to look).
 
 The engine calls these methods from its threads; they only change what the message should show
 and nudge the outbox, so they are quick and never wait for Slack.
@@ -23,8 +27,8 @@ from stacks.text import inert
 
 from .asker import Asker
 from .blocks.common import as_dicts
-from .blocks.deployment import TAIL_LINES_SHOWN, Progress, StepLine, details_message, progress_message
-from .outbox import Post
+from .blocks.deployment import TAIL_LINES_SHOWN, Progress, StepLine, details_message, progress_message, started_answer
+from .outbox import MessageRef, Post
 from .text import code, esc
 
 if TYPE_CHECKING:
@@ -36,9 +40,15 @@ REFRESH_SECONDS = 10.0  # how often the elapsed time moves while no step changes
 
 
 class SlackReporter(Reporter):
-    def __init__(self, bot: Bot, asker: Asker) -> None:
+    def __init__(self, bot: Bot, asker: Asker, *, answer: str = "thread") -> None:
+        """answer: when the asker is answered where they asked, besides the message: "thread" when
+        the message goes into the stack's existing thread, "prompt" always, replacing the prompt
+        they clicked, "none" when the caller answers them itself."""
         self.bot = bot
         self.asker = asker
+        self._answer = answer
+        self._told = threading.Lock()  # answers to the asker, one at a time: "started" never after the end
+        self._told_end = False
         self._lock = threading.Lock()
         self._t0 = time.monotonic()
         self._progress: Progress | None = None
@@ -56,7 +66,7 @@ class SlackReporter(Reporter):
                 return "…", []
             if not progress.finished:
                 progress.elapsed = time.monotonic() - self._t0
-        text, blocks = progress_message(progress)
+        text, blocks = progress_message(progress, self.bot.names.of)
         return text, as_dicts(blocks)
 
     @property
@@ -98,6 +108,23 @@ class SlackReporter(Reporter):
         tag = {"deployment": deployment.id, "thread_of": deployment.stack if deployment.kind != "destroy" else None}
         self.post = self.bot.outbox.post(channel, self.render, thread_ts=thread_ts, fallback=fallback, tag=tag,
                                          on_failed=self._cannot_post, refresh_every=REFRESH_SECONDS)
+        if self._answer == "prompt" or (self._answer == "thread" and thread is not None):
+            self.bot.submit(self.asker, self._say_started, thread, channel)  # the permalink is asked of Slack
+
+    def _say_started(self, bot: Bot, asker: Asker, thread: MessageRef | None, channel: str) -> None:
+        where = bot.link_to(thread) if thread is not None else f"<#{channel}>"
+        progress = self.progress
+        if progress is None:
+            return
+        prompt = self._answer == "prompt"
+        self._tell(started_answer(progress, where, bot.names.of(asker.user) if prompt else None), replace=prompt)
+
+    def _tell(self, text: str, *, replace: bool = False, final: bool = False) -> None:
+        with self._told:
+            if self._told_end:
+                return
+            self.asker.tell(text, replace=replace)
+            self._told_end = final
 
     def waiting(self, deployment: DeploymentRecord, holder: LockRecord) -> None:
         with self._lock:
@@ -145,7 +172,7 @@ class SlackReporter(Reporter):
         tail = inert(deployment.log_tail or "")  # also the attached file: someone may `cat` it
         attach = final.state != "succeeded" and len(tail.splitlines()) > TAIL_LINES_SHOWN
         if self.post is not None:
-            text, blocks = details_message(final, tail, tail_attached=attach)
+            text, blocks = details_message(final, tail, tail_attached=attach)  # mentions the requester, once
             self.details = self.bot.outbox.post(self.post.channel, lambda: (text, as_dicts(blocks)),
                                                 parent=self.post, final=True)
             if attach:
@@ -155,7 +182,7 @@ class SlackReporter(Reporter):
             self.finished_event.set()
             tell = self._tell_at_end
         if tell or self.asker.shows_answers_in_view:
-            self.asker.tell(self.summary(final))
+            self._tell(self.summary(final), final=True)
 
     @staticmethod
     def summary(final: Progress) -> str:
@@ -182,4 +209,4 @@ class SlackReporter(Reporter):
             self.asker.tell(f":information_source: I cannot post here ({why}; invite me with `/invite @yadockeri`). "
                             f"I will tell you here when {code(stack)} is done.")
             if ended and final is not None and not self.asker.shows_answers_in_view:
-                self.asker.tell(self.summary(final))  # it ended before Slack said no
+                self._tell(self.summary(final), final=True)  # it ended before Slack said no
