@@ -87,7 +87,7 @@ def test_the_requester_is_mentioned_once_when_their_deployment_ends(quiet_bot: R
     deployment = queued(quiet_engine, "akira", "redeploy", requester)
     reporter = SlackReporter(quiet_bot.bot, Asker(quiet_bot.bot, ADMIN, CHANNEL))
     reporter.queued(deployment)
-    wait_for(lambda: reporter.post is not None and reporter.post.ts, 10, "the deployment's message")
+    message_ts = wait_for(lambda: reporter.post is not None and reporter.post.ts, 10, "the deployment's message")
     quiet_engine.store.finish_deployment(deployment.id, "failed", error="build failed: exit 3", log_tail="boom\n")
     reporter.finished(quiet_engine.store.get_deployment(deployment.id), [])
 
@@ -96,7 +96,7 @@ def test_the_requester_is_mentioned_once_when_their_deployment_ends(quiet_bot: R
     if requester.startswith("U"):
         assert details[0]["text"].startswith(f"<@{requester}> Deployment #{deployment.id}: *redeploy* of `akira`")
         assert [p for p in posted if "<@" in p] == [json.dumps([details[0]["text"], details[0]["blocks"]])]
-        progress = next(m for m in slack.messages(CHANNEL) if m["ts"] == reporter.post.ts)
+        progress = next(m for m in slack.messages(CHANNEL) if m["ts"] == message_ts)
         assert "redeploy by toru" in texts(progress["blocks"])  # named there, not mentioned
     else:
         assert not [p for p in posted if "<@" in p]  # `cli:bob`, `api:ci`, `github` are nobody to ping
