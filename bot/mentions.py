@@ -14,6 +14,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .asker import Asker
     from .runtime import Bot
 
 _ANY_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
@@ -55,3 +56,9 @@ class MentionReply:
         # Slack shows an ephemeral reply only in a thread that exists: a mention's own ts is none yet
         self.bot.client.chat_postEphemeral(channel=self.channel, user=self.user, text=text, blocks=blocks,
                                            thread_ts=self.thread_ts if self.in_thread else None)
+
+
+def asked_in_a_thread(asker: Asker) -> bool:
+    """Asked by a mention in a thread: a deployment's message, which goes into the channel (or the
+    stack's thread), is not where they asked."""
+    return isinstance(asker.respond, MentionReply) and asker.respond.in_thread

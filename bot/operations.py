@@ -84,8 +84,9 @@ def change_env(bot: Bot, asker: Asker, stack: str, set_values: dict[str, str], u
     if asker.shows_answers_in_view and reporter.finished_event.is_set():
         return  # the modal shows how it ended already
     keys = ", ".join(code(k) for k in changed)
-    asker.tell(f":key: Changed {keys} of {code(stack)}. They apply without a rebuild; "
-               f"follow the rollout {_where(bot, reporter)}.", title="Env vars")
+    where = _where(bot, reporter)  # (asks Slack for a link: the rollout may end meanwhile, and say so first)
+    reporter.tell_asker(f":key: Changed {keys} of {code(stack)}. They apply without a rebuild; "
+                        f"follow the rollout {where}.", title="Env vars")
 
 
 # Reads ----------------------------------------------------------------------------------------

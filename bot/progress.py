@@ -28,6 +28,7 @@ from stacks.text import inert
 from .asker import Asker
 from .blocks.common import as_dicts
 from .blocks.deployment import TAIL_LINES_SHOWN, Progress, StepLine, details_message, progress_message, started_answer
+from .mentions import asked_in_a_thread
 from .outbox import MessageRef, Post
 from .text import code, esc
 
@@ -108,7 +109,8 @@ class SlackReporter(Reporter):
         tag = {"deployment": deployment.id, "thread_of": deployment.stack if deployment.kind != "destroy" else None}
         self.post = self.bot.outbox.post(channel, self.render, thread_ts=thread_ts, fallback=fallback, tag=tag,
                                          on_failed=self._cannot_post, refresh_every=REFRESH_SECONDS)
-        if self._answer == "prompt" or (self._answer == "thread" and thread is not None):
+        elsewhere = thread is not None or asked_in_a_thread(self.asker)
+        if self._answer == "prompt" or (self._answer == "thread" and elsewhere):
             self.bot.submit(self.asker, self._say_started, thread, channel)  # the permalink is asked of Slack
 
     def _say_started(self, bot: Bot, asker: Asker, thread: MessageRef | None, channel: str) -> None:
@@ -117,13 +119,14 @@ class SlackReporter(Reporter):
         if progress is None:
             return
         prompt = self._answer == "prompt"
-        self._tell(started_answer(progress, where, bot.names.of(asker.user) if prompt else None), replace=prompt)
+        self.tell_asker(started_answer(progress, where, bot.names.of(asker.user) if prompt else None), replace=prompt)
 
-    def _tell(self, text: str, *, replace: bool = False, final: bool = False) -> None:
+    def tell_asker(self, text: str, *, replace: bool = False, final: bool = False, title: str = "yadockeri") -> None:
+        """Answer the asker, unless how it ended was told already (final: this is how it ended)."""
         with self._told:
             if self._told_end:
                 return
-            self.asker.tell(text, replace=replace)
+            self.asker.tell(text, replace=replace, title=title)
             self._told_end = final
 
     def waiting(self, deployment: DeploymentRecord, holder: LockRecord) -> None:
@@ -182,7 +185,7 @@ class SlackReporter(Reporter):
             self.finished_event.set()
             tell = self._tell_at_end
         if tell or self.asker.shows_answers_in_view:
-            self._tell(self.summary(final), final=True)
+            self.tell_asker(self.summary(final), final=True)
 
     @staticmethod
     def summary(final: Progress) -> str:
@@ -209,4 +212,4 @@ class SlackReporter(Reporter):
             self.asker.tell(f":information_source: I cannot post here ({why}; invite me with `/invite @yadockeri`). "
                             f"I will tell you here when {code(stack)} is done.")
             if ended and final is not None and not self.asker.shows_answers_in_view:
-                self._tell(self.summary(final), final=True)  # it ended before Slack said no
+                self.tell_asker(self.summary(final), final=True)  # it ended before Slack said no

@@ -8,11 +8,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bot.mentions import mention_words
+from bot.asker import Asker
+from bot.mentions import MentionReply, mention_words
+from bot.progress import SlackReporter
 from stacks.engine import Engine
 from tests.support.slack_requests import BOT_USER_ID
 from tests.support.slack_standin import SlackStandin
-from tests.test_bot_support import CHANNEL, OTHER, OWNER, RunningBot, texts, wait_for
+from tests.test_bot_support import CHANNEL, OTHER, OWNER, RunningBot, texts, top_level, wait_for
 
 MENTION_TS = "1700000500.000100"
 THREAD_TS = "1700000400.000100"
@@ -73,6 +75,20 @@ def test_a_mention_in_a_thread_answers_in_that_thread(quiet_bot: RunningBot, sla
     (reply,) = replies(slack, THREAD_TS)
     assert "deploy STACK BRANCH" in texts(reply["blocks"])
     assert slack.replies(CHANNEL, MENTION_TS) == []  # not a thread of its own
+
+
+def test_a_deploy_asked_in_a_thread_says_there_where_its_message_is(quiet_bot: RunningBot, quiet_engine: Engine,
+                                                                    slack: SlackStandin) -> None:
+    """The deploy's message starts the stack's thread in the channel, not in the thread it was asked
+    in: that thread is told where. (Without Docker the engine refuses a deploy: its reporter is driven.)"""
+    deployment, _ = quiet_engine.store.create_deployment(stack="fresh", app="demo", branch="main", kind="deploy",
+                                                         actor=OWNER, source="slack", create=True)
+    reply = MentionReply(quiet_bot.bot, CHANNEL, OWNER, THREAD_TS, in_thread=True)
+    SlackReporter(quiet_bot.bot, Asker(quiet_bot.bot, OWNER, CHANNEL, respond=reply, surface="mention")).queued(deployment)
+    (told,) = replies(slack, THREAD_TS)
+    assert told["text"] == (f":arrow_forward: *deploy* of `fresh` from `main` started (#{deployment.id}); "
+                            f"follow it in <#{CHANNEL}>.")
+    wait_for(lambda: [m for m in top_level(slack) if "fresh" in m["text"]], 10, "the deploy's message in the channel")
 
 
 def test_wrong_words_get_the_usage_and_reach_no_engine(quiet_bot: RunningBot, slack: SlackStandin) -> None:
