@@ -47,6 +47,7 @@ class SlackReporter(Reporter):
         they clicked, "none" when the caller answers them itself."""
         self.bot = bot
         self.asker = asker
+        bot.names.of(asker.user)  # (made in the pool: its name is known before an engine thread renders it)
         self._answer = answer
         self._told = threading.Lock()  # answers to the asker, one at a time: "started" never after the end
         self._told_end = False
@@ -67,7 +68,7 @@ class SlackReporter(Reporter):
                 return "…", []
             if not progress.finished:
                 progress.elapsed = time.monotonic() - self._t0
-        text, blocks = progress_message(progress, self.bot.names.of)
+        text, blocks = progress_message(progress, lambda actor: self.bot.names.of(actor, wait=False))
         return text, as_dicts(blocks)
 
     @property

@@ -24,7 +24,7 @@ from stacks.store import DeploymentRecord
 from .asker import Asker
 from .blocks.deployment import interrupted_note, notice_line, owner_to_tell
 from .gate import AckFirst
-from .outbox import MessageRef, Outbox, Rendered
+from .outbox import MessageRef, Outbox
 from .outbox_journal import Journal
 from .people import Names
 from .prompts import OpenPrompts
@@ -67,6 +67,7 @@ class Bot:
         # modals: their trigger_id lives 3 s, so they never queue behind slow work
         self._urgent = ThreadPoolExecutor(max_workers=URGENT_WORKERS, thread_name_prefix="yadockeri-modal")
         self._slots = threading.BoundedSemaphore(max_pending)
+        self._notices = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yadockeri-notices")
         self._started = False
 
     # Life cycle -------------------------------------------------------------------------------
@@ -83,8 +84,10 @@ class Bot:
                                      deployment.error, deployment))
 
     def close(self) -> None:
+        self._notices.shutdown(wait=True, cancel_futures=False)
         self._urgent.shutdown(wait=True, cancel_futures=False)
         self._pool.shutdown(wait=True, cancel_futures=False)
+        self.names.close()
         self.outbox.stop()
 
     # Access -----------------------------------------------------------------------------------
@@ -160,8 +163,11 @@ class Bot:
         if event.kind == "warned":
             self.submit(Asker(self, event.actor, None), _announce_warning, event)
             return
-        if notify:  # rendered when sent: the names it shows may be asked of Slack
-            self.outbox.post(notify, lambda: self._notice(event), final=True)
+        if notify:
+            try:  # one at a time, in order, off the engine's thread: the names it shows may be asked of Slack
+                self._notices.submit(_post_notice, self, notify, event)
+            except RuntimeError:  # shutting down
+                log.info("no notice of %s %s: the bot is stopping", event.kind, event.stack)
         if event.kind == "interrupted" and deployment is not None:
             self.submit(Asker(self, event.actor, None), _announce_interrupted, deployment)
         if event.kind == "rolled-back":  # the thread said "live": it must hear this too, and the requester with it
@@ -178,14 +184,19 @@ class Bot:
                 self.outbox.say(thread.channel, notice_line(event.kind, event.stack, event.actor, None, None),
                                 thread_ts=thread.ts)
 
-    def _notice(self, event: StackEvent) -> Rendered:
-        """The notify channel's line: the actor named (never pinged for what they did), the owner
-        mentioned when someone else did it to their stack, the pull request linked."""
+
+def _post_notice(bot: Bot, channel: str, event: StackEvent) -> None:
+    """The notify channel's line: the actor named (never pinged for what they did), the owner
+    mentioned when someone else did it to their stack, the pull request linked."""
+    try:
+        bot.gate.wait()
         line = notice_line(event.kind, event.stack, event.actor, event.detail,
-                           event.deployment.id if event.deployment else None, by=self.names.of(event.actor),
+                           event.deployment.id if event.deployment else None, by=bot.names.of(event.actor),
                            owner=owner_to_tell(event.kind, event.actor, event.owner))
-        pull = outside_link(self.engine.pull_request_url(event.stack), "pull request")
-        return line + (f" · {pull}" if pull else ""), []
+        pull = outside_link(bot.engine.pull_request_url(event.stack), "pull request")
+        bot.outbox.say(channel, line + (f" · {pull}" if pull else ""))
+    except Exception:  # a bug: logged; the next notice still goes
+        log.exception("the notice of %s %s failed", event.kind, event.stack)
 
 
 def _announce_warning(bot: Bot, asker: Asker, event: StackEvent) -> None:

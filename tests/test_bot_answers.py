@@ -85,7 +85,9 @@ def test_the_requester_is_mentioned_once_when_their_deployment_ends(quiet_bot: R
                                                                     slack: SlackStandin, requester: str) -> None:
     root = a_stack_with_thread(quiet_bot, quiet_engine, "akira")
     deployment = queued(quiet_engine, "akira", "redeploy", requester)
-    reporter = SlackReporter(quiet_bot.bot, Asker(quiet_bot.bot, ADMIN, CHANNEL))
+    # the bot reports to whoever asked; a deployment asked elsewhere (CLI, API, GitHub) is reported to an admin here
+    asker = Asker(quiet_bot.bot, requester if requester.startswith("U") else ADMIN, CHANNEL)
+    reporter = SlackReporter(quiet_bot.bot, asker)
     reporter.queued(deployment)
     message_ts = wait_for(lambda: reporter.post is not None and reporter.post.ts, 10, "the deployment's message")
     quiet_engine.store.finish_deployment(deployment.id, "failed", error="build failed: exit 3", log_tail="boom\n")
