@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from .outbox import MessageRef
+
 if TYPE_CHECKING:
     from .asker import Asker
     from .runtime import Bot
@@ -58,7 +60,9 @@ class MentionReply:
                                            thread_ts=self.thread_ts if self.in_thread else None)
 
 
-def asked_in_a_thread(asker: Asker) -> bool:
-    """Asked by a mention in a thread: a deployment's message, which goes into the channel (or the
-    stack's thread), is not where they asked."""
-    return isinstance(asker.respond, MentionReply) and asker.respond.in_thread
+def thread_asked_in(asker: Asker) -> MessageRef | None:
+    """The thread a mention was typed in (None: not a mention, or not in a thread)."""
+    reply = asker.respond
+    if not isinstance(reply, MentionReply) or not reply.in_thread:
+        return None
+    return MessageRef(reply.channel, reply.thread_ts)

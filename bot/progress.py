@@ -28,7 +28,7 @@ from stacks.text import inert
 from .asker import Asker
 from .blocks.common import as_dicts
 from .blocks.deployment import TAIL_LINES_SHOWN, Progress, StepLine, details_message, progress_message, started_answer
-from .mentions import asked_in_a_thread
+from .mentions import thread_asked_in
 from .outbox import MessageRef, Post
 from .text import code, esc
 
@@ -110,7 +110,8 @@ class SlackReporter(Reporter):
         tag = {"deployment": deployment.id, "thread_of": deployment.stack if deployment.kind != "destroy" else None}
         self.post = self.bot.outbox.post(channel, self.render, thread_ts=thread_ts, fallback=fallback, tag=tag,
                                          on_failed=self._cannot_post, refresh_every=REFRESH_SECONDS)
-        elsewhere = thread is not None or asked_in_a_thread(self.asker)
+        asked_in = thread_asked_in(self.asker)  # a mention in a thread; the stack's own: nothing to add there
+        elsewhere = (thread is not None or asked_in is not None) and asked_in != thread
         if self._answer == "prompt" or (self._answer == "thread" and elsewhere):
             self.bot.submit(self.asker, self._say_started, thread, channel)  # the permalink is asked of Slack
 

@@ -91,6 +91,20 @@ def test_a_deploy_asked_in_a_thread_says_there_where_its_message_is(quiet_bot: R
     wait_for(lambda: [m for m in top_level(slack) if "fresh" in m["text"]], 10, "the deploy's message in the channel")
 
 
+def test_a_redeploy_asked_in_the_stacks_own_thread_adds_nothing_there(quiet_bot: RunningBot, quiet_engine: Engine,
+                                                                      slack: SlackStandin) -> None:
+    a_stack(quiet_engine)
+    root = quiet_bot.bot.client.chat_postMessage(channel=CHANNEL, text="deploy of akira")["ts"]
+    quiet_engine.set_thread("akira", f"{CHANNEL}:{root}")
+    redeploy, _ = quiet_engine.store.create_deployment(stack="akira", app="demo", branch="main", kind="redeploy",
+                                                       actor=OTHER, source="slack", create=True)
+    reply = MentionReply(quiet_bot.bot, CHANNEL, OTHER, root, in_thread=True)
+    SlackReporter(quiet_bot.bot, Asker(quiet_bot.bot, OTHER, CHANNEL, respond=reply, surface="mention")).queued(redeploy)
+    wait_for(lambda: [r for r in slack.replies(CHANNEL, root) if "redeploy" in r["text"]], 10, "the progress there")
+    time.sleep(0.5)  # the pool would have answered by now
+    assert len(slack.replies(CHANNEL, root)) == 1 and slack.calls("chat.getPermalink") == []
+
+
 def test_wrong_words_get_the_usage_and_reach_no_engine(quiet_bot: RunningBot, slack: SlackStandin) -> None:
     quiet_bot.event(mention("deplyo akira main"))
     (reply,) = replies(slack, MENTION_TS)
