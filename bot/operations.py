@@ -15,7 +15,8 @@ from stacks.text import inert
 from stacks.tokens import personal_name
 
 from .asker import Asker
-from .blocks.deployment import kept_message
+from .blocks.common import DEPLOY_FORM, ENV, form_button, section
+from .blocks.deployment import cancelled_answer, kept_message
 from .blocks.home import home_view, restricted_home_view
 from .blocks.modals import deploy_modal, env_modal, message_modal
 from .blocks.stacks import (
@@ -26,6 +27,7 @@ from .blocks.stacks import (
     logs_message,
     status_message,
 )
+from .outbox import MessageRef
 from .progress import SlackReporter
 from .runtime import Bot
 from .text import code
@@ -35,10 +37,12 @@ log = logging.getLogger(__name__)
 LOG_LINES = 100
 
 
-def _where(reporter: SlackReporter) -> str:
+def _where(bot: Bot, reporter: SlackReporter) -> str:
     post = reporter.post
     if post is None:
         return "here when it is done"
+    if post.thread_ts:
+        return "in " + bot.link_to(MessageRef(post.channel, post.thread_ts))
     return f"in <#{post.channel}>"
 
 
@@ -59,8 +63,19 @@ def destroy(bot: Bot, asker: Asker, stack: str) -> None:
     bot.engine.destroy(stack, bot.actor(asker.user), reporter=reporter)
 
 
+def destroy_confirmed(bot: Bot, asker: Asker, stack: str) -> None:
+    """Destroy from its prompt: once the engine took it, the prompt becomes who confirmed, and where
+    it runs (a refusal is answered apart, and the prompt stays for someone who may)."""
+    reporter = SlackReporter(bot, asker, answer="prompt")
+    bot.engine.destroy(stack, bot.actor(asker.user), reporter=reporter)
+
+
+def destroy_cancelled(bot: Bot, asker: Asker, stack: str) -> None:
+    asker.tell(cancelled_answer(stack, bot.names.of(asker.user)), replace=True, title="Destroy")
+
+
 def change_env(bot: Bot, asker: Asker, stack: str, set_values: dict[str, str], unset: list[str]) -> None:
-    reporter = SlackReporter(bot, asker)
+    reporter = SlackReporter(bot, asker, answer="none")  # the answer below says where, with the keys
     changed, _ = bot.engine.change_env(stack, set_values, unset, bot.actor(asker.user), reporter=reporter)
     if not changed:
         asker.tell(f"Nothing changed in the env of {code(stack)}: the values were already so.", title="Env vars")
@@ -69,20 +84,21 @@ def change_env(bot: Bot, asker: Asker, stack: str, set_values: dict[str, str], u
     if asker.shows_answers_in_view and reporter.finished_event.is_set():
         return  # the modal shows how it ended already
     keys = ", ".join(code(k) for k in changed)
-    asker.tell(f":key: Changed {keys} of {code(stack)}. They apply without a rebuild; "
-               f"follow the rollout {_where(reporter)}.", title="Env vars")
+    where = _where(bot, reporter)  # (asks Slack for a link: the rollout may end meanwhile, and say so first)
+    reporter.tell_asker(f":key: Changed {keys} of {code(stack)}. They apply without a rebuild; "
+                        f"follow the rollout {where}.", title="Env vars")
 
 
 # Reads ----------------------------------------------------------------------------------------
 def show_list(bot: Bot, asker: Asker, page: int = 0, replace: bool = False) -> None:
     stacks = bot.engine.list_stacks()
     urls = {s.name: bot.settings.stack_url(s.name) for s in stacks}
-    text, blocks = list_message(stacks, urls, page, next_=_upcoming(bot, stacks))
+    text, blocks = list_message(stacks, urls, page, next_=_upcoming(bot, stacks), person=bot.names.of)
     asker.tell(text, blocks, replace=replace, title="Stacks")
 
 
 def show_status(bot: Bot, asker: Asker, stack: str) -> None:
-    text, blocks = status_message(bot.engine.status(stack))
+    text, blocks = status_message(bot.engine.status(stack), person=bot.names.of)
     asker.tell(text, blocks, title="Status")
 
 
@@ -100,7 +116,8 @@ def show_logs(bot: Bot, asker: Asker, stack: str, process: str) -> None:
             answer = bot.client.files_upload_v2(
                 channel=channel, thread_ts=thread.ts if thread else None, content=inert("\n".join(lines)) + "\n",
                 filename=f"{stack}-{process}.log", title=f"{stack} {process}: last {len(lines)} log lines",
-                initial_comment=f"Last {len(lines)} log lines of {code(stack)} {code(process)}, as asked by <@{asker.user}>",
+                initial_comment=f"Last {len(lines)} log lines of {code(stack)} {code(process)}, "
+                                f"as asked by {bot.names.of(asker.user)}",
             )
             file = answer.get("file") or (answer.get("files") or [{}])[0]
             permalink = file.get("permalink") or ""
@@ -123,9 +140,7 @@ def keep(bot: Bot, asker: Asker, stack: str, seconds: int | None, forever: bool 
          replace: bool = False) -> None:
     """Protect a stack from sleep and reap; the answer (or the warning it replaces) says until when."""
     until = bot.engine.keep(stack, bot.actor(asker.user), seconds=seconds, forever=forever)
-    when = "forever" if forever else (
-        f"until <!date^{int(until.timestamp())}^{{date_short_pretty}} {{time}}|{until:%Y-%m-%d %H:%M} UTC>")
-    text, blocks = kept_message(stack, asker.user, when)
+    text, blocks = kept_message(stack, bot.names.of(asker.user), None if forever else until)
     asker.tell(text, blocks, replace=replace, title="Keep")
 
 
@@ -144,8 +159,23 @@ def personal_token(bot: Bot, asker: Asker, revoke: bool) -> None:
 
 
 def confirm_destroy(bot: Bot, asker: Asker, stack: str) -> None:
-    text, blocks = destroy_prompt(bot.engine.stack(stack))
+    text, blocks = destroy_prompt(bot.engine.stack(stack), bot.names.of)
     asker.tell(text, blocks, title="Destroy")
+
+
+def offer_env_form(bot: Bot, asker: Asker, stack: str, typed_values: bool = False) -> None:
+    """Where there is no trigger_id to open the env form with (a mention): a button that opens it.
+    typed_values: values were typed in a message, which everyone there reads; none is applied."""
+    bot.engine.stack(stack)  # an unknown stack is refused here, not when the button is clicked
+    text = (f":warning: Nothing changed: values typed in a message are read by everyone here. Delete yours, "
+            f"and set them in the form of {code(stack)}:" if typed_values else
+            f"The env vars of {code(stack)} are edited in a form (values stay masked):")
+    asker.tell(text, [section(text), form_button("Edit env vars", ENV, stack)], title="Env vars")
+
+
+def offer_deploy_form(bot: Bot, asker: Asker) -> None:
+    text = "Deploy a branch with the form (app, stack name, branch), or say `deploy STACK BRANCH`."
+    asker.tell(text, [section(text), form_button("Open the deploy form", DEPLOY_FORM, "")], title="Deploy")
 
 
 def publish_home(bot: Bot, asker: Asker, page: int = 0) -> None:

@@ -4,7 +4,11 @@ One message per deployment, posted in the stack's thread (or, for a stack withou
 channel it was asked from, where it becomes the stack's thread), updated in place through the
 outbox. When the deployment ends, a reply in the thread gives each step with its time and, for
 a failure, the log tail (the whole tail attached as a file when it is long; as text where Slack
-takes no file from the bot, e.g. a public channel it posts in without being a member).
+takes no file from the bot, e.g. a public channel it posts in without being a member); it
+mentions the requester, the one notification of their deployment.
+
+When the message goes into the stack's existing thread, the person who asked is also answered
+where they asked: what started, with a link to the thread (they would not know where to look).
 
 The engine calls these methods from its threads; they only change what the message should show
 and nudge the outbox, so they are quick and never wait for Slack.
@@ -31,8 +35,10 @@ from .blocks.deployment import (
     cannot_post_note,
     details_message,
     progress_message,
+    started_answer,
     tail_message,
 )
+from .mentions import thread_asked_in
 from .outbox import MessageRef, Post
 from .text import code
 
@@ -46,9 +52,16 @@ UPLOAD_WAIT = 15 * 60.0  # how long a log file may take to be shared before its 
 
 
 class SlackReporter(Reporter):
-    def __init__(self, bot: Bot, asker: Asker) -> None:
+    def __init__(self, bot: Bot, asker: Asker, *, answer: str = "thread") -> None:
+        """answer: when the asker is answered where they asked, besides the message: "thread" when
+        the message goes into the stack's existing thread, "prompt" always, replacing the prompt
+        they clicked, "none" when the caller answers them itself."""
         self.bot = bot
         self.asker = asker
+        bot.names.of(asker.user)  # (made in the pool: its name is known before an engine thread renders it)
+        self._answer = answer
+        self._told = threading.Lock()  # answers to the asker, one at a time: "started" never after the end
+        self._told_end = False
         self._lock = threading.Lock()
         self._t0 = time.monotonic()
         self._progress: Progress | None = None
@@ -66,7 +79,7 @@ class SlackReporter(Reporter):
                 return "…", []
             if not progress.finished:
                 progress.elapsed = time.monotonic() - self._t0
-        text, blocks = progress_message(progress)
+        text, blocks = progress_message(progress, lambda actor: self.bot.names.of(actor, wait=False))
         return text, as_dicts(blocks)
 
     @property
@@ -108,6 +121,28 @@ class SlackReporter(Reporter):
         tag = {"deployment": deployment.id, "thread_of": deployment.stack if deployment.kind != "destroy" else None}
         self.post = self.bot.outbox.post(channel, self.render, thread_ts=thread_ts, fallback=fallback, tag=tag,
                                          on_failed=self._cannot_post, refresh_every=REFRESH_SECONDS)
+        asked_in = thread_asked_in(self.asker)  # a mention in a thread; the stack's own: nothing to add there
+        elsewhere = (thread is not None or asked_in is not None) and asked_in != thread
+        if self._answer == "prompt" or (self._answer == "thread" and elsewhere):
+            self.bot.submit(self.asker, self._say_started, thread, channel)  # the permalink is asked of Slack
+
+    def _say_started(self, bot: Bot, asker: Asker, thread: MessageRef | None, channel: str) -> None:
+        where = bot.link_to(thread) if thread is not None else f"<#{channel}>"
+        progress = self.progress
+        if progress is None:
+            return
+        prompt = self._answer == "prompt"
+        self.tell_asker(started_answer(progress, where, bot.names.of(asker.user) if prompt else None), replace=prompt)
+
+    def tell_asker(self, text: str, *, replace: bool = False, final: bool = False, title: str = "yadockeri",
+                   thread: MessageRef | None = None) -> None:
+        """Answer the asker, unless how it ended was told already (final: this is how it ended);
+        `thread`: where it may go if the asker can no longer be answered privately."""
+        with self._told:
+            if self._told_end:
+                return
+            self.asker.tell(text, replace=replace, title=title, thread=thread)
+            self._told_end = final
 
     def waiting(self, deployment: DeploymentRecord, holder: LockRecord) -> None:
         with self._lock:
@@ -155,7 +190,7 @@ class SlackReporter(Reporter):
         tail = inert(deployment.log_tail or "")  # also the attached file: someone may `cat` it
         attach = final.state != "succeeded" and len(tail.splitlines()) > TAIL_LINES_SHOWN
         if self.post is not None:
-            text, blocks = details_message(final, tail, tail_attached=attach)
+            text, blocks = details_message(final, tail, tail_attached=attach)  # mentions the requester, once
             self.details = self.bot.outbox.post(self.post.channel, lambda: (text, as_dicts(blocks)),
                                                 parent=self.post, final=True)
             if attach:
@@ -166,7 +201,7 @@ class SlackReporter(Reporter):
             self.finished_event.set()
             tell = self._tell_at_end
         if tell or self.asker.shows_answers_in_view:
-            self.asker.tell(self.summary(final), thread=self._thread(final.stack))
+            self.tell_asker(self.summary(final), final=True, thread=self._thread(final.stack))
 
     def _as_text_unless_shared(self, upload: Post, final: Progress, tail: str) -> None:
         """The tail as text in the thread if Slack refuses the file (the bot posts in a public
@@ -208,4 +243,4 @@ class SlackReporter(Reporter):
             final = copy.deepcopy(self._progress)
         self.asker.tell(cannot_post_note(error, stack, redirected))
         if not redirected and ended and final is not None and not self.asker.shows_answers_in_view:
-            self.asker.tell(self.summary(final), thread=self._thread(final.stack))  # it ended before Slack said no
+            self.tell_asker(self.summary(final), final=True, thread=self._thread(final.stack))  # ended before Slack said no

@@ -22,11 +22,14 @@ from stacks.errors import ConfigError, YadockeriError
 from stacks.store import DeploymentRecord
 
 from .asker import Asker
-from .blocks.deployment import interrupted_note, notice_line
+from .blocks.deployment import interrupted_note, notice_line, owner_to_tell
 from .gate import AckFirst
 from .outbox import MessageRef, Outbox
 from .outbox_journal import Journal
-from .text import error_text, outside_link
+from .people import Names
+from .prompts import OpenPrompts
+from .seen import SeenKeys
+from .text import error_text, outside_link, who
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +60,14 @@ class Bot:
         self.gate = AckFirst()
         self.outbox = Outbox(make_client(self.settings, retries=False), upload_client=self.client,
                              before_send=self.gate.wait, journal=Journal(engine.store), on_tagged=self.message_posted)
+        self.names = Names(make_client(self.settings, retries=False, timeout=5))  # people named, not pinged
+        self.prompts = OpenPrompts(self.outbox)  # the copies of each Keep warning, replaced once used
+        self.seen_events = SeenKeys()  # event_ids acted on: Slack retries a delivery it thinks we missed
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="yadockeri-bot")
         # modals: their trigger_id lives 3 s, so they never queue behind slow work
         self._urgent = ThreadPoolExecutor(max_workers=URGENT_WORKERS, thread_name_prefix="yadockeri-modal")
         self._slots = threading.BoundedSemaphore(max_pending)
+        self._notices = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yadockeri-notices")
         self._started = False
 
     # Life cycle -------------------------------------------------------------------------------
@@ -77,8 +84,10 @@ class Bot:
                                      deployment.error, deployment))
 
     def close(self) -> None:
+        self._notices.shutdown(wait=True, cancel_futures=False)
         self._urgent.shutdown(wait=True, cancel_futures=False)
         self._pool.shutdown(wait=True, cancel_futures=False)
+        self.names.close()
         self.outbox.stop()
 
     # Access -----------------------------------------------------------------------------------
@@ -141,6 +150,15 @@ class Bot:
         except YadockeriError:
             return None
 
+    def link_to(self, message: MessageRef, label: str = "the stack's thread") -> str:
+        """A link to a message (chat.getPermalink; from the pool, it asks Slack), or to its channel."""
+        try:
+            permalink = self.client.chat_getPermalink(channel=message.channel, message_ts=message.ts).get("permalink")
+        except SlackApiError as error:
+            log.info("no permalink of %s: %s", message, error.response.get("error"))
+            permalink = None
+        return outside_link(permalink if isinstance(permalink, str) else None, label) or f"<#{message.channel}>"
+
     # Stack events (called from the engine's threads: only queue things) -------------------------
     def on_event(self, event: StackEvent) -> None:
         deployment = event.deployment
@@ -149,17 +167,20 @@ class Bot:
             self.submit(Asker(self, event.actor, None, surface="event"), _announce_warning, event)
             return
         if notify:
-            line = notice_line(event.kind, event.stack, event.actor, event.detail,
-                               deployment.id if deployment else None)
-            pull = outside_link(self.engine.pull_request_url(event.stack), "pull request")
-            self.outbox.say(notify, line + (f" · {pull}" if pull else ""))
+            try:  # one at a time, in order, off the engine's thread: the names it shows may be asked of Slack
+                self._notices.submit(_post_notice, self, notify, event)
+            except RuntimeError:  # shutting down
+                log.info("no notice of %s %s: the bot is stopping", event.kind, event.stack)
         if event.kind == "interrupted" and deployment is not None:
             self.submit(Asker(self, event.actor, None, surface="event"), _announce_interrupted, deployment)
-        if event.kind == "rolled-back":  # the thread said "live": it must hear this too
+        if event.kind == "rolled-back":  # the thread said "live": it must hear this too, and the requester with it
             thread = self.thread_of(event.stack)
             if thread is not None:
                 self.outbox.say(thread.channel, notice_line(event.kind, event.stack, event.actor, event.detail,
-                                                            deployment.id if deployment else None), thread_ts=thread.ts)
+                                                            deployment.id if deployment else None, by=who(event.actor)),
+                                thread_ts=thread.ts)
+        if event.kind in ("kept", "reaped", "destroyed") and self.prompts.has(event.stack):  # its warning is moot
+            self.submit(Asker(self, event.actor, None), _settle_warning, event)
         if event.kind == "reaped" and event.thread:
             thread = MessageRef.parse(event.thread)
             if thread is not None:
@@ -167,17 +188,51 @@ class Bot:
                                 thread_ts=thread.ts)
 
 
+def _post_notice(bot: Bot, channel: str, event: StackEvent) -> None:
+    """The notify channel's line: the actor named (never pinged for what they did), the owner
+    mentioned when someone else did it to their stack, the pull request linked."""
+    try:
+        bot.gate.wait()
+        line = notice_line(event.kind, event.stack, event.actor, event.detail,
+                           event.deployment.id if event.deployment else None, by=bot.names.of(event.actor),
+                           owner=owner_to_tell(event.kind, event.actor, event.owner))
+        pull = outside_link(bot.engine.pull_request_url(event.stack), "pull request")
+        bot.outbox.say(channel, line + (f" · {pull}" if pull else ""))
+    except Exception:  # a bug: logged; the next notice still goes
+        log.exception("the notice of %s %s failed", event.kind, event.stack)
+
+
 def _announce_warning(bot: Bot, asker: Asker, event: StackEvent) -> None:
-    """In the stack's thread and the notify channel: it will be reaped, with Keep buttons."""
+    """In the stack's thread and the notify channel (there mentioning its owner): it will be reaped,
+    with Keep buttons. Both copies are remembered: once the stack is kept or gone, both say so."""
     from .blocks.common import as_dicts
     from .blocks.deployment import warning_message
 
-    text, blocks = warning_message(event.stack, event.detail, bot.engine.next_for(bot.engine.stack(event.stack)))
+    reaped_in = bot.engine.next_for(bot.engine.stack(event.stack))
+    copies = []
     thread = bot.thread_of(event.stack)
     if thread is not None:
-        bot.outbox.say(thread.channel, text, as_dicts(blocks), thread_ts=thread.ts)
+        text, blocks = warning_message(event.stack, event.detail, reaped_in)
+        copies.append(bot.outbox.say(thread.channel, text, as_dicts(blocks), thread_ts=thread.ts))
     if bot.settings.notify_channel:
-        bot.outbox.say(bot.settings.notify_channel, text, as_dicts(blocks))
+        text, blocks = warning_message(event.stack, event.detail, reaped_in,
+                                       owner=owner_to_tell(event.kind, event.actor, event.owner))
+        copies.append(bot.outbox.say(bot.settings.notify_channel, text, as_dicts(blocks)))
+    bot.prompts.remember(event.stack, copies)
+
+
+def _settle_warning(bot: Bot, asker: Asker, event: StackEvent) -> None:
+    """Every copy of the stack's Keep warning becomes what happened: who kept it until when, or its end."""
+    from .blocks.common import as_dicts
+    from .blocks.deployment import kept_message, kept_time, settled_warning
+
+    by = bot.names.of(event.actor)
+    try:
+        text, blocks = kept_message(event.stack, by, kept_time(event.detail)) if event.kind == "kept" else \
+            settled_warning(notice_line(event.kind, event.stack, event.actor, None, None, by=by))
+    except ValueError:  # a `kept` detail that is no time: the notice's words
+        text, blocks = settled_warning(notice_line(event.kind, event.stack, event.actor, event.detail, None, by=by))
+    bot.prompts.settle(event.stack, lambda: (text, as_dicts(blocks)))
 
 
 def _announce_interrupted(bot: Bot, asker: Asker, deployment: DeploymentRecord) -> None:

@@ -63,15 +63,30 @@ def code(text: object) -> str:
 
 
 def is_slack_user(actor: str | None) -> bool:
-    """A Slack user id (`U…`, `W…`), unlike `cli:akira` or the scheduler."""
-    return bool(actor and _SLACK_ID.match(actor))
+    """A Slack user ID (`U0123ABC`), not `cli:akira`, `api:ci`, `github` or the scheduler."""
+    return bool(actor) and bool(_SLACK_ID.match(actor or ""))
 
 
 def who(actor: str | None) -> str:
-    """A Slack user as a mention; anyone else (`cli:akira`, the scheduler) as code."""
+    """A Slack user as a mention (it notifies them); anyone else (`cli:akira`, the scheduler) as code."""
     if not actor:
         return "someone"
     return f"<@{actor}>" if is_slack_user(actor) else code(actor)
+
+
+def mention(actor: str | None) -> str | None:
+    """A mention of a Slack user, which notifies them; None for anyone else (never `<@cli:bob>`)."""
+    return f"<@{actor}>" if is_slack_user(actor) else None
+
+
+def named(actor: str | None, name: str | None = None) -> str:
+    """Someone named without a mention, so that nobody is notified: their Slack name when known,
+    else their ID as code (Slack has no silent mention)."""
+    if not actor:
+        return "someone"
+    if name and is_slack_user(actor):
+        return esc(clip(" ".join(name.split()), 80))
+    return code(actor)
 
 
 def link(url: str, label: str | None = None) -> str:

@@ -57,7 +57,7 @@ class Maintenance:
             if not self.store.warn_stack(stack.name, now):
                 return False
             self._record("warn", stack.name, action.reason)
-            self.emit(StackEvent("warned", stack.name, SCHEDULER.id, action.reason))
+            self.emit(StackEvent("warned", stack.name, SCHEDULER.id, action.reason, owner=stack.owner))
         elif action.kind == "unwarn":
             if not self.store.unwarn_stack(stack.name):
                 return False

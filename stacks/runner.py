@@ -75,6 +75,7 @@ class StackEvent:
     detail: str | None = None
     deployment: DeploymentRecord | None = None
     thread: str | None = None  # the stack's front-end thread (kept here: a destroyed stack's record is gone)
+    owner: str | None = None  # the stack's owner, when known (a front end may tell them what others did)
 
 
 def runner_id() -> str:
@@ -265,7 +266,7 @@ class JobRunner:
                                 f"version runs again. `redeploy {final.stack}` tries again")
         self.store.add_event(actor=final.requested_by, source=final.source, action="rollback", stack=final.stack,
                              result="failed", detail=detail[:500])
-        self.emit(StackEvent("rolled-back", final.stack, final.requested_by, detail, final))
+        self.emit(StackEvent("rolled-back", final.stack, final.requested_by, detail, final, owner=job.stack.owner))
 
     def _finish(self, job: pipeline.Job, state: str, error: str | None, *, forget: bool) -> DeploymentRecord:
         deployment = job.deployment
@@ -292,11 +293,11 @@ class JobRunner:
 
     def _announce(self, final: DeploymentRecord, stack: StackRecord, forgotten: bool) -> None:
         if final.state == "failed" and not forgotten:
-            self.emit(StackEvent("failed", final.stack, final.requested_by, final.error, final))
+            self.emit(StackEvent("failed", final.stack, final.requested_by, final.error, final, owner=stack.owner))
         elif final.state == "succeeded" and final.kind == "destroy":
             reaped = final.requested_by == SCHEDULER.id
             self.emit(StackEvent("reaped" if reaped else "destroyed", final.stack, final.requested_by, None, final,
-                                 thread=stack.thread))
+                                 thread=stack.thread, owner=stack.owner))
         elif final.state == "succeeded" and final.kind in ("sleep", "wake"):
             asleep = self.store.get_stack(final.stack)
             if asleep is not None and asleep.asleep == (final.kind == "sleep"):

@@ -17,7 +17,7 @@ from bot.blocks.home import home_view, restricted_home_view
 from bot.blocks.modals import deploy_modal, env_modal, message_modal
 from bot.blocks.stacks import destroy_prompt, list_message, logs_fit, logs_message, status_message
 from bot.listeners.views.env_submitted import read_env_form
-from bot.text import code, error_text, esc, who
+from bot.text import code, error_text, esc, mention, named, who
 from stacks.engine import ServiceState, StackStatus
 from stacks.secrets import mask
 from stacks.store import DeploymentRecord, StackRecord
@@ -148,13 +148,14 @@ def test_details_with_a_long_failure_fit_slack(client: WebClient) -> None:
 def test_list_is_paginated_within_50_blocks(client: WebClient) -> None:
     stacks = [stack_record(f"s{n:03d}") for n in range(95)]
     urls = {s.name: f"http://{s.name}.y.localhost" for s in stacks}
-    pages = [list_message(stacks, urls, page, NOW) for page in range(3)]
+    pages = [list_message(stacks, urls, page, NOW, person=lambda actor: named(actor, "akira")) for page in range(3)]
     for text, blocks in pages:
         assert len(blocks) <= 50
         post(client, (text, blocks))
     assert "s000" in str(as_dicts(pages[0][1])) and "s040" in str(as_dicts(pages[1][1]))
     assert "s094" in str(as_dicts(pages[2][1]))
-    assert "5m ago" in str(as_dicts(pages[0][1])) and "owner <@U123>" in str(as_dicts(pages[0][1]))
+    assert "5m ago" in str(as_dicts(pages[0][1])) and "owner akira ·" in str(as_dicts(pages[0][1]))
+    assert "<@" not in str(as_dicts(pages[0][1]))  # a list (maybe a reply in a thread) pings no owner
     assert list_message([], {}, 0)[0].startswith("No stacks yet")
 
 
@@ -219,10 +220,14 @@ def test_text_helpers() -> None:
     assert esc("a<b>&c") == "a&lt;b&gt;&amp;c"
     assert code("x`y\nz") == "`x'y z`"
     assert who("U123ABC") == "<@U123ABC>" and who("cli:akira") == "`cli:akira`" and who(None) == "someone"
+    assert mention("U123ABC") == "<@U123ABC>" and mention("cli:akira") is None and mention("github") is None
+    assert mention("api:U123ABC") is None and mention(None) is None
+    assert named("U1A", "Akira <b> @channel") == "Akira &lt;b&gt; ＠channel" and named("U1A") == "`U1A`"
+    assert named("cli:bob", "bob") == "`cli:bob`" and named(None) == "someone"
     assert error_text("only the owner of `x` (<U123>) may") == "only the owner of `x` (<@U123>) may"
-    assert notice_line("created", "akira", "U1A", "http://akira.y.localhost", 3) == \
-        ":new: <@U1A> created `akira`: <http://akira.y.localhost>"
+    assert notice_line("created", "akira", "U1A", "http://akira.y.localhost", 3, by="akira") == \
+        ":new: akira created `akira`: <http://akira.y.localhost>"
     assert notice_line("failed", "akira", "U1A", "build failed\nmore", 3) == \
-        ":x: `akira`: deployment #3 by <@U1A> failed: build failed"
-    assert notice_line("rolled-back", "akira", "U1A", "swarm rolled back akira_web: <b>\nmore", 4) == \
-        ":rewind: `akira`: deployment #4 by <@U1A> went live, then swarm rolled it back: swarm rolled back akira_web: &lt;b&gt;"
+        ":x: `akira`: deployment #3 by `U1A` failed: build failed"  # by default: named, never mentioned
+    assert notice_line("rolled-back", "akira", "U1A", "swarm rolled back akira_web: <b>\nmore", 4, by="akira") == \
+        ":rewind: `akira`: deployment #4 by akira went live, then swarm rolled it back: swarm rolled back akira_web: &lt;b&gt;"

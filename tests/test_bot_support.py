@@ -11,6 +11,7 @@ import json
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -101,15 +102,18 @@ class RunningBot:
         return f"http://127.0.0.1:{self.server.port}"
 
     def send(self, body: bytes, *, secret: str = SECRET, timestamp: int | None = None,
-             content_type: str | None = None) -> requests.Response:
-        headers = signed_headers(secret, body, timestamp)
+             content_type: str | None = None, headers: dict[str, str] | None = None) -> requests.Response:
+        signed = signed_headers(secret, body, timestamp)
         if content_type:
-            headers["Content-Type"] = content_type
-        return requests.post(self.url + "/slack/events", data=body, headers=headers, timeout=10)
+            signed["Content-Type"] = content_type
+        return requests.post(self.url + "/slack/events", data=body, headers={**signed, **(headers or {})}, timeout=10)
 
-    def event(self, event: dict[str, Any]) -> requests.Response:
-        """An Events API request (JSON), as Slack sends it."""
-        return self.send(json.dumps(event_payload(event)).encode(), content_type="application/json")
+    def event(self, event: dict[str, Any], *, event_id: str | None = None, retry: int = 0) -> requests.Response:
+        """An Events API request (JSON), as Slack sends it; `retry`: as Slack delivers it again
+        (the same event_id, X-Slack-Retry-Num) when the app's 200 came late."""
+        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
+        return self.send(json.dumps(event_payload(event, event_id)).encode(), content_type="application/json",
+                         headers=headers)
 
     def command(self, text: str, *, user: str = OWNER, channel: str = CHANNEL) -> tuple[requests.Response, str]:
         """A signed slash command; returns the HTTP answer (the ack) and its response_url."""
@@ -145,11 +149,11 @@ class RunningBot:
         self.bot.close()
 
 
-def event_payload(event: dict[str, Any]) -> dict[str, Any]:
+def event_payload(event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
     return {
         "token": "standin-verification-token", "team_id": "T0STANDIN", "api_app_id": "A0STANDIN",
         "event": {"event_ts": f"{time.time():.6f}", **event},
-        "type": "event_callback", "event_id": f"Ev0{int(time.time() * 1000)}", "event_time": int(time.time()),
+        "type": "event_callback", "event_id": event_id or f"Ev0{uuid.uuid4().hex[:12].upper()}", "event_time": int(time.time()),
         "authorizations": [{"team_id": "T0STANDIN", "user_id": "U0BOT", "is_bot": True, "is_enterprise_install": False}],
         "is_ext_shared_channel": False,
     }

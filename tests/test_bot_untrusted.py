@@ -116,35 +116,42 @@ def test_every_builder_keeps_hostile_text_inert() -> None:
         KIND_WORDS,
         Progress,
         StepLine,
+        cancelled_answer,
         details_message,
         kept_message,
         notice_line,
         progress_message,
+        started_answer,
         warning_message,
     )
     from bot.blocks.home import home_view
     from bot.blocks.modals import env_modal
     from bot.blocks.stacks import list_message, logs_message, plain_message, status_message
-    from bot.text import error_text
+    from bot.text import error_text, named
     from stacks.engine import ServiceState, StackStatus
     from stacks.secrets import mask
     from tests.test_bot_blocks import deployment_record, stack_record
 
     record = stack_record("akira", branch=HOSTILE, owner="cli:" + HOSTILE)
+    hostile_name = named(OWNER, HOSTILE)  # a display name is anyone's to choose
     built: list[tuple[str, list]] = []
     for state in ("queued", "running", "succeeded", "failed", "interrupted"):
         progress = Progress(1, "akira", "deploy", HOSTILE, "cli:" + HOSTILE, state=state, error=HOSTILE,
                             steps=[StepLine("fetch", "ok", 0.1, HOSTILE), StepLine(HOSTILE, "failed", 1.0, HOSTILE)],
                             urls=["http://akira.y.localhost"], commit="0123456789abcdef")
-        built += [progress_message(progress), details_message(progress, HOSTILE + "\n" + HOSTILE, tail_attached=True)]
+        built += [progress_message(progress), details_message(progress, HOSTILE + "\n" + HOSTILE, tail_attached=True),
+                  progress_message(progress, lambda actor: hostile_name),
+                  plain_message(started_answer(progress, "<#C123>", hostile_name))]
     for kind in [*KIND_WORDS, "created", "failed", "warned", "kept", "reaped", HOSTILE]:
         built.append(plain_message(notice_line(kind, "akira", "cli:" + HOSTILE, HOSTILE, 3)))
+        built.append(plain_message(notice_line(kind, "akira", OWNER, HOSTILE, 3, by=hostile_name)))
     status = StackStatus(stack=record, urls=["http://akira.y.localhost"],
                          deployments=[deployment_record(1, error=HOSTILE, branch=HOSTILE, requested_by=HOSTILE)],
                          services=[ServiceState("akira_web", "process", 0, 1, HOSTILE)], env_keys=["A"], next=HOSTILE)
     built += [status_message(status), list_message([record], {"akira": "http://akira.y.localhost"}, next_={"akira": HOSTILE}),
               logs_message("akira", "web", [HOSTILE] * 3), warning_message("akira", HOSTILE, HOSTILE),
-              kept_message("akira", OWNER, HOSTILE), plain_message(f":warning: {error_text(HOSTILE)}")]
+              kept_message("akira", hostile_name, None), plain_message(cancelled_answer("akira", hostile_name)),
+              plain_message(f":warning: {error_text(HOSTILE)}")]
     payloads: list[Any] = [{"text": fallback(text), "blocks": as_dicts(blocks)} for text, blocks in built]
     payloads.append(home_view([record], {"akira": "http://akira.y.localhost"}, next_={"akira": HOSTILE}).to_dict())
     payloads.append(env_modal("akira", {"KEY": mask("\x1b]0;" + HOSTILE)}, channel=CHANNEL).to_dict())

@@ -26,6 +26,8 @@ CONTEXT_MAX = 3000
 
 # action_ids of the buttons every stack shows (messages, ephemeral answers, App Home)
 OPEN, REDEPLOY, ENV, LOGS, DESTROY, STATUS = "open", "redeploy", "env", "logs", "destroy", "status"
+# the buttons of a destroy prompt (blocks/stacks.py destroy_prompt), and of a form offered in a message
+DESTROY_CONFIRMED, DESTROY_CANCEL, DEPLOY_FORM = "destroy_confirmed", "destroy_cancel", "deploy_form"
 # the Keep buttons of a warning: action_id -> how long
 KEEP_FOR = {"keep_1d": 86400, "keep_7d": 7 * 86400}
 
@@ -78,6 +80,13 @@ def stack_buttons(stack: str, url: str | None, *, destroy: bool = True) -> list[
     if destroy:
         buttons.append(destroy_button(stack))
     return buttons
+
+
+def form_button(text: str, action_id: str, value: str) -> ActionsBlock:
+    """One button that opens a form: where there is no trigger_id to open it with (a mention), its
+    click brings one."""
+    return ActionsBlock(block_id=f"form:{action_id}"[:255], elements=[
+        ButtonElement(text=text, action_id=action_id, value=value or "-", style="primary")])
 
 
 def stack_actions(stack: str, url: str | None, *, destroy: bool = True) -> ActionsBlock:

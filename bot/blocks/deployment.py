@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from slack_sdk.models.blocks import Block
 
-from ..text import clip, clock, code, code_block, duration, esc, first_line, link, outside_link, who
+from ..text import clip, clock, code, code_block, duration, esc, first_line, link, mention, named, outside_link, who
 from .common import context, keep_buttons, section, stack_actions
 
 MARKS = {"ok": "✓", "skipped": "·", "warning": "⚠", "failed": "✗", "running": "⟳"}
 KIND_WORDS = {"deploy": "deploy", "redeploy": "redeploy", "env": "env change", "destroy": "destroy"}
 TAIL_LINES_SHOWN = 25
+# How a person is shown in a message: by default named without a mention (bot.people.Names.of
+# gives their Slack name); a mention is written on purpose where someone must be told.
+Person = Callable[[str | None], str]
+# Notices that the owner of the stack is told of (mentioned) when someone else caused them.
+OWNER_IS_TOLD = frozenset({"destroyed", "reaped", "failed", "rolled-back", "warned"})
 
 
 @dataclass
@@ -71,14 +77,14 @@ def _what(p: Progress) -> str:
     return words
 
 
-def _headline(p: Progress) -> str:
+def _headline(p: Progress, person: Person) -> str:
     if p.state == "queued":
         return f":hourglass_flowing_sand: {_what(p)} is queued"
     if p.state == "waiting":
         holder = f"deployment #{p.holder_deployment}" if p.holder_deployment else "another deployment"
         since = f" since {clock(p.holder_since)}" if p.holder_since else ""
         return (f":hourglass_flowing_sand: {_what(p)} waits: {code(p.stack)} is busy with {holder} of "
-                f"{who(p.holder)}{since}. This one runs next in line.")
+                f"{person(p.holder)}{since}. This one runs next in line.")
     if p.state == "running":
         step = p.current_step
         doing = f"step *{esc(step.name)}*" if step else "starting"
@@ -97,7 +103,7 @@ def _headline(p: Progress) -> str:
         return text
     if p.state == "interrupted":
         return (f":warning: {_what(p)} was interrupted: yadockeri restarted while it ran. "
-                f"`/yadockeri redeploy {esc(p.stack)}` deploys it again.")
+                f"{_redeploy_hint(p.stack)} deploys it again.")
     failed = p.failed_step
     at = f" at step *{esc(failed.name)}*" if failed else ""
     reason = first_line(p.error, 500)
@@ -112,14 +118,15 @@ def _steps_summary(p: Progress) -> str:
     return "  ".join(parts)
 
 
-def progress_message(p: Progress) -> tuple[str, list[Block]]:
-    """(fallback text, blocks) of a deployment's message at this moment."""
-    headline = _headline(p)
+def progress_message(p: Progress, person: Person = named) -> tuple[str, list[Block]]:
+    """(fallback text, blocks) of a deployment's message at this moment. It names the requester
+    without a mention: the one notification is the details reply when it ends (details_message)."""
+    headline = _headline(p, person)
     blocks: list[Block] = [section(headline)]
     if p.changed_keys:
         blocks.append(section("changed: " + ", ".join(code(k) for k in p.changed_keys[:50])
                               + (" …" if len(p.changed_keys) > 50 else "")))
-    facts = [f"#{p.deployment_id} · {esc(KIND_WORDS.get(p.kind, p.kind))} by {who(p.requested_by)}"]
+    facts = [f"#{p.deployment_id} · {esc(KIND_WORDS.get(p.kind, p.kind))} by {person(p.requested_by)}"]
     if (pull := outside_link(p.pull_request, "pull request")) is not None:
         facts.append(pull)
     if p.steps:
@@ -134,13 +141,17 @@ def progress_message(p: Progress) -> tuple[str, list[Block]]:
 
 
 def details_message(p: Progress, log_tail: str | None, *, tail_attached: bool) -> tuple[str, list[Block]]:
-    """The thread reply when a deployment ends: each step with its time, and a failure's log tail."""
+    """The thread reply when a deployment ends: each step with its time, and a failure's log tail.
+    It mentions the requester, when a Slack user asked (not `cli:bob`, `api:ci`, `github`): the
+    one message that notifies them, once, of how it ended."""
     lines = []
     for step in p.steps:
         took = f" {duration(step.seconds)}" if step.seconds is not None else ""
         detail = f" — {esc(clip(step.detail, 200))}" if step.detail else ""
         lines.append(f"{MARKS.get(step.state, '?')} {esc(step.name)}{took}{detail}")
     title = f"Deployment #{p.deployment_id}: {_what(p)} {esc(p.state)} after {duration(p.elapsed)}"
+    if (requester := mention(p.requested_by)) is not None:
+        title = f"{requester} {title}"
     blocks: list[Block] = [section(title + ("\n" + "\n".join(lines) if lines else ""))]
     if p.state != "succeeded" and p.error:
         blocks.append(section("*Error*\n" + code_block(p.error, 2000)))
@@ -194,22 +205,36 @@ def cannot_post_note(error: str, stack: str, redirected: str | None) -> str:
     return f":information_source: I cannot post here ({why}). {where}"
 
 
-def notice_line(kind: str, stack: str, actor: str, detail: str | None, deployment_id: int | None) -> str:
-    """One short line for the notify channel."""
-    number = f" #{deployment_id}" if deployment_id else ""
+def notice_line(kind: str, stack: str, actor: str, detail: str | None, deployment_id: int | None, *,
+                by: str | None = None, owner: str | None = None) -> str:
+    """One short line for the notify channel. The actor is shown as `by` (their name: a notice of
+    what someone did never pings them), the owner mentioned at the end when `owner_to_tell` says so."""
+    line = _notice(kind, stack, by or named(actor), detail, f" #{deployment_id}" if deployment_id else "")
+    return line + (f" · owner {owner}" if owner else "")
+
+
+def owner_to_tell(kind: str, actor: str | None, owner: str | None) -> str | None:
+    """The owner's mention when a notice is about their stack and someone else (an admin, the
+    scheduler, another user's deploy) caused it; None when they did it themselves."""
+    if kind not in OWNER_IS_TOLD or not owner or owner == actor:
+        return None
+    return mention(owner)
+
+
+def _notice(kind: str, stack: str, by: str, detail: str | None, number: str) -> str:
     if kind == "created":
         where = f": {link(detail)}" if detail and detail.startswith("http") else ""
-        return f":new: {who(actor)} created {code(stack)}{where}"
+        return f":new: {by} created {code(stack)}{where}"
     if kind == "destroyed":
-        return f":wastebasket: {who(actor)} destroyed {code(stack)}"
+        return f":wastebasket: {by} destroyed {code(stack)}"
     if kind == "failed":
-        return f":x: {code(stack)}: deployment{number} by {who(actor)} failed: {esc(first_line(detail, 200))}"
+        return f":x: {code(stack)}: deployment{number} by {by} failed: {esc(first_line(detail, 200))}"
     if kind == "interrupted":
-        return f":warning: {code(stack)}: deployment{number} by {who(actor)} was interrupted by a restart of yadockeri"
+        return f":warning: {code(stack)}: deployment{number} by {by} was interrupted by a restart of yadockeri"
     if kind == "reaped":
         return f":wastebasket: {code(stack)} was reaped: nobody used it for a long time"
     if kind == "rolled-back":
-        return (f":rewind: {code(stack)}: deployment{number} by {who(actor)} went live, then swarm rolled it back: "
+        return (f":rewind: {code(stack)}: deployment{number} by {by} went live, then swarm rolled it back: "
                 f"{esc(first_line(detail, 300))}")
     if kind == "warned":
         return f":warning: {code(stack)} is idle and will be reaped" + (f": {esc(first_line(detail, 200))}" if detail else "")
@@ -218,26 +243,75 @@ def notice_line(kind: str, stack: str, actor: str, detail: str | None, deploymen
     if kind == "woke":
         return f":sunrise: {code(stack)} woke up"
     if kind == "kept":
-        return f":pushpin: {who(actor)} kept {code(stack)}" + (f" {esc(first_line(detail, 200))}" if detail else "")
+        return f":pushpin: {by} kept {code(stack)} {kept_until(detail)}"
     return f":information_source: {code(stack)}: {esc(kind)}" + (f": {esc(first_line(detail, 200))}" if detail else "")
 
 
-def warning_message(stack: str, detail: str | None, reaped_in: str) -> tuple[str, list[Block]]:
-    """A stack nobody used for long: it will be reaped unless someone keeps it."""
+def warning_message(stack: str, detail: str | None, reaped_in: str, owner: str | None = None) -> tuple[str, list[Block]]:
+    """A stack nobody used for long: it will be reaped unless someone keeps it (`owner`: a mention
+    of its owner, in the notify channel's copy)."""
     why = f" ({esc(first_line(detail, 200))})" if detail else ""
     text = (f":warning: {code(stack)} is idle{why} and will be *destroyed {esc(reaped_in)}* unless "
-            "someone keeps it. A request to it or a deploy counts as use too.")
+            "someone keeps it. A request to it or a deploy counts as use too." + (f" · owner {owner}" if owner else ""))
     return _plain(text), [section(text), keep_buttons(stack)]
 
 
-def kept_message(stack: str, actor: str, until: str) -> tuple[str, list[Block]]:
-    text = f":pushpin: {who(actor)} kept {code(stack)} {esc(until)}: it will not sleep or be reaped before."
+def until_text(until: datetime | None) -> str:
+    """`until <date>` in each reader's time zone (Slack's date markup, with a UTC fallback); None: forever."""
+    if until is None:
+        return "forever"
+    return f"until <!date^{int(until.timestamp())}^{{date_short_pretty}} {{time}}|{until:%Y-%m-%d %H:%M} UTC>"
+
+
+def kept_time(detail: str | None) -> datetime | None:
+    """The engine's `kept` detail (`forever`, `until <ISO time>`): the time, None for forever;
+    ValueError for anything else."""
+    if detail == "forever":
+        return None
+    return datetime.fromisoformat((detail or "").removeprefix("until "))
+
+
+def kept_until(detail: str | None) -> str:
+    try:
+        return until_text(kept_time(detail))
+    except ValueError:
+        return esc(first_line(detail, 200))
+
+
+def kept_message(stack: str, by: str, until: datetime | None) -> tuple[str, list[Block]]:
+    """What a warning becomes once someone kept the stack (by: how they are shown, see Person;
+    until: None for forever)."""
+    text = f":pushpin: {by} kept {code(stack)} {until_text(until)}: it will not sleep or be reaped before."
     return _plain(text), [section(text)]
 
 
+def settled_warning(line: str) -> tuple[str, list[Block]]:
+    """What a warning becomes once the stack was reaped or destroyed: no Keep buttons left."""
+    return _plain(line), [section(line)]
+
+
 def interrupted_note(stack: str, kind: str, deployment_id: int, actor: str) -> str:
+    """In the stack's thread: mentions the requester (their deployment ended), and says how to run it
+    again where they read it (a slash command cannot be typed in a thread; a mention can)."""
     return (f":warning: deployment #{deployment_id} ({esc(KIND_WORDS.get(kind, kind))} of {code(stack)} by {who(actor)}) "
-            f"was interrupted: yadockeri restarted while it ran. `/yadockeri redeploy {esc(stack)}` deploys it again.")
+            f"was interrupted: yadockeri restarted while it ran. {_redeploy_hint(stack)} deploys it again.")
+
+
+def _redeploy_hint(stack: str) -> str:
+    return f"`@yadockeri redeploy {esc(stack)}`"
+
+
+def started_answer(p: Progress, where: str, confirmed_by: str | None = None) -> str:
+    """The answer to whoever asked, where they asked, when the deployment's message goes elsewhere
+    (the stack's thread): what started, and a link there. `confirmed_by`: the prompt it replaces
+    was confirmed by them (named, not mentioned)."""
+    head = f":wastebasket: {confirmed_by} confirmed: " if confirmed_by else ":arrow_forward: "
+    return f"{head}{_what(p)} started (#{p.deployment_id}); follow it in {where}."
+
+
+def cancelled_answer(stack: str, by: str) -> str:
+    """What a destroy prompt becomes when cancelled."""
+    return f":no_entry_sign: {by} cancelled: {code(stack)} is not destroyed."
 
 
 def env_note(stack: str, actor: str, keys: list[str]) -> str:

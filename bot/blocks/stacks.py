@@ -9,8 +9,9 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerB
 from stacks.engine import StackStatus
 from stacks.store import StackRecord
 
-from ..text import ago, code, code_block, duration, esc, first_line, link, who
-from .common import STATUS, context, destroy_button, pager, pages_of, section, stack_actions
+from ..text import ago, code, code_block, duration, esc, first_line, link, named, who
+from .common import DESTROY_CANCEL, DESTROY_CONFIRMED, STATUS, context, pager, pages_of, section, stack_actions
+from .deployment import Person
 
 LIST_PAGE = 40  # 1 + 40 + pager (2) + 1 <= 50 blocks of a message
 LOGS_INLINE_MAX = 2900
@@ -18,18 +19,20 @@ STATE_MARKS = {"running": ":large_green_circle:", "deploying": ":large_blue_circ
                "sleeping": ":zzz:", "warned": ":warning:", "destroying": ":wastebasket:"}
 
 
-def stack_line(stack: StackRecord, url: str, now: datetime | None = None, next_: str = "") -> str:
+def stack_line(stack: StackRecord, url: str, now: datetime | None = None, next_: str = "",
+               person: Person = who) -> str:
     """One stack: state, branch, owner, last activity and what happens next (`sleeps in 1h`)."""
     mark = STATE_MARKS.get(stack.state, ":white_circle:")
     commit = f" at {code(stack.commit[:12])}" if stack.commit else ""
     upcoming = f" · {esc(next_)}" if next_ else ""
     return (f"{mark} *{link(url, stack.name)}* · {esc(stack.state)}\n"
-            f"{code(stack.branch)}{commit} · {code(stack.app)} · owner {who(stack.owner)} · "
+            f"{code(stack.branch)}{commit} · {code(stack.app)} · owner {person(stack.owner)} · "
             f"last activity {ago(stack.last_activity_at, now)}{upcoming}")
 
 
-def list_message(stacks: list[StackRecord], urls: dict[str, str], page: int = 0,
-                 now: datetime | None = None, next_: dict[str, str] | None = None) -> tuple[str, list[Block]]:
+def list_message(stacks: list[StackRecord], urls: dict[str, str], page: int = 0, now: datetime | None = None,
+                 next_: dict[str, str] | None = None, person: Person = named) -> tuple[str, list[Block]]:
+    """A page of stacks; owners are named, not mentioned (the answer may be a reply in a thread)."""
     if not stacks:
         text = "No stacks yet: `/yadockeri deploy NAME BRANCH` makes one."
         return text, [section(text)]
@@ -39,19 +42,19 @@ def list_message(stacks: list[StackRecord], urls: dict[str, str], page: int = 0,
     text = f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''}"
     blocks: list[Block] = [section(f"*{text}*")]
     for stack in shown:
-        blocks.append(section(stack_line(stack, urls[stack.name], now, (next_ or {}).get(stack.name, "")),
+        blocks.append(section(stack_line(stack, urls[stack.name], now, (next_ or {}).get(stack.name, ""), person),
                               accessory=ButtonElement(text="Status", action_id=STATUS, value=stack.name)))
     blocks += pager("list_page", page, pages)
     return text, blocks
 
 
-def status_message(status: StackStatus, now: datetime | None = None) -> tuple[str, list[Block]]:
+def status_message(status: StackStatus, now: datetime | None = None, person: Person = named) -> tuple[str, list[Block]]:
     s = status.stack
     url = status.urls[0] if status.urls else None
     name = link(url, s.name) if url else code(s.name)
     commit = f" at {code(s.commit[:12])}" if s.commit else ""
     head = (f"{STATE_MARKS.get(s.state, ':white_circle:')} *{name}* is *{esc(s.state)}*: app {code(s.app)}, "
-            f"branch {code(s.branch)}{commit}, owner {who(s.owner)}")
+            f"branch {code(s.branch)}{commit}, owner {person(s.owner)}")
     blocks: list[Block] = [section(head)]
     facts = [f"created {ago(s.created_at, now)}", f"last activity {ago(s.last_activity_at, now)}"]
     if status.next:
@@ -71,7 +74,7 @@ def status_message(status: StackStatus, now: datetime | None = None) -> tuple[st
             took = f" in {duration((d.finished_at - d.started_at).total_seconds())}" \
                 if d.finished_at and d.started_at else ""
             error = f": {esc(first_line(d.error, 150))}" if d.error else ""
-            lines.append(f"#{d.id} {esc(d.kind)} *{esc(d.state)}*{took} by {who(d.requested_by)} "
+            lines.append(f"#{d.id} {esc(d.kind)} *{esc(d.state)}*{took} by {person(d.requested_by)} "
                          f"{ago(d.created_at, now)}{error}")
         blocks.append(section("*Last deployments*\n" + "\n".join(lines)))
     if status.env_keys:
@@ -100,12 +103,17 @@ def logs_file_message(stack: str, process: str, count: int, permalink: str | Non
     return text, [section(f"The last {count} log lines of {code(stack)} {code(process)} are in {where}.")]
 
 
-def destroy_prompt(stack: StackRecord) -> tuple[str, list[Block]]:
+def destroy_prompt(stack: StackRecord, person: Person = named) -> tuple[str, list[Block]]:
+    """Asks first. Its own buttons (not the stack buttons' Destroy): a click replaces the prompt with
+    what was done, so a used prompt never stays clickable."""
     text = f"Destroy {stack.name}?"
     return text, [
         section(f":warning: Destroy {code(stack.name)} ({code(stack.app)} at {code(stack.branch)}, owner "
-                f"{who(stack.owner)})? Every service, volume and env var of it goes away."),
-        ActionsBlock(block_id=f"destroy:{stack.name}", elements=[destroy_button(stack.name)]),
+                f"{person(stack.owner)})? Every service, volume and env var of it goes away. This cannot be undone."),
+        ActionsBlock(block_id=f"destroy:{stack.name}"[:255], elements=[
+            ButtonElement(text="Destroy", action_id=DESTROY_CONFIRMED, value=stack.name, style="danger"),
+            ButtonElement(text="Cancel", action_id=DESTROY_CANCEL, value=stack.name),
+        ]),
     ]
 
 

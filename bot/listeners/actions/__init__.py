@@ -2,8 +2,10 @@ import re
 
 from slack_bolt import App
 
-from ...blocks.common import DESTROY, ENV, KEEP_FOR, LOGS, OPEN, REDEPLOY, STATUS
+from ...blocks.common import DEPLOY_FORM, DESTROY, DESTROY_CANCEL, DESTROY_CONFIRMED, ENV, KEEP_FOR, LOGS, OPEN, REDEPLOY, STATUS
+from .deploy_form_button import deploy_form_button
 from .destroy_button import destroy_button
+from .destroy_prompt import destroy_cancel, destroy_confirmed
 from .env_button import env_button
 from .home_page import home_page
 from .keep_button import keep_button
@@ -20,6 +22,9 @@ def register(app: App) -> None:
     app.action(ENV)(env_button)
     app.action(LOGS)(logs_button)
     app.action(DESTROY)(destroy_button)
+    app.action(DESTROY_CONFIRMED)(destroy_confirmed)
+    app.action(DESTROY_CANCEL)(destroy_cancel)
+    app.action(DEPLOY_FORM)(deploy_form_button)
     app.action(STATUS)(status_button)
     for keep_action in KEEP_FOR:
         app.action(keep_action)(keep_button)
