@@ -12,14 +12,23 @@ API is the local Slack stand-in, in a process of its own (so that what the bots 
 does not slow this process down); the engine, swarm and router are real, with this run's own
 names, and everything is removed at the end.
 
+Then the burst's deploys run to their end while the stand-in enforces Slack's rate limits (tiers
+per method and workspace, about one post a second per channel: tests/support/slack_web/tiers.py),
+and the bench measures, from the stand-in's recorded calls and the deployments' recorded steps,
+how long any deployment's message stayed stale: from a change (its start, a step's end, its end)
+to the next call that showed it; and how many 429s the bot got.
+
     .venv/bin/python bench/ack.py [--burst 50]
 
-Target (issue #3): all 50 acked, p99 under 100 ms (Slack's limit: 3000 ms).
+Targets: all 50 acked, p99 under 100 ms (Slack's limit: 3000 ms) (issue #3); with the burst's
+deploys (25 at --burst 50) under the tier limits, no message stale more than a few seconds past
+a Retry-After, final states first (issue 16).
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import math
 import os
@@ -41,6 +50,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.outbox import MessageRef  # noqa: E402
 from bot.server import HTTP_THREADS, HttpServer, wsgi_app  # noqa: E402
 from stacks.config import AppConfig, Settings  # noqa: E402
 from stacks.docker_adapter import Swarm  # noqa: E402
@@ -155,6 +165,10 @@ def serve_standin(count: int) -> int:
             "triggers": [slack.new_trigger_id() for _ in range(count)],
         }), flush=True)
         wait_for_signal()
+        wall = time.time() - time.monotonic()  # calls are stamped on the monotonic clock of this process
+        print(json.dumps([{"method": c.method, "status": c.status, "at": c.at + wall,
+                           "ts": c.params.get("ts") or (c.response or {}).get("ts"),
+                           "channel": c.params.get("channel")} for c in slack.calls()]), flush=True)
     return 0
 
 
@@ -212,6 +226,48 @@ def wait_running(engine: Engine, stack: str, timeout: float = 120) -> None:
             return
         time.sleep(0.2)
     raise SystemExit(f"the deploy of {stack} did not start within {timeout}s")
+
+
+# The deploys' messages under Slack's limits -------------------------------------------------------
+def wait_all_ended(engine: Engine, stacks: list[str], timeout: float = 1200) -> None:
+    """Until every deployment of these stacks ended and the bot's outbox delivered everything."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        active = [d for stack in stacks for d in engine.store.deployments(stack, limit=5)
+                  if d.state in ("queued", "running")]
+        if not active and not engine.store.pending_messages():
+            return
+        time.sleep(1)
+    raise SystemExit(f"the burst's deploys did not all end (and get told) within {timeout}s")
+
+
+def staleness(engine: Engine, stacks: list[str], calls: list[dict]) -> tuple[float, float, int]:
+    """(longest time a change of a deployment waited for the next call showing it, the same for
+    final states only, deployments measured). A change is the deployment's start, a step's end,
+    its end; the call that shows it is the next chat.update (or the post) of its message."""
+    shown: dict[tuple[str, str], list[float]] = {}
+    for call in calls:
+        if call["method"] in ("chat.postMessage", "chat.update") and call["status"] == 200 and call["ts"]:
+            shown.setdefault((call["channel"], call["ts"]), []).append(call["at"])
+    longest = longest_final = 0.0
+    measured = 0
+    for stack in stacks:
+        for deployment in engine.store.deployments(stack, limit=5):
+            ref = MessageRef.parse(deployment.message)
+            if ref is None or deployment.finished_at is None:
+                continue
+            times = sorted(shown.get((ref.channel, ref.ts), []))
+            changes = [deployment.created_at, deployment.started_at, *(step.ended_at for step in deployment.steps)]
+            lags = [_lag(times, moment.timestamp()) for moment in changes if moment is not None]
+            final = _lag(times, deployment.finished_at.timestamp())
+            longest, longest_final = max(longest, final, *lags), max(longest_final, final)
+            measured += 1
+    return longest, longest_final, measured
+
+
+def _lag(times: list[float], moment: float) -> float:
+    index = bisect.bisect_left(times, moment)
+    return times[index] - moment if index < len(times) else math.inf
 
 
 # The run ------------------------------------------------------------------------------------------
@@ -291,8 +347,21 @@ def main() -> int:
         print(report("minimal Bolt app", plain_latencies))
         print(f"(the deploy of {busy} was {'still running' if running else 'over'} after both bursts; "
               f"target: all acked, p99 < 100 ms; Slack's limit 3000 ms)")
-        print("\nstopping the bot (its engine finishes the deployments it accepted), then removing everything ...",
-              flush=True)
+        deployed = sorted({t.split()[1] for t in texts if t.startswith("deploy")})
+        print(f"\nwaiting for the {len(deployed)} deploys of the burst to end and be told in Slack "
+              "(the stand-in enforces Slack's tier limits) ...", flush=True)
+        wait_all_ended(engine, [*deployed, busy])
+        stop_process(standin, 30)
+        assert standin.stdout is not None
+        calls = json.loads(standin.stdout.readline())
+        longest, final, measured = staleness(engine, deployed, calls)
+        limited = sum(1 for c in calls if c["status"] == 429)
+        print(f"{'deployments measured':<46}{measured:>8}")
+        print(f"{'longest a change waited to be shown in Slack':<46}{longest:>7.1f}s")
+        print(f"{'longest a final state waited':<46}{final:>7.1f}s")
+        print(f"{'429s the bot received':<46}{limited:>8}")
+        print(f"{'Web API calls the bot made':<46}{len(calls):>8}")
+        print("\nstopping the bot, then removing everything ...", flush=True)
     finally:
         stop_process(plain, 30)
         stop_process(bot)
