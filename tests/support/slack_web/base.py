@@ -21,6 +21,12 @@ class RecordedCall:
     status: int  # HTTP status of the answer
     response: dict[str, Any]
     token: str | None = None
+    headers: dict[str, str] | None = None  # of the answer, when it had any of its own (Retry-After)
+
+    @property
+    def retry_after(self) -> float | None:
+        value = (self.headers or {}).get("Retry-After")
+        return float(value) if value is not None else None
 
     @property
     def ok(self) -> bool:

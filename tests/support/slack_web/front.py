@@ -78,7 +78,8 @@ class WebFront:
                 status, extra_headers, response = 200, {}, handler(params)
             except ApiError as failure:
                 status, extra_headers, response = failure.status, failure.headers, failure.body()
-            self._ws.state.calls.append(RecordedCall(method, params, arrived, status, copy.deepcopy(response), token))
+            self._ws.state.calls.append(RecordedCall(method, params, arrived, status, copy.deepcopy(response), token,
+                                                     dict(extra_headers) or None))
         reply_headers = {"Content-Type": "application/json; charset=utf-8", **extra_headers}
         return status, reply_headers, json.dumps(response).encode("utf-8")
 
