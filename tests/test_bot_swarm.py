@@ -267,3 +267,20 @@ def test_a_branch_that_does_not_exist(bot: RunningBot, engine: Engine, settings:
                        DEPLOY_WAIT, "the failure")
     assert "no-such-branch" in message["text"] and "Traceback" not in str(message)
     assert engine.store.get_stack(stack) is None  # a wrong branch makes no stack
+
+
+def test_a_mention_in_a_thread_deploys_once_although_slack_delivered_it_twice(
+        bot: RunningBot, engine: Engine, settings: Settings) -> None:
+    from tests.test_bot_mentions import THREAD_TS, mention
+
+    stack = unique("m")
+    event = mention(f"deploy {stack} main", ts="1700000600.000100", thread_ts=THREAD_TS)
+    assert bot.event(event, event_id="Ev0DEPLOY1").status_code == 200
+    assert bot.event(event, event_id="Ev0DEPLOY1", retry=1).status_code == 200  # Slack's retry, same event id
+    url = settings.stack_url(stack)
+    wait_for(lambda: next((m for m in top_level(bot.slack) if url in m["text"] and "is up" in m["text"]), None),
+             DEPLOY_WAIT, f"{stack} is up")
+    assert len(engine.store.deployments(stack, limit=10)) == 1
+    assert through_router(settings, stack).status_code == 200
+    said = [r["text"] for r in bot.slack.replies(CHANNEL, THREAD_TS)]
+    assert len([t for t in said if stack in t]) == 1, said  # one answer in the mention's thread
