@@ -104,7 +104,8 @@ def test_a_warned_stack_kept_from_slack_survives_and_the_other_is_reaped(idle_bo
         kept_answer = idle_bot.answers(response_url)[0]
         assert kept_answer.get("replace_original") is True and f"toru kept `{kept}`" in kept_answer["text"]
         wait_for(lambda: engine.store.get_stack(reaped) is None, 90, "the reap")
-        notice = wait_for(lambda: [m for m in slack.messages(NOTIFY) if reaped in m["text"] and "was reaped" in m["text"]],
+        notice = wait_for(lambda: [m for m in slack.messages(NOTIFY) if reaped in m["text"] and "was reaped" in m["text"]
+                                   and "edited" not in m],  # (its warning, edited, says so too)
                           20, "the reap notice")
         assert len(notice) == 1
         wait_for(lambda: [r for r in slack.replies(CHANNEL, thread) if "was reaped" in r["text"]], 20, "said in its thread")
