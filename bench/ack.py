@@ -241,28 +241,26 @@ def wait_all_ended(engine: Engine, stacks: list[str], timeout: float = 1200) -> 
     raise SystemExit(f"the burst's deploys did not all end (and get told) within {timeout}s")
 
 
-def staleness(engine: Engine, stacks: list[str], calls: list[dict]) -> tuple[float, float, int]:
-    """(longest time a change of a deployment waited for the next call showing it, the same for
-    final states only, deployments measured). A change is the deployment's start, a step's end,
-    its end; the call that shows it is the next chat.update (or the post) of its message."""
+def staleness(engine: Engine, stacks: list[str], calls: list[dict]) -> dict[str, list[float]]:
+    """How long each change of each deployment waited for the next call that showed it, by kind:
+    `posted` (asked for -> its message exists), `step` (the deployment started, a step ended),
+    `final` (it ended). The call that shows a change is the next post or chat.update of its message."""
     shown: dict[tuple[str, str], list[float]] = {}
     for call in calls:
         if call["method"] in ("chat.postMessage", "chat.update") and call["status"] == 200 and call["ts"]:
             shown.setdefault((call["channel"], call["ts"]), []).append(call["at"])
-    longest = longest_final = 0.0
-    measured = 0
+    lags: dict[str, list[float]] = {"posted": [], "step": [], "final": []}
     for stack in stacks:
         for deployment in engine.store.deployments(stack, limit=5):
             ref = MessageRef.parse(deployment.message)
             if ref is None or deployment.finished_at is None:
                 continue
             times = sorted(shown.get((ref.channel, ref.ts), []))
-            changes = [deployment.created_at, deployment.started_at, *(step.ended_at for step in deployment.steps)]
-            lags = [_lag(times, moment.timestamp()) for moment in changes if moment is not None]
-            final = _lag(times, deployment.finished_at.timestamp())
-            longest, longest_final = max(longest, final, *lags), max(longest_final, final)
-            measured += 1
-    return longest, longest_final, measured
+            lags["posted"].append(_lag(times, deployment.created_at.timestamp()))
+            steps = [deployment.started_at, *(step.ended_at for step in deployment.steps)]
+            lags["step"] += [_lag(times, moment.timestamp()) for moment in steps if moment is not None]
+            lags["final"].append(_lag(times, deployment.finished_at.timestamp()))
+    return lags
 
 
 def _lag(times: list[float], moment: float) -> float:
@@ -354,13 +352,16 @@ def main() -> int:
         stop_process(standin, 30)
         assert standin.stdout is not None
         calls = json.loads(standin.stdout.readline())
-        longest, final, measured = staleness(engine, deployed, calls)
+        lags = staleness(engine, deployed, calls)
         limited = sum(1 for c in calls if c["status"] == 429)
-        print(f"{'deployments measured':<46}{measured:>8}")
-        print(f"{'longest a change waited to be shown in Slack':<46}{longest:>7.1f}s")
-        print(f"{'longest a final state waited':<46}{final:>7.1f}s")
-        print(f"{'429s the bot received':<46}{limited:>8}")
-        print(f"{'Web API calls the bot made':<46}{len(calls):>8}")
+        print(f"\nhow long a change of a deployment waited to be shown in Slack ({len(lags['final'])} deployments)")
+        print(f"{'change':<40} {'p50':>7} {'p95':>7} {'max':>7}")
+        for kind, words in (("posted", "asked for -> its message posted"), ("step", "started, a step ended"),
+                            ("final", "ended (final state)")):
+            values = lags[kind]
+            print(f"{words:<40} {percentile(values, 0.5):>6.1f}s {percentile(values, 0.95):>6.1f}s {max(values):>6.1f}s")
+        print(f"{'429s the bot received':<40} {limited:>7}")
+        print(f"{'Web API calls the bot made':<40} {len(calls):>7}")
         print("\nstopping the bot, then removing everything ...", flush=True)
     finally:
         stop_process(plain, 30)
