@@ -62,7 +62,8 @@ class Bot:
                              before_send=self.gate.wait, journal=Journal(engine.store), on_tagged=self.message_posted)
         self.names = Names(make_client(self.settings, retries=False, timeout=5))  # people named, not pinged
         self.prompts = OpenPrompts(self.outbox)  # the copies of each Keep warning, replaced once used
-        self.seen_events = SeenKeys()  # event_ids acted on: Slack retries a delivery it thinks we missed
+        # event_ids acted on: Slack retries a delivery it thinks we missed (kept: a restart forgets none)
+        self.seen_events = SeenKeys(first_time=engine.store.first_time)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="yadockeri-bot")
         # modals: their trigger_id lives 3 s, so they never queue behind slow work
         self._urgent = ThreadPoolExecutor(max_workers=URGENT_WORKERS, thread_name_prefix="yadockeri-modal")

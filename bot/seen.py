@@ -2,22 +2,25 @@
 3 s (`X-Slack-Retry-Num`), with the same `event_id`. A mention must deploy once, however many
 times it arrives.
 
-In memory, bounded, each id forgotten after an hour (Slack retries within minutes). After a
-restart of the bot a late retry would act again; every command a mention runs is safe to
-repeat (a second deploy of the same branch queues behind the first)."""
+Kept in the database (through the engine's store, a day), so that a retry arriving after a
+restart of the bot acts no more either; in memory too, so that a retry in the same process
+never waits for the database."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 KEEP_SECONDS = 3600.0
 MAX_KEYS = 10_000
 
 
 class SeenKeys:
-    def __init__(self, keep: float = KEEP_SECONDS, limit: int = MAX_KEYS) -> None:
+    def __init__(self, keep: float = KEEP_SECONDS, limit: int = MAX_KEYS,
+                 first_time: Callable[[str], bool] | None = None) -> None:
+        self._durable = first_time  # the store's: across restarts and processes
         self._keep = keep
         self._limit = limit
         self._lock = threading.Lock()
@@ -32,4 +35,4 @@ class SeenKeys:
             if key in self._seen:
                 return False
             self._seen[key] = now
-            return True
+        return self._durable is None or self._durable(key)

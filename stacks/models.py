@@ -283,3 +283,13 @@ class OutboxMessage(Base):
     state: Mapped[str] = mapped_column(String(12), default="pending", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SeenKey(Base):
+    """A key a front end acts on once (a Slack event id, which Slack delivers again when it thinks
+    the first delivery was missed), kept a day so that a retry after a restart acts no more."""
+
+    __tablename__ = "seen_keys"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -14,7 +14,7 @@ from bot.progress import SlackReporter
 from stacks.engine import Engine
 from tests.support.slack_requests import BOT_USER_ID
 from tests.support.slack_standin import SlackStandin
-from tests.test_bot_support import CHANNEL, OTHER, OWNER, RunningBot, texts, top_level, wait_for
+from tests.test_bot_support import CHANNEL, OTHER, OWNER, RunningBot, slack_settings, start_bot, texts, top_level, wait_for
 
 MENTION_TS = "1700000500.000100"
 THREAD_TS = "1700000400.000100"
@@ -182,3 +182,26 @@ def test_a_mention_where_yadockeri_does_not_work_is_refused(quiet_engine: Engine
         assert running.engine_calls == []
     finally:
         running.close()
+
+
+def test_an_event_delivered_again_after_a_restart_acts_once(quiet_engine: Engine, slack: SlackStandin) -> None:
+    """Slack retries an event it thinks was missed; a retry that comes after the bot restarted
+    is still acted on once (the event ids acted on are kept in the database)."""
+    a_stack(quiet_engine)
+    settings = slack_settings(quiet_engine.settings, slack)
+    first = start_bot(quiet_engine, settings, slack)
+    try:
+        assert first.event(mention("keep akira --for 1d"), event_id="Ev0RESTART1").status_code == 200
+        replies(slack, MENTION_TS)
+    finally:
+        first.close()
+    again = start_bot(quiet_engine, settings, slack)  # a new process would read the same database
+    try:
+        assert again.event(mention("keep akira --for 1d"), event_id="Ev0RESTART1", retry=1).status_code == 200
+        again.event(mention("help", ts="1700000503.000100"), event_id="Ev0HELP2")  # a later event still acts
+        replies(slack, "1700000503.000100")
+        time.sleep(0.5)
+        assert len(slack.replies(CHANNEL, MENTION_TS)) == 1
+        assert len([e for e in quiet_engine.store.events("akira") if e.action == "keep"]) == 1
+    finally:
+        again.close()

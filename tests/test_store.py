@@ -42,7 +42,7 @@ def test_migrations_build_the_schema(store: Store) -> None:
     assert {"apps", "stacks", "deployments", "deployment_steps", "env_vars", "events", "stack_locks", "leases",
             "alembic_version"} <= tables
     with store.engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0007"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0008"
 
 
 def test_migrations_are_idempotent_at_start(db_url: str, store: Store) -> None:

@@ -1,4 +1,5 @@
-"""The front end's outbox (bot/outbox.py): messages kept until they are delivered.
+"""The front end's outbox (bot/outbox.py): messages kept until they are delivered; and the keys
+(Slack's event ids) it acts on once.
 
 The engine never reads these; it only keeps them, so that a message asked for survives an
 outage of the chat service and a restart of yadockeri (models.OutboxMessage)."""
@@ -10,8 +11,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
-from ..models import OutboxMessage, utcnow
-from .base import Queries
+from ..models import OutboxMessage, SeenKey, utcnow
+from .base import Queries, insert
 
 
 @dataclass(frozen=True)
@@ -88,3 +89,9 @@ class OutboxQueries(Queries):
             result = s.execute(delete(OutboxMessage).where(OutboxMessage.state != "pending",
                                                            OutboxMessage.updated_at < utcnow() - older_than))
             return int(getattr(result, "rowcount", 0) or 0)
+
+    def first_time(self, key: str, forget_after: timedelta = timedelta(days=1)) -> bool:
+        """True the first time `key` is given (within `forget_after`), False after, across processes."""
+        with self.session() as s:
+            s.execute(delete(SeenKey).where(SeenKey.key == key[:128], SeenKey.seen_at < utcnow() - forget_after))
+            return insert(s, SeenKey(key=key[:128]))
