@@ -77,13 +77,15 @@ class Post:
                  parent: Post | None = None, fallback: str | None = None, ts: str | None = None,
                  on_posted: Callable[[MessageRef, bool], None] | None = None,
                  on_failed: Callable[[str, str | None], None] | None = None, refresh_every: float | None = None,
-                 upload: tuple[bytes, str, str] | None = None, tag: dict | None = None) -> None:
+                 upload: tuple[bytes, str, str] | None = None, tag: dict | None = None,
+                 topic: str | None = None) -> None:
         self._outbox = outbox
         self.channel, self.thread_ts, self.parent, self.fallback, self.ts = channel, thread_ts, parent, fallback, ts
         self.render, self.on_posted, self.on_failed = render, on_posted, on_failed
         self.refresh_every = refresh_every
         self.upload = upload  # (content, filename, title): a file shared in the thread instead of a message
         self.tag = tag  # what the bot learns once it is posted (kept: a restart must learn it too)
+        self.topic = topic  # what it is about, to find it again after a restart ("prompt:akira")
         self.id: int | None = None  # in the journal
         self.nonce = secrets.token_hex(16)
         self.created = time.time()
@@ -145,6 +147,7 @@ class Outbox(Failures):
         if not self._thread.is_alive():
             if self.journal is not None:
                 from .outbox_restore import restore
+                self.journal.forget_delivered()
                 for post in restore(self, self.journal):
                     self._add(post)
             self._thread.start()
@@ -168,20 +171,21 @@ class Outbox(Failures):
              parent: Post | None = None, fallback: str | None = None, final: bool = False,
              on_posted: Callable[[MessageRef, bool], None] | None = None,
              on_failed: Callable[[str, str | None], None] | None = None,
-             refresh_every: float | None = None, tag: dict | None = None) -> Post:
+             refresh_every: float | None = None, tag: dict | None = None, topic: str | None = None) -> Post:
         """A new message in `channel` (in `thread_ts`'s thread, or in `parent`'s once it is posted).
 
         on_posted(ref, top_level) runs once it exists; on_failed(error, fallback_channel) when it
         cannot be posted where asked (fallback_channel is where it goes instead, if anywhere)."""
         post = Post(self, channel=channel, render=render, thread_ts=thread_ts, parent=parent, fallback=fallback,
-                    on_posted=on_posted, on_failed=on_failed, refresh_every=refresh_every, tag=tag)
+                    on_posted=on_posted, on_failed=on_failed, refresh_every=refresh_every, tag=tag, topic=topic)
         post.final = final
         return self._keep(post)
 
     def say(self, channel: str, text: str, blocks: list[dict] | None = None, *, thread_ts: str | None = None,
-            parent: Post | None = None) -> Post:
+            parent: Post | None = None, topic: str | None = None) -> Post:
         """A one-off message."""
-        return self.post(channel, lambda: (text, blocks or []), thread_ts=thread_ts, parent=parent, final=True)
+        return self.post(channel, lambda: (text, blocks or []), thread_ts=thread_ts, parent=parent, final=True,
+                         topic=topic)
 
     def update(self, ref: MessageRef, render: Callable[[], Rendered]) -> Post:
         """Replace an existing message (one posted before a restart, say)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Rendered = tuple[str, list[dict]]
+KEEP_DELIVERED = timedelta(days=7)
 
 
 def dump(content: Rendered) -> str:
@@ -49,7 +51,18 @@ class Journal:
         post.id = self._write("keep a message", self.store.keep_message, nonce=post.nonce, channel=post.channel,
                               thread_ts=post.thread_ts, parent_id=parent_id, ts=post.ts, fallback=post.fallback,
                               content=dump(content), tag=json.dumps(post.tag) if post.tag else None,
-                              final=post.final)
+                              final=post.final, topic=post.topic)
+
+    def about(self, topic: str) -> list[tuple[str, str]]:
+        """(channel, ts) of the delivered messages about `topic`, from before a restart too."""
+        return self._write("read messages", self.store.messages_about, topic) or []
+
+    def forget_topic(self, topic: str) -> None:
+        self._write("forget a topic", self.store.forget_topic, topic)
+
+    def forget_delivered(self) -> None:
+        """Delivered messages are kept a week: a reply or a prompt's other copy may still need them."""
+        self._write("forget delivered messages", self.store.forget_delivered, KEEP_DELIVERED)
 
     def want(self, post: Post, content: Rendered, wanted: int) -> None:
         if post.id is not None:

@@ -3,8 +3,8 @@ replaced by what happened.
 
 The Keep warning of an idle stack is posted twice (the stack's thread and the notify channel);
 when someone keeps the stack (a button of either copy, `keep`, the command line or the API) or
-it is reaped, both copies are updated to say so, without buttons. Kept in memory: after a
-restart an old warning's button still works, it just answers only the person who clicked.
+it is reaped, both copies are updated to say so, without buttons. The copies are posted with
+the topic `prompt:<stack>` and so found again in the outbox's journal after a restart.
 """
 
 from __future__ import annotations
@@ -12,10 +12,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from .outbox import Outbox, Post, Rendered
+from .outbox import MessageRef, Outbox, Post, Rendered
 
 POSTED_WAIT = 10.0  # a copy still being posted when it is settled: wait this long for its ts
 MAX_STACKS = 1000
+
+
+def topic(stack: str) -> str:
+    return f"prompt:{stack}"
 
 
 class OpenPrompts:
@@ -33,18 +37,25 @@ class OpenPrompts:
 
     def has(self, stack: str) -> bool:
         with self._lock:
-            return stack in self._copies
+            if stack in self._copies:
+                return True
+        return bool(self._outbox.journal and self._outbox.journal.about(topic(stack)))
 
     def settle(self, stack: str, render: Callable[[], Rendered]) -> int:
         """Replace every copy of the prompt about `stack` with `render()`'s message; how many.
         Waits for a copy still being posted (call it from the bot's pool, not an engine thread)."""
         with self._lock:
             copies = self._copies.pop(stack, [])
-        replaced = 0
+        refs: set[MessageRef] = set()
         for post in copies:
             if post.ref is None:
                 post.wait(POSTED_WAIT)
             if post.ref is not None:
-                self._outbox.update(post.ref, render)
-                replaced += 1
-        return replaced
+                refs.add(post.ref)
+        journal = self._outbox.journal
+        if journal is not None:  # copies posted before a restart
+            refs |= {MessageRef(channel, ts) for channel, ts in journal.about(topic(stack))}
+            journal.forget_topic(topic(stack))
+        for ref in refs:
+            self._outbox.update(ref, render)
+        return len(refs)

@@ -28,6 +28,7 @@ from .outbox import MessageRef, Outbox
 from .outbox_journal import Journal
 from .people import Names
 from .prompts import OpenPrompts
+from .prompts import topic as prompt_topic
 from .seen import SeenKeys
 from .text import error_text, outside_link, who
 
@@ -214,11 +215,13 @@ def _announce_warning(bot: Bot, asker: Asker, event: StackEvent) -> None:
     thread = bot.thread_of(event.stack)
     if thread is not None:
         text, blocks = warning_message(event.stack, event.detail, reaped_in)
-        copies.append(bot.outbox.say(thread.channel, text, as_dicts(blocks), thread_ts=thread.ts))
+        copies.append(bot.outbox.say(thread.channel, text, as_dicts(blocks), thread_ts=thread.ts,
+                                     topic=prompt_topic(event.stack)))
     if bot.settings.notify_channel:
         text, blocks = warning_message(event.stack, event.detail, reaped_in,
                                        owner=owner_to_tell(event.kind, event.actor, event.owner))
-        copies.append(bot.outbox.say(bot.settings.notify_channel, text, as_dicts(blocks)))
+        copies.append(bot.outbox.say(bot.settings.notify_channel, text, as_dicts(blocks),
+                                     topic=prompt_topic(event.stack)))
     bot.prompts.remember(event.stack, copies)
 
 

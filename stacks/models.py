@@ -276,6 +276,7 @@ class OutboxMessage(Base):
     fallback: Mapped[str | None] = mapped_column(String(64))
     content: Mapped[str] = mapped_column(Text)
     tag: Mapped[str | None] = mapped_column(Text)  # what its owner must learn once it is posted (JSON)
+    topic: Mapped[str | None] = mapped_column(String(80), index=True)  # what it is about ("prompt:akira")
     wanted: Mapped[int] = mapped_column(Integer, default=1)
     sent: Mapped[int] = mapped_column(Integer, default=0)
     final: Mapped[bool] = mapped_column(default=False)

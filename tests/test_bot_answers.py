@@ -19,7 +19,19 @@ from bot.progress import SlackReporter
 from stacks.engine import Engine, StackEvent
 from stacks.store import DeploymentRecord
 from tests.support.slack_standin import SlackStandin
-from tests.test_bot_support import ADMIN, CHANNEL, NOTIFY, OTHER, OWNER, RunningBot, texts, top_level, wait_for
+from tests.test_bot_support import (
+    ADMIN,
+    CHANNEL,
+    NOTIFY,
+    OTHER,
+    OWNER,
+    RunningBot,
+    slack_settings,
+    start_bot,
+    texts,
+    top_level,
+    wait_for,
+)
 
 
 def a_stack_with_thread(running: RunningBot, engine: Engine, stack: str, owner: str = OWNER) -> str:
@@ -215,3 +227,25 @@ def test_a_reap_replaces_both_copies_of_its_warning(quiet_bot: RunningBot, quiet
         now = wait_for(lambda c=channel, m=copy: "reaped" in now_of(slack, c, m["ts"])["text"] and now_of(slack, c, m["ts"]),
                        10, f"the copy in {channel} replaced")
         assert actions_of(now) == [] and "<@" not in now["text"]
+
+
+def test_both_copies_of_a_warning_are_replaced_after_a_restart_too(quiet_engine: Engine, slack: SlackStandin) -> None:
+    """The copies are found again in the outbox's journal by a bot that did not post them."""
+    settings = slack_settings(quiet_engine.settings, slack)
+    first = start_bot(quiet_engine, settings, slack)
+    try:
+        in_thread, in_notify = warned(first, quiet_engine, "idle")
+        wait_for(lambda: len(quiet_engine.store.messages_about("prompt:idle")) == 2, 10, "both copies delivered")
+    finally:
+        first.close()
+    again = start_bot(quiet_engine, settings, slack)  # a restart: the copies are not in its memory
+    try:
+        answer, response_url = again.command("keep idle --for 1d", user=OTHER)
+        assert answer.status_code == 200
+        for channel, copy in ((CHANNEL, in_thread), (NOTIFY, in_notify)):
+            now = wait_for(lambda c=channel, m=copy: "kept" in now_of(slack, c, m["ts"])["text"] and now_of(slack, c, m["ts"]),
+                           10, f"the copy in {channel} replaced")
+            assert now["text"].startswith(":pushpin: toru kept `idle` until") and actions_of(now) == []
+        assert quiet_engine.store.messages_about("prompt:idle") == []  # settled: not replaced again
+    finally:
+        again.close()

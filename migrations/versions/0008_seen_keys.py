@@ -1,4 +1,5 @@
-"""keys a front end acted on once (Slack's event ids): a retry after a restart acts no more
+"""keys a front end acted on once (Slack's event ids): a retry after a restart acts no more;
+what a kept message is about (a prompt whose copies are replaced once used, after a restart too)
 
 Revision ID: 0008
 Revises: 0007
@@ -20,8 +21,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key"),
     )
     op.create_index("ix_seen_keys_seen_at", "seen_keys", ["seen_at"])
+    with op.batch_alter_table("outbox_messages") as batch:
+        batch.add_column(sa.Column("topic", sa.String(length=80), nullable=True))
+    op.create_index("ix_outbox_messages_topic", "outbox_messages", ["topic"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_messages_topic", table_name="outbox_messages")
+    with op.batch_alter_table("outbox_messages") as batch:
+        batch.drop_column("topic")
     op.drop_index("ix_seen_keys_seen_at", table_name="seen_keys")
     op.drop_table("seen_keys")

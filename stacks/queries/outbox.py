@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 
 from ..models import OutboxMessage, SeenKey, utcnow
-from .base import Queries, insert
+from .base import Queries, changed, insert
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,12 @@ def _record(row: OutboxMessage) -> OutboxRecord:
 
 class OutboxQueries(Queries):
     def keep_message(self, *, nonce: str, channel: str, thread_ts: str | None, parent_id: int | None,
-                     ts: str | None, fallback: str | None, content: str, tag: str | None, final: bool) -> int:
+                     ts: str | None, fallback: str | None, content: str, tag: str | None, final: bool,
+                     topic: str | None = None) -> int:
         with self.session() as s:
             row = OutboxMessage(nonce=nonce, channel=channel, thread_ts=thread_ts, parent_id=parent_id, ts=ts,
                                 fallback=fallback, content=content, tag=tag, final=final, wanted=1, sent=0,
-                                uncertain=False, state="pending")
+                                uncertain=False, state="pending", topic=topic)
             s.add(row)
             s.flush()
             return row.id
@@ -82,6 +83,18 @@ class OutboxQueries(Queries):
         with self.reading() as s:
             row = s.get(OutboxMessage, message_id)
             return _record(row) if row else None
+
+    def messages_about(self, topic: str) -> list[tuple[str, str]]:
+        """(channel, ts) of the delivered messages about `topic` (its prompt's copies, say)."""
+        with self.reading() as s:
+            rows = s.execute(select(OutboxMessage.channel, OutboxMessage.ts).where(
+                OutboxMessage.topic == topic, OutboxMessage.ts.is_not(None)))
+            return [(channel, ts) for channel, ts in rows if ts]
+
+    def forget_topic(self, topic: str) -> int:
+        """Its messages are about it no more (the prompt was settled)."""
+        with self.session() as s:
+            return changed(s, update(OutboxMessage).where(OutboxMessage.topic == topic).values(topic=None))
 
     def forget_delivered(self, older_than: timedelta) -> int:
         """Delivered and dead messages are kept a while (a reply may still need its parent's ts)."""
