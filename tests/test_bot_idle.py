@@ -152,8 +152,15 @@ def test_a_killed_bot_loses_no_reap_and_reaps_nothing_twice(make_settings, slack
         history = engine.store.events(stack)
         assert [e.action for e in history].count("warn") == 1
         assert len([e for e in history if e.action == "destroy" and e.result == "ok"]) == 1
-        assert len([m for m in slack.messages(NOTIFY) if stack in m["text"] and "was reaped" in m["text"]]) == 1
-        assert len([m for m in slack.messages(NOTIFY) if stack in m["text"] and "will be" in m["text"]]) == 1
+        notices = [m for m in slack.messages(NOTIFY) if stack in m["text"] and "was reaped" in m["text"]
+                   and "edited" not in m]
+        assert len(notices) == 1
+        warnings = [c for c in slack.calls("chat.postMessage") if c.params.get("channel") == NOTIFY
+                    and stack in str(c.params.get("text")) and "will be" in str(c.params.get("text"))]
+        assert len(warnings) == 1  # posted once; the new bot found it and replaced it by what happened:
+        (warning,) = [m for m in slack.messages(NOTIFY) if m["ts"] == warnings[0].response["ts"]]
+        wait_for(lambda: "was reaped" in next(m for m in slack.messages(NOTIFY) if m["ts"] == warning["ts"])["text"],
+                 20, "the warning replaced")
         assert through_router(settings, stack).status_code == 404
     finally:
         if process is not None and process.poll() is None:
