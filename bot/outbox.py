@@ -293,6 +293,8 @@ class Outbox(Failures):
         if found is not None:  # Slack took it before; its answer was lost
             self._done(post, 0, posted=(found, channel), top_level=thread_ts is None)
             return
+        if self.journal is not None and not post.uncertain:
+            self.journal.uncertain(post)  # until its answer is recorded: a restart in between looks it up first
         answer: Any = post_message(self._client, channel=channel, thread_ts=thread_ts, text=text, blocks=blocks,
                                    nonce=post.nonce)
         self._done(post, version, posted=(answer["ts"], answer.get("channel") or channel),

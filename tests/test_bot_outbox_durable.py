@@ -149,3 +149,22 @@ def test_a_burst_keeps_within_the_tier_limits_and_finals_go_first(standin: Slack
         assert box.budget.rate_limited == 0
     finally:
         box.stop()
+
+
+def test_a_post_slack_took_just_before_a_crash_is_not_posted_again(standin: SlackStandin, store: Store) -> None:
+    """The process dies between Slack's answer and recording it: the message is kept as
+    uncertain from before the call, so the next start looks it up instead of posting it again."""
+    first = outbox(standin, store)
+    assert first.journal is not None
+    first.journal.sent = lambda *args, **kwargs: None  # type: ignore[method-assign]  # never recorded
+    post = first.say(CHANNEL, "deployed")
+    assert post.wait(10) and texts(standin) == ["deployed"]
+    first.stop(timeout=0.5)
+    (kept,) = store.pending_messages()
+    assert kept.uncertain and kept.ts is None
+    second = outbox(standin, store)
+    try:
+        wait_for(lambda: store.pending_messages() == [], timeout=30, what="the kept message settled")
+        assert texts(standin) == ["deployed"] and standin.calls("conversations.history")
+    finally:
+        second.stop()
