@@ -30,10 +30,11 @@ def signature_of(body: bytes, secret: str) -> str:
 
 
 def install(app: FastAPI, engine: Engine) -> None:
-    if engine.settings.github_token is not None:
+    settings = engine.settings
+    if settings.github_token is not None or settings.github_webhook_secret is not None:
         # from the start: it tells GitHub of sleeps, wakes and reaps, and acts on kept deliveries
-        PullRequests.of(engine).deliveries.start()
-        app.state.stoppers.append(PullRequests.of(engine).deliveries.stop)
+        queue = PullRequests.of(engine).deliveries.start()
+        app.state.stoppers.append(queue.stop)
 
     @app.post("/webhooks/github", include_in_schema=False)
     async def github(request: Request) -> Response:
@@ -49,11 +50,8 @@ def install(app: FastAPI, engine: Engine) -> None:
         event, delivery = request.headers.get("x-github-event", ""), request.headers.get("x-github-delivery", "")
         if not event or not delivery or len(delivery) > 64:
             return problem(400, "a delivery needs X-GitHub-Event and X-GitHub-Delivery (at most 64 characters)")
-        queue = PullRequests.of(engine).deliveries.start()
-        if queue.stop not in app.state.stoppers:
-            app.state.stoppers.append(queue.stop)
         try:
-            done = await run_in_threadpool(queue.accept, delivery, event, body)
+            done = await run_in_threadpool(PullRequests.of(engine).deliveries.accept, delivery, event, body)
         except MalformedPayload as error:
             return problem(400, str(error))
         if done is None:

@@ -56,7 +56,7 @@ from stacks.config import AppConfig, Settings  # noqa: E402
 from stacks.docker_adapter import Swarm  # noqa: E402
 from stacks.engine import Engine  # noqa: E402
 from stacks.router import ensure_router, remove_router  # noqa: E402
-from tests.support.infra import env_for_cli, free_port, purge  # noqa: E402
+from tests.support.infra import env_for_cli, free_port, purge, stop_process  # noqa: E402
 from tests.support.sample_app import SampleRepo  # noqa: E402
 from tests.support.slack_requests import signed_headers, slash_command_body  # noqa: E402
 
@@ -206,18 +206,6 @@ def start_server(args: list[str], env: dict[str, str], port: int, log: Path) -> 
     raise SystemExit(f"{' '.join(args)} did not serve within 60 s")
 
 
-def stop_process(process: subprocess.Popen | None, timeout: float = 900) -> None:
-    """SIGTERM: the bot stops serving, then its engine finishes the work it accepted."""
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)
-
-
 def wait_running(engine: Engine, stack: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -365,7 +353,7 @@ def main() -> int:
         print("\nstopping the bot, then removing everything ...", flush=True)
     finally:
         stop_process(plain, 30)
-        stop_process(bot)
+        stop_process(bot, 900)  # SIGTERM: the bot stops serving, then its engine finishes the work it accepted
         stop_process(standin, 30)
         if engine is not None:
             engine.close()

@@ -140,7 +140,6 @@ class Outbox(Failures):
         self._senders = ThreadPoolExecutor(max_workers=senders, thread_name_prefix="yadockeri-slack")
         self._thread = threading.Thread(target=self._loop, name="yadockeri-outbox", daemon=True)
         self._stopping = False
-        self.longest_stale = 0.0  # seconds a change waited before Slack had it (the longest so far)
 
     # Life cycle -------------------------------------------------------------------------------
     def start(self) -> Outbox:
@@ -310,8 +309,7 @@ class Outbox(Failures):
             post.attempts, post.tick, post.in_flight = 0, False, False
             post.last_done = now
             post.not_before = now + self._min_interval
-            if post.sent >= post.wanted and post.stale_since is not None:
-                self.longest_stale = max(self.longest_stale, now - post.stale_since)
+            if post.sent >= post.wanted:
                 post.stale_since = None
             finished = post.final and post.sent >= post.wanted
             self._cond.notify_all()

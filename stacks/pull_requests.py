@@ -214,10 +214,10 @@ class PullRequests:
 
     def _reporter_for(self, deployment: DeploymentRecord) -> Reporter | None:
         """Every deployment of a pull request's stack is told on GitHub, whoever asked for it."""
-        if deployment.kind in ("sleep", "wake") or deployment.source == "scheduler":  # told as stack events
-            return None
+        if deployment.kind in ("sleep", "wake") or deployment.source == "scheduler" or self.github is None:
+            return None  # (sleep, wake and the scheduler's reaps are told as stack events)
         record = self.engine.store.pull_request_of(deployment.stack)
-        if record is None or self.github is None:
+        if record is None:
             return None
         stack = self.engine.store.get_stack(deployment.stack)
         if stack is None or stack.owner != GITHUB.id:  # the name was reused by a person since

@@ -22,7 +22,7 @@ from stacks.docker_adapter import Swarm
 from stacks.engine import Actor, Engine
 from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, purge, unique  # noqa: F401 (tests import them from here)
 from tests.support.sample_app import SampleRepo
-from tests.test_bot_support import quiet_bot, quiet_engine, slack  # noqa: F401 (the bot tests' fixtures, for every test module)
+from tests.test_bot_support import bot, quiet_bot, quiet_engine, slack  # noqa: F401 (the bot tests' fixtures, for every test module)
 
 POSTGRES_URL = os.environ.get("YADOCKERI_TEST_POSTGRES_URL")
 # Fixtures that reach a Docker engine (infra, settings, make_settings and engine all use

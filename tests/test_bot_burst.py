@@ -5,7 +5,6 @@ its kind before its Retry-After). Real engine, swarm and router; signed requests
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -15,18 +14,11 @@ from stacks.config import Settings
 from stacks.engine import Engine
 from tests.conftest import unique
 from tests.support.slack_standin import RecordedCall, SlackStandin
-from tests.test_bot_support import CHANNEL, RunningBot, slack_settings, start_bot, top_level, wait_for
+from tests.test_bot_support import CHANNEL, RunningBot, top_level, wait_for
 
 pytestmark = pytest.mark.swarm
 
 DEPLOYS = 20
-
-
-@pytest.fixture
-def bot(engine: Engine, settings: Settings, slack: SlackStandin) -> Iterator[RunningBot]:
-    running = start_bot(engine, slack_settings(settings, slack), slack)
-    yield running
-    running.close()
 
 
 def ended_and_told(engine: Engine, stacks: list[str]) -> bool:

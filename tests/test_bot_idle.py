@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from stacks.scheduler import Scheduler
 from tests.conftest import env_for_cli, free_port, purge, unique
 from tests.support.helpers import ADMIN as CLI_ADMIN
 from tests.support.helpers import deploy, page, succeeded, through_router
+from tests.support.infra import stop_process
 from tests.support.slack_standin import SlackStandin
 from tests.test_bot_support import (
     ADMIN,
@@ -163,11 +163,6 @@ def test_a_killed_bot_loses_no_reap_and_reaps_nothing_twice(make_settings, slack
                  20, "the warning replaced")
         assert through_router(settings, stack).status_code == 404
     finally:
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_process(process)
         engine.close()
         purge(docker_client, stack)

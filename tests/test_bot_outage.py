@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -19,6 +17,7 @@ import requests
 from stacks.config import Settings
 from stacks.engine import Engine
 from tests.conftest import env_for_cli, free_port, purge, unique
+from tests.support.infra import stop_process
 from tests.support.slack_requests import signed_headers, slash_command_body
 from tests.support.slack_standin import SlackStandin
 from tests.test_bot_support import (
@@ -28,8 +27,6 @@ from tests.test_bot_support import (
     SECRET,
     RunningBot,
     bot_process,
-    slack_settings,
-    start_bot,
     top_level,
     wait_for,
 )
@@ -37,13 +34,6 @@ from tests.test_bot_support import (
 pytestmark = pytest.mark.swarm
 
 OUTAGE = 30.0
-
-
-@pytest.fixture
-def bot(engine: Engine, settings: Settings, slack: SlackStandin) -> Iterator[RunningBot]:
-    running = start_bot(engine, slack_settings(settings, slack), slack)
-    yield running
-    running.close()
 
 
 def finished(engine: Engine, stack: str) -> int:
@@ -121,11 +111,6 @@ def test_the_same_with_yadockeri_killed_and_started_again_during_the_outage(
         end_outage(slack, started)
         assert_delivered_once(slack, settings, stack)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_process(process)
         engine.close()
         purge(docker_client, stack)

@@ -195,6 +195,14 @@ def quiet_bot(quiet_engine: Engine, slack: SlackStandin) -> Iterator[RunningBot]
     running.close()
 
 
+@pytest.fixture
+def bot(engine: Engine, settings: Settings, slack: SlackStandin) -> Iterator[RunningBot]:
+    """The bot on the real engine, swarm and router (conftest's `engine`): the end-to-end tests'."""
+    running = start_bot(engine, slack_settings(settings, slack), slack)
+    yield running
+    running.close()
+
+
 # Looking at what the stand-in recorded -------------------------------------------------------------
 def texts(blocks: Sequence[object] | None) -> str:
     """Every text of some blocks, joined (for `in` checks)."""

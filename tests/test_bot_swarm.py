@@ -4,7 +4,6 @@ router, the strict Slack stand-in. Every stack is named uniquely; the engine fix
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import docker
 import pytest
@@ -24,8 +23,6 @@ from tests.test_bot_support import (
     RunningBot,
     assert_update_rate,
     everything_sent,
-    slack_settings,
-    start_bot,
     texts,
     top_level,
     updates_of,
@@ -35,13 +32,6 @@ from tests.test_bot_support import (
 pytestmark = pytest.mark.swarm
 
 DEPLOY_WAIT = 240
-
-
-@pytest.fixture
-def bot(engine: Engine, settings: Settings, slack: SlackStandin) -> Iterator[RunningBot]:
-    running = start_bot(engine, slack_settings(settings, slack), slack)
-    yield running
-    running.close()
 
 
 def message_saying(slack: SlackStandin, ts: str, words: str, channel: str = CHANNEL) -> dict | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from unittest.mock import ANY
@@ -41,7 +42,9 @@ class Hook:
         return [c["body"] for c in self.github.comments(REPO, number)]
 
 
-def serve(tmp_path: Path, github: GitHubStandin, **settings: object) -> tuple[Engine, ApiServer]:
+@contextmanager
+def served(tmp_path: Path, github: GitHubStandin, **settings: object) -> Iterator[Hook]:
+    """An engine on SQLite and its API, serving the webhook; both stopped at the end."""
     values: dict = {"data_dir": tmp_path / "data", "github_token": github.token, "github_api_url": github.url,
                     "github_webhook_secret": SECRET,
                     "apps": {"shop": AppConfig(repo=str(tmp_path / "repo"), default=True, github=REPO,
@@ -49,18 +52,20 @@ def serve(tmp_path: Path, github: GitHubStandin, **settings: object) -> tuple[En
     values.update(settings)
     engine = Engine(Settings(**values))
     engine.start()
-    return engine, ApiServer(engine, port=0).start()
+    server = ApiServer(engine, port=0).start()
+    try:
+        yield Hook(engine, github, server.url + "/webhooks/github")
+    finally:
+        server.stop()
+        engine.close()
 
 
 @pytest.fixture
 def hook(tmp_path: Path) -> Iterator[Hook]:
-    github = GitHubStandin()
-    github.add_repo(REPO)
-    engine, server = serve(tmp_path, github)
-    yield Hook(engine, github, server.url + "/webhooks/github")
-    server.stop()
-    engine.close()
-    github.close()
+    with GitHubStandin() as github:
+        github.add_repo(REPO)
+        with served(tmp_path, github) as hook:
+            yield hook
 
 
 def test_a_bad_or_missing_signature_is_401_and_changes_nothing(hook: Hook) -> None:
@@ -116,26 +121,17 @@ def test_a_template_that_makes_no_valid_name_is_refused(tmp_path: Path) -> None:
         github.open_pull(REPO, 7, SHA, "feature")
         apps = {"shop": AppConfig(repo=str(tmp_path / "repo"), default=True, github=REPO,
                                   pull_requests=PullRequestsConfig(stack="PR_{number}"))}
-        engine, server = serve(tmp_path, github, apps=apps)
-        try:
-            hook = Hook(engine, github, server.url + "/webhooks/github")
+        with served(tmp_path, github, apps=apps) as hook:
             status, said = hook.opened(7)
             assert status == 202 and "its name from `pull_requests.stack` is not valid" in said["done"]
             assert "is not valid" in hook.comments(7)[0]
-        finally:
-            server.stop()
-            engine.close()
 
 
 def test_a_hook_not_set_up_says_so(tmp_path: Path) -> None:
     with GitHubStandin() as github:
-        engine, server = serve(tmp_path, github, github_webhook_secret=None)
-        try:
-            answer = deliver(server.url + "/webhooks/github", "ping", {"zen": "x"}, SECRET)
+        with served(tmp_path, github, github_webhook_secret=None) as hook:
+            answer = deliver(hook.url, "ping", {"zen": "x"}, SECRET)
             assert answer.status_code == 503 and "YADOCKERI_GITHUB_WEBHOOK_SECRET" in answer.json()["message"]
-        finally:
-            server.stop()
-            engine.close()
 
 
 def test_a_refused_delivery_redelivered_acts_once(hook: Hook) -> None:
@@ -155,9 +151,6 @@ def test_deliveries_kept_before_a_restart_are_acted_on_after_it(tmp_path: Path) 
         github.add_repo(REPO)
         for number in (21, 22):
             github.open_pull(REPO, number, SHA, f"patch-{number}", fork=True)
-        engine, server = serve(tmp_path, github)
-        server.stop()
-        engine.close()
         first = Engine(Settings(data_dir=tmp_path / "data"))  # the process that died: same database
         for number, delivery in ((21, "kept-21"), (22, "acting-22")):
             payload = pull_request_payload("opened", repo=REPO, number=number, head_sha=SHA, head_ref="p", fork=True)
@@ -166,16 +159,11 @@ def test_deliveries_kept_before_a_restart_are_acted_on_after_it(tmp_path: Path) 
         first.store.queue_delivery("kept-21", "pull_request", "{}")  # (a redelivery: not kept twice)
         first.store.close()
 
-        engine, server = serve(tmp_path, github)
-        try:
-            hook = Hook(engine, github, server.url + "/webhooks/github")
-            queue = PullRequests.of(engine).deliveries
+        with served(tmp_path, github) as hook:
+            queue = PullRequests.of(hook.engine).deliveries
             assert "comes from a fork" in (queue.wait("kept-21") or "")
             assert "comes from a fork" in (queue.wait("acting-22") or "")
             assert len(hook.comments(21)) == 1 and len(hook.comments(22)) == 1
-        finally:
-            server.stop()
-            engine.close()
 
 
 def test_the_answer_does_not_wait_for_the_work(hook: Hook) -> None:

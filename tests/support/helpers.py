@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from stacks.config import Settings
 from stacks.engine import Actor, Engine
 from stacks.progress import Reporter
 from stacks.store import DeploymentRecord
+from tests.support.waiting import poll_until
 
 ADMIN = Actor(id="cli:test", source="cli", admin=True)
 DEPLOY_WAIT = 240
@@ -70,14 +70,7 @@ def deploy_by_cli(settings: Settings, stack: str, env: dict[str, str]) -> subpro
 def wait_until(predicate: Callable[[], Any], timeout: float = 60, interval: float = 0.2, *,
                what: str = "condition") -> Any:
     """The predicate's first true value, asked every `interval` seconds (once more at the deadline)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(interval)
+    return poll_until(predicate, timeout, interval, lambda: AssertionError(f"{what}: not within {timeout}s"))
 
 
 def files_containing(folder: Path, needle: str) -> list[Path]:

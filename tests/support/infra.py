@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -61,6 +63,18 @@ def _quietly(action, *args, **kwargs) -> None:
         action(*args, **kwargs)
     except docker.errors.APIError:
         pass
+
+
+def stop_process(process: subprocess.Popen | None, timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within `timeout` (a process a test or bench started)."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 def env_for_cli(settings: Settings, tmp_path: Path) -> dict[str, str]:

@@ -32,6 +32,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from tests.support.waiting import poll_until
+
 ENVELOPE_TYPES = frozenset({"slash_commands", "interactive", "events_api"})
 # Interactions whose ack may carry a response payload (response_action, options); others are acked empty.
 _INTERACTIONS_WITH_RESPONSE = frozenset({"view_submission", "block_suggestion"})
@@ -264,11 +266,4 @@ def _accepts_response_payload(envelope_type: str, payload: dict[str, Any]) -> bo
 
 
 def _poll(probe: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{what} within {timeout}s")
-        time.sleep(0.01)
+    return poll_until(probe, timeout, 0.01, lambda: TimeoutError(f"{what} within {timeout}s"))

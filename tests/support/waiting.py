@@ -1,4 +1,5 @@
-"""The stand-ins' wait (Slack's and GitHub's): poll until something truthy, or TimeoutError."""
+"""The tests' one wait: poll until something truthy, or raise (the stand-ins' TimeoutError,
+helpers.wait_until's AssertionError)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,20 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_truthy(predicate: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
-    """Poll `predicate` (which should only read a stand-in) until it returns something truthy."""
+def poll_until(predicate: Callable[[], T], timeout: float, interval: float,
+               timed_out: Callable[[], BaseException]) -> T:
+    """The predicate's first truthy value, asked every `interval` seconds (once more at the
+    deadline); `timed_out()` is raised when none came. Every wait of the tests goes through here."""
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
         if result:
             return result
         if time.monotonic() >= deadline:
-            raise TimeoutError(f"{what} not met within {timeout}s")
-        time.sleep(0.01)
+            raise timed_out()
+        time.sleep(interval)
+
+
+def wait_truthy(predicate: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
+    """Poll `predicate` (which should only read a stand-in) until it returns something truthy."""
+    return poll_until(predicate, timeout, 0.01, lambda: TimeoutError(f"{what} not met within {timeout}s"))

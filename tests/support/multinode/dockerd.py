@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..infra import stop_process
 from .common import BUILDER_URL, DEFAULT_SOCKET, STATE_DIR, WORKER, WORKER_ADDR, Node, run
 
 
@@ -82,13 +83,7 @@ class Dockerds:
         proc = self._procs.pop(node.name, None)
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(45)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        stop_process(proc, 45)
         # Its containerd-shims outlive it briefly; they are in its cgroup parent only.
         _kill_cgroup_procs(node.name)
 
