@@ -50,9 +50,10 @@ def test_ticks_go_only_with_budget_to_spare() -> None:
 
 def test_one_call_per_key_in_flight_and_none_before_retry_after() -> None:
     budget = Budget({"chat.update": (10.0, 10)})
-    first, second = a_post(), a_post()
-    due, _ = pick([first, second], budget, set(), NOW)
-    assert len(due) == 1  # the second waits for the first's answer
+    posts = [a_post(), a_post()]
+    due, _ = pick(posts, budget, set(), NOW)
+    assert len(due) == 1  # the other waits for the first's answer
+    second = next(p for p in posts if p is not due[0][0])
     budget.blocked("chat.update", NOW, 5.0)
     assert pick([second], budget, set(), NOW + 4.9)[0] == []
     assert len(pick([second], budget, set(), NOW + 5.1)[0]) == 1
