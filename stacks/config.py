@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -154,6 +155,9 @@ class Settings(BaseSettings):
 
     # Infrastructure names, so that tests (or a second install) can run beside a real one.
     router_network: DockerName = "router"
+    # The router network's subnet: every web process takes one address of it (stacks/router_network.py).
+    # Outside the swarm's default pool (10.0.0.0/8, each stack's own network) and Docker's local ones.
+    router_subnet: IPv4Network = IPv4Network("172.16.0.0/19")
     router_service: DockerName = "router"
     router_port: Port = 80
     router_image: str | None = None  # prebuilt; unset: build router/ from router_base_image
@@ -288,6 +292,14 @@ class Settings(BaseSettings):
             raise ValueError("YADOCKERI_MAX_REPLICAS and YADOCKERI_MAX_PROCESSES must be at least 1, "
                              "YADOCKERI_MAX_SPEC_BYTES at least 1024")
         return self
+
+    @field_validator("router_subnet")
+    @classmethod
+    def _router_subnet_fits(cls, value: IPv4Network) -> IPv4Network:
+        if not 8 <= value.prefixlen <= 28:
+            raise ValueError("YADOCKERI_ROUTER_SUBNET must be between a /8 and a /28 (16 addresses), "
+                             f"not {value}: every web process takes one of its addresses")
+        return value
 
     @model_validator(mode="after")
     def _builder_tls_all_or_none(self) -> Settings:

@@ -28,12 +28,13 @@ import ipaddress
 import logging
 import re
 import time
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from . import firewall
+from . import firewall, router_network
 from .config import ROUTER_DIR, Settings
 from .docker_adapter import Swarm
 from .docker_adapter.labels import ALIAS_SUFFIX, ROLE_LABEL, WEB_PORT
@@ -413,10 +414,14 @@ def _find_network(swarm: Swarm, name: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def _ensure_network(swarm: Swarm, name: str) -> None:
+def _ensure_network(swarm: Swarm, name: str, subnet: IPv4Network | None = None) -> None:
+    """The network, made if missing (with `subnet`, checked against every other: router_network.py)."""
     network = _find_network(swarm, name)
     if network is None:
-        swarm.create_network(name, labels={ROLE_LABEL: "router"}, attachable=False)
+        if subnet is not None:
+            router_network.check_subnet(subnet, pools=swarm.address_pools(), networks=swarm.all_networks(), name=name)
+        swarm.create_network(name, labels={ROLE_LABEL: "router"}, attachable=False,
+                             ipam=router_network.ipam(subnet) if subnet else None)
         return
     if network.get("Driver") != "overlay" or network.get("Scope") != "swarm":
         raise ConfigError(
@@ -646,7 +651,8 @@ def ensure_router(swarm: Swarm, settings: Settings, *, timeout: float = 30.0) ->
     nothing changed, nothing is written (the service's version stays the same). Returns what
     the packet filter says."""
     image = router_image(swarm, settings)  # first: a wrong image setting creates nothing
-    _ensure_network(swarm, settings.router_network)
+    _ensure_network(swarm, settings.router_network, settings.router_subnet)
+    notice = router_network.too_small(_find_network(swarm, settings.router_network) or {}, settings)
     if settings.control_network:
         _ensure_network(swarm, settings.control_network)
     conf = router_conf(settings, status_upstream(swarm, settings))
@@ -655,7 +661,10 @@ def ensure_router(swarm: Swarm, settings: Settings, *, timeout: float = 30.0) ->
     swarm.apply_service(spec)
     _wait_until_healthy(swarm, settings, spec, timeout=timeout)
     remove_stale_configs(swarm, settings, keep=config_name)
-    return ensure_firewall(settings)
+    firewall_said = ensure_firewall(settings)
+    if notice:
+        log.warning("%s", notice)
+    return f"{notice}\n{firewall_said}" if notice else firewall_said
 
 
 def ensure_firewall(settings: Settings) -> str:

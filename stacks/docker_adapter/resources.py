@@ -36,9 +36,33 @@ class Resources:
         with docker_errors(f"looking up network {name}"):
             return [n for n in self.api.networks(names=[name]) if n.get("Name") == name]
 
-    def create_network(self, name: str, *, labels: dict[str, str], attachable: bool) -> None:
+    def create_network(self, name: str, *, labels: dict[str, str], attachable: bool,
+                       ipam: dict | None = None) -> None:
         with docker_errors(f"creating network {name}"):
-            self.api.create_network(name, driver="overlay", attachable=attachable, labels=labels, scope="swarm")
+            self.api.create_network(name, driver="overlay", attachable=attachable, labels=labels, scope="swarm",
+                                    ipam=ipam)
+
+    def all_networks(self) -> list[dict]:
+        """Every network this node knows, with its subnets (checked once, at `yadockeri router`)."""
+        with docker_errors("listing networks"):
+            return self.api.networks()
+
+    def network_verbose(self, name: str) -> dict | None:
+        """A swarm network with its services' tasks and addresses (Docker's `inspect --verbose`)."""
+        found = self.networks_named(name)
+        if not found:
+            return None
+        with docker_errors(f"inspecting network {name}"):
+            try:
+                return self.api.inspect_network(found[0]["Id"], verbose=True, scope="swarm")
+            except NotFound:
+                return None
+
+    def address_pools(self) -> list[str]:
+        """The swarm's default address pools (every overlay network without a subnet takes one)."""
+        with docker_errors("reading the swarm's address pools"):
+            cluster = (self.api.info().get("Swarm") or {}).get("Cluster") or {}
+            return list(cluster.get("DefaultAddrPool") or ["10.0.0.0/8"])
 
     def remove_network(self, network_id: str) -> bool:
         """Remove a network now; False if it is gone. Raises while tasks still use it."""
