@@ -22,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-from . import build, hooks, nodes, readback, registry, waits
+from . import build, hooks, nodes, readback, registry, router_network, waits
 from . import limits as limits_module
 from .appspec import AppSpec, check_limits, parse_appspec
 from .compose import MiddlewarePolicy, PreparedCompose, prepare_compose
@@ -351,9 +351,20 @@ def wait_live(job: Job, wanted: list[dict], results: dict[str, str], spec: AppSp
         middleware=[] if rolling_back else middleware, check=check, tasks=job.swarm.tasks,
         update_of=lambda name: (job.swarm.service(name) or {}).get("UpdateStatus") or {},
         router_network=job.settings.router_network, timeout=job.settings.deploy_timeout,
-        fail=lambda service, why: process_failure(job, service, job.swarm.tasks(service), why),
+        fail=lambda service, why: process_failure(job, service, job.swarm.tasks(service), _explained(job, service, why)),
         health=waits.Health(healthcheck.path, healthcheck.timeout) if healthcheck else None,
     )
+
+
+def _explained(job: Job, service: str, why: str) -> str:
+    """A web process without an address: the router network is full (say how full)."""
+    if why != waits.NO_ADDRESS or service != names.service_name(job.name, "web"):
+        return why
+    try:
+        found = router_network.addresses(job.swarm, job.settings)
+    except YadockeriError:
+        found = None
+    return f"{why}: {router_network.full(found, job.settings.router_network)}"
 
 
 def roll_back(job: Job, wanted: list[dict], results: dict[str, str], error: YadockeriError) -> YadockeriError:

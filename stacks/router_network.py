@@ -21,7 +21,7 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .docker_adapter import Swarm
+    from .ports import DockerPort
 
 RESERVED = 3  # the network's own address, its broadcast address and the gateway
 
@@ -100,7 +100,7 @@ def used_addresses(verbose: dict[str, Any]) -> int:
     return tasks + peers
 
 
-def addresses(swarm: Swarm, settings: Settings) -> Addresses | None:
+def addresses(swarm: DockerPort, settings: Settings) -> Addresses | None:
     """The router network's addresses now (one Docker call); None if there is no such network."""
     verbose = swarm.network_verbose(settings.router_network)
     if verbose is None:
@@ -108,3 +108,10 @@ def addresses(swarm: Swarm, settings: Settings) -> Addresses | None:
     subnet = subnet_of(verbose)
     size = usable(subnet) if subnet else 0
     return Addresses(settings.router_network, str(subnet) if subnet else "?", size, used_addresses(verbose))
+
+
+def full(found: Addresses | None, network: str) -> str:
+    """What to tell when a web process gets no address on the router network."""
+    where = found.describe() if found else f"router network `{network}`"
+    return (f"no address is left on the {where}: every running web process takes one. Sleep or destroy "
+            "a stack nobody uses (`list` shows them), or ask an admin for a larger YADOCKERI_ROUTER_SUBNET")

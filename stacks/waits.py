@@ -41,6 +41,13 @@ SLOW_POLL = 0.25  # then gentler on the manager, which every concurrent deploy a
 SETTLE = 1.0  # a new non-web process must run this long (overlapped with the web's wait)
 ROUTER_GRACE = 10.0  # the router refusing connections this long while tasks run: give up
 FAILED_TASK_STATES = ("failed", "rejected")
+# Swarm gives a task its addresses and a node in well under a second; one still `new` (no
+# address left on one of its networks: swarm says nothing) or `pending` with Docker's reason
+# (no node with room for its limits) after this long will not start: say why now, not after
+# the deploy timeout.
+STUCK_AFTER = 3.0
+NO_ADDRESS = "got no network address"
+EXHAUSTED = "ip addresses may be exhausted"  # Docker's words when it rejects such a task
 ROLLBACK_STATES = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
 ANSWER_EXCERPT = 200  # bytes of an unhealthy answer's body said in the error
 
@@ -90,10 +97,36 @@ def progress(tasks: list[dict], *, want_hash: str, replicas: int, update: dict, 
     running = [t for t in new if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
     failed = [t for t in new if t["Status"]["State"] in FAILED_TASK_STATES]
     if len(failed) >= 2 and not running:
-        return Progress(False, "keeps exiting", frozenset())
+        return Progress(False, _why_failed(failed), frozenset())
+    stuck = None if running else _stuck(new, now)
+    if stuck:
+        return Progress(False, stuck, frozenset())
     settled = [t for t in running if _seconds_in_state(t, now) >= settle]
     addresses = frozenset(address for t in running for address in _addresses(t, router_network))
     return Progress(len(settled) >= replicas and not old_wanted, None, addresses, bool(old_wanted))
+
+
+def _why_failed(failed: list[dict]) -> str:
+    """Tasks that exit keep exiting; tasks Docker rejects (an image a node cannot pull, no
+    address) were rejected: the caller adds Docker's words."""
+    if any(EXHAUSTED in (t["Status"].get("Err") or "") for t in failed):
+        return NO_ADDRESS
+    if all(t["Status"]["State"] == "rejected" for t in failed):
+        return "was rejected by Docker"
+    return "keeps exiting"
+
+
+def _stuck(new: list[dict], now: datetime) -> str | None:
+    """Why a new task that should run has been waiting too long to start, if it has."""
+    for task in new:
+        state, err = task["Status"]["State"], task["Status"].get("Err")
+        if task["DesiredState"] != "running" or _seconds_in_state(task, now) < STUCK_AFTER:
+            continue
+        if state == "new":
+            return NO_ADDRESS
+        if state == "pending" and err:
+            return f"cannot be placed: {err}"
+    return None
 
 
 def _hash(task: dict) -> str | None:

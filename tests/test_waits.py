@@ -52,6 +52,30 @@ def test_a_new_task_that_keeps_exiting_fails_at_once() -> None:
     assert state.failure == "keeps exiting"
 
 
+def test_a_new_task_left_in_state_new_has_no_address_and_fails_within_seconds() -> None:
+    """Swarm leaves a task `new`, without a word, when one of its networks has no address left."""
+    assert progress([task("new", "new", age=1.0, address=None)]).failure is None  # allocation takes a moment
+    assert progress([task("new", "new", age=waits.STUCK_AFTER + 0.1, address=None)]).failure == waits.NO_ADDRESS
+
+
+def test_a_task_no_node_can_take_fails_with_dockers_reason() -> None:
+    pending = task("new", "pending", age=waits.STUCK_AFTER + 0.1, address=None)
+    pending["Status"]["Err"] = "no suitable node (insufficient resources on 1 node)"
+    assert progress([pending]).failure == "cannot be placed: no suitable node (insufficient resources on 1 node)"
+    del pending["Status"]["Err"]
+    assert progress([pending]).failure is None  # pending without a reason: still being placed
+
+
+def test_rejected_tasks_are_not_said_to_exit() -> None:
+    rejected = [task("new", "rejected", "shutdown", address=None) for _ in range(2)]
+    for t in rejected:
+        t["Status"]["Err"] = "No such image: shop:abc"
+    assert progress(rejected).failure == "was rejected by Docker"
+    for t in rejected:
+        t["Status"]["Err"] = "node is missing network attachments, ip addresses may be exhausted"
+    assert progress(rejected).failure == waits.NO_ADDRESS
+
+
 def test_a_rollback_by_swarm_is_a_failure_with_its_message() -> None:
     state = progress([task("new")], update={"State": "rollback_started", "Message": "update rolled back due to failure"})
     assert state.failure == "was rolled back: update rolled back due to failure"

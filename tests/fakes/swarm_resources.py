@@ -40,6 +40,12 @@ class FakeResources(SwarmState):
         with self._call("network_names"):
             return {network_id: network["Name"] for network_id, network in self._networks.items()}
 
+    def network_verbose(self, name: str) -> dict[str, Any] | None:
+        """Docker's verbose shape without tasks: the fake gives no addresses, so none are taken."""
+        with self._call("network_verbose"):
+            found = self.network(name)
+            return None if found is None else {**found, "IPAM": {"Config": []}, "Services": {}}
+
     def remove_networks(self, **labels: str) -> list[str]:
         with self._call("remove_networks"):
             removed = []
