@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from . import router_network
 from .api_tokens import ApiTokens
 from .config import AppConfig, Settings
 from .connections import DockerConnections
 from .docker_adapter.labels import PROCESS_LABEL, ROLE_LABEL, STACK_LABEL, service_name
-from .errors import DockerUnavailable, NotFound, PermissionDenied, YadockeriError
+from .errors import CapacityReached, DockerUnavailable, NotFound, PermissionDenied, YadockeriError
 from .example import ensure_example_repo
 from .feed import DeploymentFeed
 from .idle import Action, Schedule, Timing, describe, schedule_of
@@ -150,6 +151,8 @@ class Engine:
         self._require_registry()
         if existing is None:
             self._refuse_foreign_stack(stack)
+        if existing is None or existing.asleep:
+            self._require_router_address()
         return self.jobs.submit(stack, app_name, branch, "deploy", actor, reporter, create=True, env=env)
 
     def redeploy(self, stack: str, actor: Actor, *, reporter: Reporter | None = None) -> JobHandle:
@@ -305,6 +308,13 @@ class Engine:
     def _require_router(self) -> None:
         """The shared router runs as these settings say, or nothing starts (stacks/router.py)."""
         check_router(self.swarm, self.settings)
+
+    def _require_router_address(self) -> None:
+        """A web process more must find an address on the router network: refused now, not after
+        swarm left its task waiting (one Docker call; a full network is also caught in the wait)."""
+        found = router_network.addresses(self.swarm, self.settings)
+        if found is not None and found.size and found.free < 1:
+            raise CapacityReached(router_network.full(found, self.settings.router_network))
 
     def _require_registry(self) -> None:
         self.docker.require_registry()

@@ -59,3 +59,7 @@ class DockerUnavailable(YadockeriError):
 
 class Interrupted(YadockeriError):
     """The process running a deployment died; the deployment was marked interrupted."""
+
+
+class CapacityReached(YadockeriError):
+    """A limit of the installation is reached (stacks, addresses on the router network)."""

@@ -553,7 +553,13 @@ def run_wake(job: Job) -> None:
         with job.step("wake") as s:
             s.skip("already awake")
         return
-    run_env(job)  # the same release, applied again: its services come back at their scale
+    try:
+        run_env(job)  # the same release, applied again: its services come back at their scale
+    except YadockeriError:
+        # It stays asleep: no task left waiting to take an address (or a node) once one frees up.
+        for service in job.swarm.services(**{STACK_LABEL: job.name, ROLE_LABEL: "process"}):
+            job.swarm.scale(service["Spec"]["Name"], 0)
+        raise
 
 
 def run_destroy(job: Job) -> None:

@@ -124,8 +124,8 @@ def _stuck(new: list[dict], now: datetime) -> str | None:
             continue
         if state == "new":
             return NO_ADDRESS
-        if state == "pending" and err:
-            return f"cannot be placed: {err}"
+        if state == "pending" and err:  # the caller adds Docker's words
+            return "cannot be placed on any node: ask for less cpus or memory, or an admin adds a node"
     return None
 
 

@@ -321,9 +321,10 @@ def test_a_worker_that_keeps_exiting_fails_the_wait(world: World) -> None:
     assert failed_at(world, world.job(), DeployFailed, "akira_worker keeps exiting")[-1] == ("wait", "failed")
 
 
-def test_a_process_that_never_starts_fails_the_wait_at_the_deploy_timeout(world: World) -> None:
+def test_a_process_no_node_can_take_fails_the_wait_with_dockers_reason(world: World) -> None:
     world.swarm.behave("akira_web", Behaviour(starts=False, err="no suitable node (insufficient memory on 1 node)"))
-    steps = failed_at(world, world.job(), DeployFailed, r"did not get ready within 1s.*insufficient memory")
+    steps = failed_at(world, world.job(), DeployFailed,
+                      r"akira_web cannot be placed on any node: .* \(no suitable node \(insufficient memory")
     assert steps[-1] == ("wait", "failed")
 
 
