@@ -87,6 +87,7 @@ def env_for_cli(settings: Settings, tmp_path: Path) -> dict[str, str]:
         "YADOCKERI_DATA_DIR": str(settings.data_dir),
         "YADOCKERI_DOMAIN": settings.domain,
         "YADOCKERI_ROUTER_NETWORK": settings.router_network,
+        "YADOCKERI_ROUTER_SUBNET": str(settings.router_subnet),
         "YADOCKERI_ROUTER_SERVICE": settings.router_service,
         "YADOCKERI_ROUTER_PORT": str(settings.router_port),
         "YADOCKERI_ROUTER_BASE_IMAGE": settings.router_base_image,
