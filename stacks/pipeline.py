@@ -476,11 +476,12 @@ def stop_failed_new_services(job: Job) -> None:
 def verify_middleware(job: Job, compose: PreparedCompose) -> None:
     """What `docker stack deploy` made, compared with what was checked; on any difference the
     middleware is removed and the deploy stops (a parser confusion must never run)."""
-    names = job.swarm.network_names()
+    expected_all = [readback.middleware_expected(job.name, name, service, tmpfs_max=job.limits.max_tmpfs)
+                    for name, service in (compose.data.get("services") or {}).items()]
+    inspected_all = [job.swarm.service(expected.name) for expected in expected_all]
+    names = job.swarm.network_names(readback.network_ids(inspected_all))
     found: list[str] = []
-    for name, service in (compose.data.get("services") or {}).items():
-        expected = readback.middleware_expected(job.name, name, service, tmpfs_max=job.limits.max_tmpfs)
-        inspected = job.swarm.service(expected.name)
+    for expected, inspected in zip(expected_all, inspected_all, strict=True):
         found += [f"{expected.name} is missing"] if inspected is None else readback.differences(inspected, expected, names)
     if found:
         for service in job.swarm.services(**{STACK_LABEL: job.name, ROLE_LABEL: "middleware"}):
@@ -490,10 +491,10 @@ def verify_middleware(job: Job, compose: PreparedCompose) -> None:
 
 
 def verify_processes(job: Job, wanted: list[dict]) -> None:
-    names = job.swarm.network_names()
+    inspected_all = [job.swarm.service(spec["name"]) for spec in wanted]
+    names = job.swarm.network_names(readback.network_ids(inspected_all))
     found: list[str] = []
-    for spec in wanted:
-        inspected = job.swarm.service(spec["name"])
+    for spec, inspected in zip(wanted, inspected_all, strict=True):
         found += [f"{spec['name']} is missing"] if inspected is None else readback.differences(
             inspected, readback.process_expected(spec), names)
     if found:

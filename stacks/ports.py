@@ -15,7 +15,7 @@ Pure: no I/O, and no import of docker, git or SQLAlchemy.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -73,7 +73,7 @@ class DockerPort(Protocol):
     # Networks, volumes, containers
     def ensure_network(self, name: str, labels: dict[str, str]) -> None: ...
 
-    def network_names(self) -> dict[str, str]:
+    def network_names(self, ids: Collection[str]) -> dict[str, str]:
         """Network ID -> name (inspected specs name their networks by ID)."""
         ...
 

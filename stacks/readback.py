@@ -49,6 +49,13 @@ class Expected:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def network_ids(services: list[dict[str, Any] | None]) -> set[str]:
+    """The networks inspected services are on (by ID): only those are looked up, not every
+    stack's network (a read back must not cost more with a thousand stacks)."""
+    return {network.get("Target", "") for service in services if service
+            for network in service["Spec"].get("TaskTemplate", {}).get("Networks") or []} - {""}
+
+
 def differences(inspected: dict[str, Any], expected: Expected, network_names: dict[str, str]) -> list[str]:
     """Every way the inspected service differs from the expectation, one sentence each.
     network_names maps network IDs to names (Docker's spec names networks by ID)."""

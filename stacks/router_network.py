@@ -88,8 +88,8 @@ def too_small(network: dict[str, Any], settings: Settings) -> str | None:
         return None
     return (f"router network `{settings.router_network}` is {theirs}: room for {usable(theirs)} addresses, so "
             f"at most about {usable(theirs)} running stacks; YADOCKERI_ROUTER_SUBNET asks for {wanted} "
-            f"({usable(wanted)}). Move to it: sleep or destroy every stack, run `yadockeri router --remove` "
-            "and `yadockeri router`, then wake the stacks")
+            f"({usable(wanted)}). A running installation cannot move to it yet (docs/install.md, \"How many "
+            "stacks\"); deploys past the limit are refused with a clear message")
 
 
 def used_addresses(verbose: dict[str, Any]) -> int:

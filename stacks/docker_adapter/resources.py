@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import partial
 
 import docker
@@ -82,10 +82,13 @@ class Resources:
                     removed.append(network["Name"])
         return removed
 
-    def network_names(self) -> dict[str, str]:
-        """Network ID -> name (service specs name their networks by ID)."""
+    def network_names(self, ids: Collection[str]) -> dict[str, str]:
+        """Network ID -> name of these networks (service specs name their networks by ID)."""
+        if not ids:
+            return {}
         with docker_errors("listing networks"):
-            return {network["Id"]: network["Name"] for network in self.api.networks()}
+            return {network["Id"]: network["Name"] for network in self.api.networks(ids=sorted(ids))
+                    if network["Id"] in ids}
 
     def network_gateway(self, name: str) -> str | None:
         """The gateway address of a local network (docker_gwbridge: this host as containers see it)."""

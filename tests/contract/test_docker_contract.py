@@ -149,7 +149,8 @@ def test_apply_creates_reads_back_as_asked_then_leaves_alone_then_updates(target
     assert target.docker.apply_service(spec) == "created"
     inspected = target.docker.service(spec["name"])
     assert inspected is not None
-    assert readback.differences(inspected, readback.process_expected(spec), target.docker.network_names()) == []
+    names = target.docker.network_names(readback.network_ids([inspected]))
+    assert readback.differences(inspected, readback.process_expected(spec), names) == []
     assert target.docker.apply_service(spec) == "unchanged"
     changed = target.process(env={"A": "2"})
     assert target.docker.apply_service(changed) == "updated"
@@ -272,10 +273,11 @@ def test_a_failing_job_says_its_exit_code(target: Target) -> None:
 def test_networks_are_made_once_listed_by_id_and_removed_by_label(target: Target) -> None:
     name = target.network()
     target.network()
-    names = target.docker.network_names()
-    assert list(names.values()).count(name) == 1
+    network = target.docker.network_verbose(name)
+    assert network is not None and network["Name"] == name
+    assert target.docker.network_names({network["Id"], "0" * 25}) == {network["Id"]: name}
     assert target.docker.remove_networks(**{"yadockeri.stack": target.stack}) == [name]
-    assert name not in target.docker.network_names().values()
+    assert target.docker.network_names({network["Id"]}) == {}
     assert target.docker.remove_networks(**{"yadockeri.stack": target.stack}) == []
 
 
@@ -368,10 +370,10 @@ def test_stack_deploy_makes_what_yadockeri_checked(target: Target) -> None:
     assert service["Spec"]["Name"] == f"{target.stack}_cache"
     expected = readback.middleware_expected(target.stack, "cache", compose.data["services"]["cache"],
                                             tmpfs_max=Limits.of(settings).max_tmpfs)
-    assert readback.differences(service, expected, target.docker.network_names()) == []
+    assert readback.differences(service, expected, target.docker.network_names(readback.network_ids([service]))) == []
     env = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
     assert sorted(env) == ["PLAIN=1", "PRICE=5$ or $HOME"]  # the CLI read the text, not its own environment
-    assert labels.network_name(target.stack) in target.docker.network_names().values()
+    assert labels.network_name(target.stack) in target.docker.network_names(readback.network_ids([service])).values()
     target.docker.stack_deploy(target.stack, compose.yaml, with_registry_auth=False)  # again: the same service
     assert len(target.docker.services(**{"yadockeri.stack": target.stack})) == 1
     target.until(lambda: running(target.docker.tasks(f"{target.stack}_cache")) or None, "running middleware")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection
 from typing import Any
 
 from stacks.errors import YadockeriError
@@ -36,9 +37,9 @@ class FakeResources(SwarmState):
             if self.network(name) is None:
                 self._add_network(name, labels)
 
-    def network_names(self) -> dict[str, str]:
+    def network_names(self, ids: Collection[str]) -> dict[str, str]:
         with self._call("network_names"):
-            return {network_id: network["Name"] for network_id, network in self._networks.items()}
+            return {network_id: network["Name"] for network_id, network in self._networks.items() if network_id in ids}
 
     def network_verbose(self, name: str) -> dict[str, Any] | None:
         """Docker's verbose shape without tasks: the fake gives no addresses, so none are taken."""
