@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from . import router_network
 from .api_tokens import ApiTokens
 from .config import AppConfig, Settings
 from .connections import DockerConnections
 from .docker_adapter.labels import PROCESS_LABEL, ROLE_LABEL, STACK_LABEL, service_name
-from .errors import CapacityReached, DockerUnavailable, NotFound, PermissionDenied, YadockeriError
+from .engine_checks import Checks
+from .errors import DockerUnavailable, NotFound, YadockeriError
 from .example import ensure_example_repo
 from .feed import DeploymentFeed
 from .idle import Action, Schedule, Timing, describe, schedule_of
@@ -27,7 +27,6 @@ from .models import utcnow
 from .names import check_env_value
 from .progress import Reporter
 from .queries.github import PullRequestRecord
-from .router import check_router
 from .runner import SCHEDULER, Actor, JobHandle, JobRunner, StackEvent, runner_id, runner_is_dead
 from .secrets import load_fernet, mask, redact
 from .store import DeploymentRecord, StackRecord, Store
@@ -62,7 +61,7 @@ class StackStatus:
     next: str = ""  # what happens next: "sleeps in 1h", "reaped in 20h", "kept 6d"
 
 
-class Engine:
+class Engine(Checks):
     def __init__(self, settings: Settings, *, docker_host: str | None = None) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -296,31 +295,6 @@ class Engine:
 
     def set_deployment_message(self, deployment_id: int, message: str) -> None:
         self.store.set_deployment(deployment_id, message=message)
-
-    # Access -----------------------------------------------------------------------------------
-    def _require_owner(self, stack: StackRecord, actor: Actor, doing: str) -> None:
-        if actor.admin or actor.id == stack.owner:
-            return
-        self.store.add_event(actor=actor.id, source=actor.source, action=doing.split()[0], stack=stack.name,
-                             result="refused", detail="not owner or admin")
-        raise PermissionDenied(f"only the owner of `{stack.name}` (<{stack.owner}>) or an admin may {doing}")
-
-    def _require_router(self) -> None:
-        """The shared router runs as these settings say, or nothing starts (stacks/router.py)."""
-        check_router(self.swarm, self.settings)
-
-    def _require_router_address(self) -> None:
-        """A web process more must find an address on the router network: refused now, not after
-        swarm left its task waiting (one Docker call; a full network is also caught in the wait)."""
-        found = router_network.addresses(self.swarm, self.settings)
-        if found is not None and found.size and found.free < 1:
-            raise CapacityReached(router_network.full(found, self.settings.router_network))
-
-    def _require_registry(self) -> None:
-        self.docker.require_registry()
-
-    def _refuse_foreign_stack(self, stack: str) -> None:
-        self.docker.refuse_foreign_stack(stack)
 
 
 def _trusted(app: AppConfig, pull: PullRequestRecord | None) -> AppConfig:
