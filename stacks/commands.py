@@ -44,7 +44,7 @@ USAGE: dict[str, str] = {
 }
 CLI_USAGE: dict[str, str] = {
     "up": "up                                bring up the router and the example app, then run in the foreground",
-    "router": "router                            bring up (or refresh) the router",
+    "router": "router [--migrate-network]        bring up the router (and move it to YADOCKERI_ROUTER_SUBNET)",
     "bot": "bot                               run the Slack bot (and the scheduler)",
     "reaper": "reaper                            run the scheduler without Slack",
     "install": "install                           install yadockeri as swarm services",
@@ -68,6 +68,7 @@ class Command:
     keep_seconds: int | None = None
     forever: bool = False
     with_stacks: bool = False
+    migrate_network: bool = False  # router --migrate-network
     topic: str | None = None  # for `help VERB`
     token_action: str | None = None  # token: mine (Slack: yours), revoke-mine, create, list, revoke
     token_name: str | None = None
@@ -222,10 +223,10 @@ def _parse_help(rest: list[str], origin: Origin) -> Command:
 
 
 def _parse_cli_only(verb: str, rest: list[str]) -> Command:
-    flags = {"--stacks": False} if verb == "uninstall" else {}
+    flags = {"uninstall": {"--stacks": False}, "router": {"--migrate-network": False}}.get(verb, {})
     options, args = _options(rest, flags, verb, "cli")
     _positionals(args, [], verb, "cli")
-    return Command(verb=verb, with_stacks="--stacks" in options)
+    return Command(verb=verb, with_stacks="--stacks" in options, migrate_network="--migrate-network" in options)
 
 
 _PARSERS = {

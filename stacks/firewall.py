@@ -20,6 +20,8 @@ from __future__ import annotations
 import ipaddress
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 INPUT_CHAIN = "YADOCKERI-INPUT"
@@ -100,6 +102,30 @@ def remove() -> None:
             pass
         _run(iptables, ["-F", chain])
         _run(iptables, ["-X", chain])
+
+
+def hold_rule(port: int) -> list[str]:
+    """New connections to `port` dropped, not refused: a client sends its SYN again a second
+    later (the router's task being replaced meanwhile). Pure."""
+    return ["INPUT", "-p", "tcp", "--dport", str(port), "--syn", "-j", "DROP"]
+
+
+@contextmanager
+def holding_connections(port: int) -> Iterator[bool]:
+    """Hold new connections to `port` on this host while the block runs. Yields whether they are
+    held (no iptables, or not root: they are not, and a client may see a refused connection)."""
+    iptables = shutil.which("iptables")
+    held = False
+    try:
+        if iptables is not None:
+            held = _run(iptables, ["-I", *hold_rule(port)]).returncode == 0
+    except PermissionError:
+        held = False
+    try:
+        yield held
+    finally:
+        if held and iptables is not None:
+            _run(iptables, ["-D", *hold_rule(port)])
 
 
 def _run(iptables: str, args: list[str]) -> subprocess.CompletedProcess[str]:

@@ -407,16 +407,16 @@ def _config_name_re(settings: Settings) -> re.Pattern[str]:
     return re.compile(rf"^{re.escape(settings.router_service)}-nginx-[0-9a-f]{{12}}$")
 
 
-def _find_network(swarm: Swarm, name: str) -> dict[str, Any] | None:
+def find_network(swarm: Swarm, name: str) -> dict[str, Any] | None:
     found = swarm.networks_named(name)
     if len(found) > 1:
         raise ConfigError(f"several Docker networks are named {name}; remove the extra ones")
     return found[0] if found else None
 
 
-def _ensure_network(swarm: Swarm, name: str, subnet: IPv4Network | None = None) -> None:
+def ensure_network(swarm: Swarm, name: str, subnet: IPv4Network | None = None) -> None:
     """The network, made if missing (with `subnet`, checked against every other: router_network.py)."""
-    network = _find_network(swarm, name)
+    network = find_network(swarm, name)
     if network is None:
         if subnet is not None:
             router_network.check_subnet(subnet, pools=swarm.address_pools(), networks=swarm.all_networks(), name=name)
@@ -521,7 +521,7 @@ def _rolled_out(swarm: Swarm, spec: dict[str, Any]) -> bool:
     return True
 
 
-def _health_ok(url: str) -> bool:
+def health_ok(url: str) -> bool:
     try:
         response = requests.get(url, timeout=2)
     except requests.RequestException:
@@ -533,7 +533,7 @@ def _wait_until_healthy(swarm: Swarm, settings: Settings, spec: dict[str, Any], 
     url = settings.router_check_url + HEALTH_PATH
 
     def healthy() -> bool | None:
-        return True if _rolled_out(swarm, spec) and _health_ok(url) else None
+        return True if _rolled_out(swarm, spec) and health_ok(url) else None
 
     def not_answering() -> bool:
         problem = _task_problem(swarm, spec["name"])
@@ -626,7 +626,7 @@ def check_router(swarm: Swarm, settings: Settings) -> None:
     """Refuse at once when the router does not run as these settings say: a deploy would wait its
     whole timeout for a router that never answers for it. Never changes the router."""
     service = swarm.service(settings.router_service)
-    network = _find_network(swarm, settings.router_network)
+    network = find_network(swarm, settings.router_network)
     running = len(swarm.tasks(settings.router_service, desired_running=True)) if service else 0
     conf = _running_conf(swarm, service)
     found = router_differences(service, running_tasks=running, network_id=(network or {}).get("Id"),
@@ -651,10 +651,10 @@ def ensure_router(swarm: Swarm, settings: Settings, *, timeout: float = 30.0) ->
     nothing changed, nothing is written (the service's version stays the same). Returns what
     the packet filter says."""
     image = router_image(swarm, settings)  # first: a wrong image setting creates nothing
-    _ensure_network(swarm, settings.router_network, settings.router_subnet)
-    notice = router_network.too_small(_find_network(swarm, settings.router_network) or {}, settings)
+    ensure_network(swarm, settings.router_network, settings.router_subnet)
+    notice = router_network.too_small(find_network(swarm, settings.router_network) or {}, settings)
     if settings.control_network:
-        _ensure_network(swarm, settings.control_network)
+        ensure_network(swarm, settings.control_network)
     conf = router_conf(settings, status_upstream(swarm, settings))
     config_name, config_id = _ensure_config(swarm, settings, conf)
     spec = router_service_spec(settings, image=image, config_name=config_name, config_id=config_id)
@@ -684,10 +684,10 @@ def remove_router(swarm: Swarm, settings: Settings, *, timeout: float = 60.0) ->
     remove_stale_configs(swarm, settings)
     deadline = time.monotonic() + timeout
     for name in filter(None, (settings.router_network, settings.control_network)):
-        _remove_network(swarm, name, deadline, timeout)
+        remove_network(swarm, name, deadline, timeout)
 
 
-def _remove_network(swarm: Swarm, name: str, deadline: float, timeout: float) -> None:
+def remove_network(swarm: Swarm, name: str, deadline: float, timeout: float) -> None:
     """Remove the network, retried while the router's tasks leave it; then wait until this node
     dropped its copy too (after the manager removed it, once the router's containers stopped),
     so that an install right after finds no leftovers."""
@@ -695,7 +695,7 @@ def _remove_network(swarm: Swarm, name: str, deadline: float, timeout: float) ->
 
     def gone() -> bool | None:
         nonlocal removed
-        network = _find_network(swarm, name)
+        network = find_network(swarm, name)
         if network is None:
             return True
         if not removed:

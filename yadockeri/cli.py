@@ -218,6 +218,10 @@ def do_logs(engine: Engine, command: Command) -> int:
 def do_router(engine: Engine, command: Command) -> int:
     from stacks.router import ensure_router
 
+    if command.migrate_network:
+        from stacks.router_move import migrate_network
+
+        migrate_network(engine.swarm, engine.settings, say)
     firewall = ensure_router(engine.swarm, engine.settings)
     say(f"router `{engine.settings.router_service}` is up on port {engine.settings.router_port}"
         f" for *.{', *.'.join(engine.settings.domains)}")

@@ -8,6 +8,7 @@ from typing import Any
 
 import docker
 
+from ..errors import YadockeriError
 from .errors import APIError, NotFound, docker_errors
 from .labels import HASH_LABEL, label_filters
 
@@ -95,6 +96,21 @@ class Services:
                 endpoint_spec=spec.get("EndpointSpec"),
             )
         return True
+
+    def set_networks(self, name: str, networks: list[dict]) -> None:
+        """Put the service on these networks (`Target` by name or ID, with `Aliases`), as it is
+        otherwise: its tasks are replaced by its update config."""
+        current = self.service(name)
+        if current is None:
+            raise YadockeriError(f"no service {name}")
+        spec = current["Spec"]
+        with docker_errors(f"moving {name} to another network"):
+            self.api.update_service(
+                current["ID"], current["Version"]["Index"], task_template={**spec["TaskTemplate"], "Networks": networks},
+                name=spec["Name"], labels=spec.get("Labels"), mode=spec.get("Mode"),
+                update_config=spec.get("UpdateConfig"), rollback_config=spec.get("RollbackConfig"),
+                endpoint_spec=spec.get("EndpointSpec"),
+            )
 
     def remove_service(self, name: str) -> bool:
         with docker_errors(f"removing service {name}"):
