@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from .models import ApiToken, Deployment, Stack
+from .models import ApiToken, App, Deployment, Stack
 from .tokens import TokenRecord
 
 
@@ -85,6 +86,14 @@ class EventRecord:
     stack: str | None
     result: str
     detail: str | None
+
+
+def stack_columns() -> tuple[Any, ...]:
+    """A StackRecord's columns in its order, to select them without building ORM objects (a
+    list of a thousand stacks then costs a few milliseconds, not tens); joined with App."""
+    return (Stack.id, Stack.name, App.name, Stack.branch, Stack.commit, Stack.image, Stack.owner, Stack.state,
+            Stack.created_at, Stack.last_activity_at, Stack.last_request_at, Stack.requests, Stack.asleep,
+            Stack.keep_until, Stack.warned_at, Stack.middleware_hash, Stack.node, Stack.thread, Stack.first_live_at)
 
 
 def stack_record(row: Stack) -> StackRecord:

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select, update
 from ..config import AppConfig
 from ..errors import NotFound
 from ..models import App, Deployment, EnvVar, Stack, utcnow
-from ..records import StackRecord, stack_record
+from ..records import StackRecord, stack_columns, stack_record
 from .base import ACTIVE_DEPLOYMENT, LIVE, Queries, changed
 
 
@@ -37,7 +37,8 @@ class StackQueries(Queries):
 
     def list_stacks(self) -> list[StackRecord]:
         with self.reading() as s:
-            return [stack_record(r) for r in s.scalars(select(Stack).where(LIVE).order_by(Stack.name))]
+            rows = s.execute(select(*stack_columns()).join(App, Stack.app_id == App.id).where(LIVE).order_by(Stack.name))
+            return [StackRecord(*row) for row in rows]
 
     def update_stack(self, name: str, **values: object) -> None:
         with self.session() as s:
