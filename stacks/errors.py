@@ -59,3 +59,12 @@ class DockerUnavailable(YadockeriError):
 
 class Interrupted(YadockeriError):
     """The process running a deployment died; the deployment was marked interrupted."""
+
+
+class LimitReached(YadockeriError):
+    """A new stack would pass YADOCKERI_MAX_STACKS or YADOCKERI_MAX_STACKS_PER_OWNER; nothing was made."""
+
+    def __init__(self, message: str, *, setting: str, limit: int) -> None:
+        super().__init__(message)
+        self.setting = setting  # the variable's name, YADOCKERI_MAX_STACKS...
+        self.limit = limit
