@@ -26,6 +26,7 @@ from .blocks.stacks import (
     logs_fit,
     logs_message,
     status_message,
+    summary_message,
 )
 from .outbox import MessageRef
 from .progress import SlackReporter
@@ -93,8 +94,15 @@ def change_env(bot: Bot, asker: Asker, stack: str, set_values: dict[str, str], u
 def show_list(bot: Bot, asker: Asker, page: int = 0, replace: bool = False) -> None:
     stacks = bot.engine.list_stacks()
     urls = {s.name: bot.settings.stack_url(s.name) for s in stacks}
-    text, blocks = list_message(stacks, urls, page, next_=_upcoming(bot, stacks), person=bot.names.of)
+    text, blocks = list_message(stacks, urls, page, next_=_upcoming(bot, stacks), person=bot.names.of,
+                                capacity=bot.engine.capacity())
     asker.tell(text, blocks, replace=replace, title="Stacks")
+
+
+def show_summary(bot: Bot, asker: Asker) -> None:
+    """`list --summary`: how many stacks against the limits, and the router network's room."""
+    text, blocks = summary_message(bot.engine.capacity())
+    asker.tell(text, blocks, title="Stacks")
 
 
 def show_status(bot: Bot, asker: Asker, stack: str) -> None:
@@ -184,7 +192,7 @@ def publish_home(bot: Bot, asker: Asker, page: int = 0) -> None:
         return
     stacks = bot.engine.list_stacks()
     urls = {s.name: bot.settings.stack_url(s.name) for s in stacks}
-    view = home_view(stacks, urls, page, datetime.now(UTC), _upcoming(bot, stacks))
+    view = home_view(stacks, urls, page, datetime.now(UTC), _upcoming(bot, stacks), bot.engine.capacity())
     bot.client.views_publish(user_id=asker.user, view=view)
 
 

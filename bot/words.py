@@ -81,7 +81,7 @@ def _env(bot: Bot, asker: Asker, cmd: Command, trigger_id: str | None) -> None:
 
 
 def _list(bot: Bot, asker: Asker, cmd: Command, trigger_id: str | None) -> None:
-    bot.submit(asker, operations.show_list)
+    bot.submit(asker, operations.show_summary if cmd.summary else operations.show_list)
 
 
 def _status(bot: Bot, asker: Asker, cmd: Command, trigger_id: str | None) -> None:

@@ -35,7 +35,7 @@ USAGE: dict[str, str] = {
     "redeploy": "redeploy STACK                    rebuild the same branch at its newest commit",
     "destroy": "destroy STACK                     remove everything of the stack",
     "env": "env STACK [set KEY=VALUE ... | unset KEY ...]   show or change env vars (no rebuild)",
-    "list": "list                              what runs",
+    "list": "list [--summary]                  what runs (--summary: counts, limits, room left)",
     "status": "status STACK                      its state, URL and last deployments",
     "logs": "logs STACK [PROCESS]              recent logs of a process (default: web)",
     "keep": "keep STACK [--for 7d]             protect a stack from sleep and reap (max 30d)",
@@ -67,6 +67,7 @@ class Command:
     env_unset: tuple[str, ...] = ()
     keep_seconds: int | None = None
     forever: bool = False
+    summary: bool = False  # list --summary
     with_stacks: bool = False
     migrate_network: bool = False  # router --migrate-network
     topic: str | None = None  # for `help VERB`
@@ -170,8 +171,9 @@ def _parse_env(rest: list[str], origin: Origin) -> Command:
 
 
 def _parse_list(rest: list[str], origin: Origin) -> Command:
-    _positionals(rest, [], "list", origin)
-    return Command(verb="list")
+    options, args = _options(rest, {"--summary": False}, "list", origin)
+    _positionals(args, [], "list", origin)
+    return Command(verb="list", summary="--summary" in options)
 
 
 def _parse_logs(rest: list[str], origin: Origin) -> Command:

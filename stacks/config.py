@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -205,6 +206,9 @@ class Settings(BaseSettings):
     max_replicas: int = 4
     max_processes: int = 16  # processes plus middleware services of one stack
     max_tmpfs: Size = "256m"  # each tmpfs mount of a middleware service
+    # Stacks (stacks/capacity.py): None is no limit. Per owner: admins and pull requests' `github` are not limited.
+    max_stacks: int | None = None
+    max_stacks_per_owner: int | None = None
     # What is read from a branch: checked against git's own sizes before anything is read.
     max_spec_bytes: int = 256 * 1024  # .yadockeri.yml and the compose file, each
     max_context_bytes: Size = "1g"  # the build context (the commit's tree under build.context)
@@ -292,6 +296,14 @@ class Settings(BaseSettings):
             raise ValueError("YADOCKERI_MAX_REPLICAS and YADOCKERI_MAX_PROCESSES must be at least 1, "
                              "YADOCKERI_MAX_SPEC_BYTES at least 1024")
         return self
+
+    @field_validator("max_stacks", "max_stacks_per_owner")
+    @classmethod
+    def _stack_caps_positive(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"YADOCKERI_{(info.field_name or '').upper()} must be at least 1, not {value} "
+                             "(leave it unset for no limit)")
+        return value
 
     @field_validator("router_subnet")
     @classmethod

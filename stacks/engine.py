@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .api_tokens import ApiTokens
+from .capacity import Capacity, measure
 from .config import AppConfig, Settings
 from .connections import DockerConnections
 from .docker_adapter.labels import PROCESS_LABEL, ROLE_LABEL, STACK_LABEL, service_name
@@ -145,6 +146,7 @@ class Engine(Checks):
             app_name = existing.app
         else:
             app_name = self.settings.app(app)[0]
+            self.jobs.require_room(stack, actor)  # a new stack: refused at a cap before anything, Docker too
         self.check_docker()
         self._require_router()
         self._require_registry()
@@ -241,12 +243,16 @@ class Engine(Checks):
     def list_stacks(self) -> list[StackRecord]:
         return self.store.list_stacks()
 
+    def capacity(self) -> Capacity:
+        """Stacks against YADOCKERI_MAX_STACKS*, and the router network's room (Docker may not say)."""
+        return measure(self.store.count_stacks(), self.settings, lambda: self.swarm)
+
     def status(self, stack: str) -> StackStatus:
         record = self.store.require_stack(stack)
         services = []
         try:
             for service in self.swarm.services(**{STACK_LABEL: stack}):
-                services.append(self._service_state(service))
+                services.append(_service_state(self.swarm, service))
         except DockerUnavailable:
             pass  # status still says what the database knows
         return StackStatus(
@@ -254,15 +260,6 @@ class Engine(Checks):
             services=sorted(services, key=lambda s: (s.role, s.name)), env_keys=sorted(self.store.get_env(stack)),
             next=self.next_for(record),
         )
-
-    def _service_state(self, service: dict) -> ServiceState:
-        spec = service["Spec"]
-        tasks = [t for t in self.swarm.tasks(spec["Name"]) if t["DesiredState"] == "running"]
-        running = sum(1 for t in tasks if t["Status"]["State"] == "running")
-        desired = spec.get("Mode", {}).get("Replicated", {}).get("Replicas", len(tasks))
-        errors = [t["Status"].get("Err") for t in self.swarm.tasks(spec["Name"]) if t["Status"].get("Err")]
-        return ServiceState(spec["Name"], spec.get("Labels", {}).get(ROLE_LABEL, "?"), running, desired,
-                            errors[-1] if errors and running < desired else None)
 
     def env(self, stack: str) -> dict[str, str]:
         """The stack's env vars, masked: values are never shown whole."""
@@ -295,6 +292,16 @@ class Engine(Checks):
 
     def set_deployment_message(self, deployment_id: int, message: str) -> None:
         self.store.set_deployment(deployment_id, message=message)
+
+
+def _service_state(swarm: Swarm, service: dict) -> ServiceState:
+    spec = service["Spec"]
+    tasks = [t for t in swarm.tasks(spec["Name"]) if t["DesiredState"] == "running"]
+    running = sum(1 for t in tasks if t["Status"]["State"] == "running")
+    desired = spec.get("Mode", {}).get("Replicated", {}).get("Replicas", len(tasks))
+    errors = [t["Status"].get("Err") for t in swarm.tasks(spec["Name"]) if t["Status"].get("Err")]
+    return ServiceState(spec["Name"], spec.get("Labels", {}).get(ROLE_LABEL, "?"), running, desired,
+                        errors[-1] if errors and running < desired else None)
 
 
 def _trusted(app: AppConfig, pull: PullRequestRecord | None) -> AppConfig:

@@ -62,4 +62,13 @@ class Interrupted(YadockeriError):
 
 
 class CapacityReached(YadockeriError):
-    """A limit of the installation is reached (stacks, addresses on the router network)."""
+    """No address is left on the router network for one more web process."""
+
+
+class LimitReached(YadockeriError):
+    """A new stack would pass YADOCKERI_MAX_STACKS or YADOCKERI_MAX_STACKS_PER_OWNER; nothing was made."""
+
+    def __init__(self, message: str, *, setting: str, limit: int) -> None:
+        super().__init__(message)
+        self.setting = setting  # the variable's name, YADOCKERI_MAX_STACKS...
+        self.limit = limit

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from .capacity import StackLimits
     from .docker_adapter.buildkit import BuildRequest
     from .gitrepo import CommitInfo
     from .store import DeploymentRecord, LockRecord, StackRecord
@@ -159,6 +160,8 @@ class StorePort(Protocol):
 
     def list_stacks(self) -> list[StackRecord]: ...
 
+    def require_room(self, owner: str, *, admin: bool, limits: StackLimits) -> None: ...
+
     def update_stack(self, name: str, **values: object) -> None: ...
 
     def claim_first_live(self, name: str) -> bool: ...
@@ -181,7 +184,8 @@ class StorePort(Protocol):
 
     # Deployments and their steps
     def create_deployment(self, *, stack: str, app: str, branch: str, kind: str, actor: str, source: str,
-                          create: bool, admin: bool = False) -> tuple[DeploymentRecord, bool]: ...
+                          create: bool, admin: bool = False,
+                          limits: StackLimits | None = None) -> tuple[DeploymentRecord, bool]: ...
 
     def get_deployment(self, deployment_id: int) -> DeploymentRecord: ...
 

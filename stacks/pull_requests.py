@@ -4,6 +4,7 @@ A `pull_request` webhook (opened, reopened, synchronize) deploys the pull reques
 (`pull/N/head`, fetched from `refs/pull/N/head`) as the stack its app's template names; `closed`
 destroys it. A periodic reconciliation repairs missed deliveries against the open pull requests.
 Pull-request stacks are owned by the `github` identity; admins may still change or destroy them.
+They count toward YADOCKERI_MAX_STACKS, never toward the per-person cap (stacks/capacity.py).
 
 What happens is told on GitHub (stacks/github.py, through its outbox): a deployment per deployed
 commit with its statuses (in_progress, success with the URL, failure with the reason, inactive on
@@ -17,6 +18,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from .capacity import GITHUB_OWNER
 from .config import AppConfig
 from .deliveries import DeliveryQueue, MalformedPayload
 from .engine import Engine
@@ -31,7 +33,7 @@ from .text import inert
 
 log = logging.getLogger(__name__)
 
-GITHUB = Actor(id="github", source="github")
+GITHUB = Actor(id=GITHUB_OWNER, source="github")
 OPENING = ("opened", "reopened", "synchronize")
 MARKER = "<!-- yadockeri -->"
 FRONT_ENDS = {"slack": "Slack", "cli": "the command line", "api": "the API"}

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from .capacity import StackLimits
 from .config import Settings
-from .errors import BranchNotFound, PermissionDenied, YadockeriError
+from .errors import BranchNotFound, LimitReached, PermissionDenied, YadockeriError
 from .feed import DeploymentFeed
 from .jobs import RULES, JobKind
 from .models import utcnow
@@ -155,14 +156,17 @@ class JobRunner:
 
     def submit(self, stack: str, app: str, branch: str, kind: str, actor: Actor, reporter: Reporter | None,
                 *, create: bool = False, env: dict[str, str] | None = None) -> JobHandle:
-        try:  # the owner check again, atomically with the record: the stack may have moved meanwhile
+        try:  # the owner and limit checks again, atomically with the record: stacks may have changed meanwhile
             deployment, created = self.store.create_deployment(
                 stack=stack, app=app, branch=branch, kind=kind, actor=actor.id, source=actor.source, create=create,
-                admin=actor.admin,
+                admin=actor.admin, limits=StackLimits.of(self.settings) if create else None,
             )
         except PermissionDenied:
             self.store.add_event(actor=actor.id, source=actor.source, action=kind, stack=stack, result="refused",
                                  detail="not owner or admin")
+            raise
+        except LimitReached as error:
+            self._refused(error, actor, kind, stack)
             raise
         if created and env:  # before the job runs: its first release sees them
             self.store.change_env(stack, env, [], actor.id)
@@ -174,6 +178,18 @@ class JobRunner:
         answer: Future = Future()
         done = self._pool.submit(self._run, deployment, guard, created, answer)
         return JobHandle(deployment, answer, done)
+
+    def require_room(self, stack: str, actor: Actor) -> None:
+        """Refuse a new stack at YADOCKERI_MAX_STACKS or _PER_OWNER, before anything is done."""
+        try:
+            self.store.require_room(actor.id, admin=actor.admin, limits=StackLimits.of(self.settings))
+        except LimitReached as error:
+            self._refused(error, actor, "deploy", stack)
+            raise
+
+    def _refused(self, error: LimitReached, actor: Actor, kind: str, stack: str) -> None:
+        self.store.add_event(actor=actor.id, source=actor.source, action=kind, stack=stack, result="refused",
+                             detail=f"limit {error.setting}={error.limit}")
 
     def _watching(self, deployment: DeploymentRecord) -> list[Reporter]:
         reporters = []

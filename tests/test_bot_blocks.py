@@ -15,10 +15,20 @@ from bot.blocks.common import as_dicts, stack_actions
 from bot.blocks.deployment import Progress, StepLine, details_message, notice_line, progress_message
 from bot.blocks.home import home_view, restricted_home_view
 from bot.blocks.modals import deploy_modal, env_modal, message_modal
-from bot.blocks.stacks import destroy_prompt, list_message, logs_fit, logs_message, status_message
+from bot.blocks.stacks import (
+    capacity_text,
+    destroy_prompt,
+    list_message,
+    logs_fit,
+    logs_message,
+    status_message,
+    summary_message,
+)
 from bot.listeners.views.env_submitted import read_env_form
 from bot.text import code, error_text, esc, mention, named, who
+from stacks.capacity import Capacity, StackCounts
 from stacks.engine import ServiceState, StackStatus
+from stacks.router_network import Addresses
 from stacks.secrets import mask
 from stacks.store import DeploymentRecord, StackRecord
 from tests.support.slack_requests import state_values
@@ -157,6 +167,35 @@ def test_list_is_paginated_within_50_blocks(client: WebClient) -> None:
     assert "5m ago" in str(as_dicts(pages[0][1])) and "owner akira ·" in str(as_dicts(pages[0][1]))
     assert "<@" not in str(as_dicts(pages[0][1]))  # a list (maybe a reply in a thread) pings no owner
     assert list_message([], {}, 0)[0].startswith("No stacks yet")
+
+
+CAPACITY = Capacity(StackCounts(412, 180, 232, 0), 1000, 5, "router", Addresses("router", "172.16.0.0/19", 8189, 184))
+SUMMARY = ("stacks: 412 (180 running, 232 asleep) of at most 1000 · router network router (172.16.0.0/19): "
+           "184 of 8189 addresses taken, 8005 free · per person: at most 5 stacks")
+
+
+def test_the_capacity_is_one_context_line_under_the_list_and_on_the_home_tab(client: WebClient) -> None:
+    assert capacity_text(CAPACITY) == SUMMARY
+    hostile = Capacity(StackCounts(), None, None, "router", None, "<!channel> cannot reach <http://evil|x>")
+    assert "&lt;!channel&gt;" in capacity_text(hostile) and "<http" not in capacity_text(hostile)
+    stacks = [stack_record(f"s{n:03d}") for n in range(95)]
+    urls = {s.name: f"http://{s.name}.y.localhost" for s in stacks}
+    for page in range(3):
+        text, blocks = list_message(stacks, urls, page, NOW, capacity=CAPACITY)
+        assert len(blocks) <= 50 and as_dicts(blocks)[1]["elements"][0]["text"] == SUMMARY
+        post(client, (text, blocks))
+    empty = list_message([], {}, 0, capacity=hostile)
+    assert as_dicts(empty[1])[1]["type"] == "context"
+    post(client, empty)
+    text, blocks = summary_message(CAPACITY)
+    assert text == "stacks: 412 (180 running, 232 asleep) of at most 1000" and "per person" in str(as_dicts(blocks))
+    post(client, (text, blocks))
+    for page in range(3):
+        home = home_view(stacks[:65], urls, page, NOW, capacity=CAPACITY).to_dict()
+        assert len(home["blocks"]) <= 100 and home["blocks"][2]["elements"][0]["text"] == SUMMARY
+        assert client.views_publish(user_id="U123", view=home)["ok"]
+    none_yet = home_view([], {}, 0, NOW, capacity=CAPACITY).to_dict()
+    assert none_yet["blocks"][2]["elements"][0]["text"] == "No stacks yet. " + SUMMARY
 
 
 def test_status_logs_and_destroy_prompt_are_accepted(client: WebClient) -> None:

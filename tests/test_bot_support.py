@@ -42,6 +42,7 @@ CHANNEL, NOTIFY = "C123", "C0NOTIFY"
 OUTSIDE = "C0OUT"  # public, the bot not in it: it posts there (chat:write.public) but shares no file
 PRIVATE = "G0PRIV"  # private, the bot not in it: it cannot post there at all
 OWNER, OTHER, ADMIN = "U123", "U456", "U0ADMIN"
+NO_DOCKER = "unix:///nonexistent/docker.sock"
 
 
 def test_support_module_has_no_tests_of_its_own() -> None:
@@ -82,7 +83,8 @@ def quiet_engine(tmp_path: Path) -> Iterator[Engine]:
     """An engine with its own database and no stacks; used by tests that never reach Docker."""
     repo = tmp_path / "repo"
     repo.mkdir()
-    engine = Engine(Settings(data_dir=tmp_path / "data", apps={"demo": AppConfig(repo=str(repo), default=True)}))
+    engine = Engine(Settings(data_dir=tmp_path / "data", apps={"demo": AppConfig(repo=str(repo), default=True)}),
+                    docker_host=NO_DOCKER)  # what asks Docker (a list's router network) hears it is not there
     engine.start()
     yield engine
     engine.close()
@@ -165,8 +167,8 @@ def home_opened(user: str) -> dict[str, Any]:
 
 def spy_on(engine: Engine, calls: list[tuple[str, tuple, dict]]) -> None:
     """Record every call of the engine's front-end methods (so a test can say: none happened)."""
-    for name in ("deploy", "redeploy", "destroy", "change_env", "list_stacks", "status", "env", "logs", "stack",
-                 "set_thread", "set_deployment_message"):
+    for name in ("deploy", "redeploy", "destroy", "change_env", "list_stacks", "capacity", "status", "env", "logs",
+                 "stack", "set_thread", "set_deployment_message"):
         original = getattr(engine, name)
 
         def recorder(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:

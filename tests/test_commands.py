@@ -16,6 +16,7 @@ from stacks.errors import UsageError
         ("redeploy akira", Command(verb="redeploy", stack="akira")),
         ("destroy akira", Command(verb="destroy", stack="akira")),
         ("list", Command(verb="list")),
+        ("list --summary", Command(verb="list", summary=True)),
         ("status toru", Command(verb="status", stack="toru")),
         ("logs akira", Command(verb="logs", stack="akira", process="web")),
         ("logs akira worker", Command(verb="logs", stack="akira", process="worker")),

@@ -177,6 +177,12 @@ def do_env(engine: Engine, command: Command) -> int:
 
 
 def do_list(engine: Engine, command: Command) -> int:
+    if command.summary:  # counts only: quick with thousands of stacks
+        from stacks.capacity import summary_lines
+
+        for line in summary_lines(engine.capacity()):
+            say(line)
+        return EXIT_OK
     stacks = engine.list_stacks()
     if not stacks:
         say("no stacks yet: `yadockeri deploy NAME BRANCH` makes one")

@@ -7,16 +7,17 @@ from datetime import datetime
 from slack_sdk.models.blocks import Block, DividerBlock, HeaderBlock
 from slack_sdk.models.views import View
 
+from stacks.capacity import Capacity
 from stacks.store import StackRecord
 
 from .common import context, pager, pages_of, section, stack_actions
-from .stacks import stack_line
+from .stacks import capacity_text, stack_line
 
 HOME_PAGE = 30  # 3 blocks a stack: 3 + 90 + 2 <= 100
 
 
 def home_view(stacks: list[StackRecord], urls: dict[str, str], page: int = 0, now: datetime | None = None,
-              next_: dict[str, str] | None = None) -> View:
+              next_: dict[str, str] | None = None, capacity: Capacity | None = None) -> View:
     pages = pages_of(len(stacks), HOME_PAGE)
     page = min(max(page, 0), pages - 1)
     blocks: list[Block] = [
@@ -24,7 +25,9 @@ def home_view(stacks: list[StackRecord], urls: dict[str, str], page: int = 0, no
         section("A review environment for any branch. `/yadockeri deploy NAME BRANCH` makes one, "
                 "`/yadockeri help` says the rest."),
     ]
-    if not stacks:
+    if capacity is not None:  # its stacks line counts them
+        blocks.append(context(("No stacks yet. " if not stacks else "") + capacity_text(capacity)))
+    elif not stacks:
         blocks.append(context("No stacks yet."))
     else:
         blocks.append(context(f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''}"))

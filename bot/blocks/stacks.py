@@ -6,6 +6,7 @@ from datetime import datetime
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
 
+from stacks.capacity import Capacity, summary_lines
 from stacks.engine import StackStatus
 from stacks.store import StackRecord
 
@@ -13,7 +14,7 @@ from ..text import ago, code, code_block, duration, esc, first_line, link, named
 from .common import DESTROY_CANCEL, DESTROY_CONFIRMED, STATUS, context, pager, pages_of, section, stack_actions
 from .deployment import Person
 
-LIST_PAGE = 40  # 1 + 40 + pager (2) + 1 <= 50 blocks of a message
+LIST_PAGE = 40  # 1 + summary (1) + 40 + pager (2) <= 50 blocks of a message
 LOGS_INLINE_MAX = 2900
 STATE_MARKS = {"running": ":large_green_circle:", "deploying": ":large_blue_circle:", "failed": ":red_circle:",
                "sleeping": ":zzz:", "warned": ":warning:", "destroying": ":wastebasket:"}
@@ -30,17 +31,31 @@ def stack_line(stack: StackRecord, url: str, now: datetime | None = None, next_:
             f"last activity {ago(stack.last_activity_at, now)}{upcoming}")
 
 
+def capacity_text(capacity: Capacity) -> str:
+    """The summary of `list --summary` on one line (stacks, router network, per person)."""
+    return " · ".join(esc(line) for line in summary_lines(capacity))
+
+
+def summary_message(capacity: Capacity) -> tuple[str, list[Block]]:
+    """The answer to `list --summary`."""
+    lines = summary_lines(capacity)
+    return lines[0], [section("\n".join(esc(line) for line in lines))]
+
+
 def list_message(stacks: list[StackRecord], urls: dict[str, str], page: int = 0, now: datetime | None = None,
-                 next_: dict[str, str] | None = None, person: Person = named) -> tuple[str, list[Block]]:
-    """A page of stacks; owners are named, not mentioned (the answer may be a reply in a thread)."""
+                 next_: dict[str, str] | None = None, person: Person = named,
+                 capacity: Capacity | None = None) -> tuple[str, list[Block]]:
+    """A page of stacks; owners are named, not mentioned (the answer may be a reply in a thread);
+    with the capacity as a context line under the head."""
+    summary: list[Block] = [context(capacity_text(capacity))] if capacity is not None else []
     if not stacks:
         text = "No stacks yet: `/yadockeri deploy NAME BRANCH` makes one."
-        return text, [section(text)]
+        return text, [section(text), *summary]
     pages = pages_of(len(stacks), LIST_PAGE)
     page = min(max(page, 0), pages - 1)
     shown = stacks[page * LIST_PAGE:(page + 1) * LIST_PAGE]
     text = f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''}"
-    blocks: list[Block] = [section(f"*{text}*")]
+    blocks: list[Block] = [section(f"*{text}*"), *summary]
     for stack in shown:
         blocks.append(section(stack_line(stack, urls[stack.name], now, (next_ or {}).get(stack.name, ""), person),
                               accessory=ButtonElement(text="Status", action_id=STATUS, value=stack.name)))

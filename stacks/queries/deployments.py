@@ -8,31 +8,37 @@ from datetime import datetime
 
 from sqlalchemy import delete, select, update
 
+from ..capacity import StackLimits
 from ..errors import NotFound, PermissionDenied, YadockeriError
 from ..jobs import BUILDS_BRANCH  # the kinds that build the deployment's branch
 from ..models import App, Deployment, DeploymentStep, Stack, StackLock, utcnow
 from ..records import DeploymentRecord, deployment_record
 from .base import ACTIVE_DEPLOYMENT, LIVE, Queries, changed, insert, live_stack
+from .stacks import check_room, serialise_new_stacks
 
 
 class DeploymentQueries(Queries):
     def create_deployment(
         self, *, stack: str, app: str, branch: str, kind: str, actor: str, source: str, create: bool,
-        admin: bool = False,
+        admin: bool = False, limits: StackLimits | None = None,
     ) -> tuple[DeploymentRecord, bool]:
         """Queue a deployment; with create=True a missing stack is created, owned by actor.
 
-        Who may build which branch is decided again here, on the stack row as it is in this
-        transaction (locked): the caller's earlier check ran before its Docker calls, and the
-        stack may have been created or moved meanwhile. Returns the deployment and whether the
-        stack was created by this call.
+        Who may build which branch, and whether a new stack fits the `limits`, is decided again
+        here, on the rows as they are in this transaction (locked): the caller's earlier checks
+        ran before its Docker calls, and stacks may have been created or moved meanwhile. Returns
+        the deployment and whether the stack was created by this call.
         """
         with self.session() as s:
+            if create and limits is not None and limits.any:
+                serialise_new_stacks(s)
             row = live_stack(s, stack, lock=True)
             created = False
             if row is None:
                 if not create:
                     raise NotFound(f"there is no stack named `{stack}`; `list` shows the stacks")
+                if limits is not None:
+                    check_room(s, actor, admin=admin, limits=limits)
                 app_row = s.scalar(select(App).where(App.name == app))
                 if app_row is None:
                     raise NotFound(f"no app named `{app}`")

@@ -1,10 +1,12 @@
 """Apps and stacks: the apps yadockeri.yml names, and the live stacks (read, change, destroy,
-the images they use)."""
+the images they use, how many there are against the limits)."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.orm import Session
 
+from ..capacity import OwnedStack, StackCounts, StackLimits, installation_full, owner_full
 from ..config import AppConfig
 from ..errors import NotFound
 from ..models import App, Deployment, EnvVar, Stack, utcnow
@@ -39,6 +41,20 @@ class StackQueries(Queries):
         with self.reading() as s:
             rows = s.execute(select(*stack_columns()).join(App, Stack.app_id == App.id).where(LIVE).order_by(Stack.name))
             return [StackRecord(*row) for row in rows]
+
+    def count_stacks(self) -> StackCounts:
+        """Live stacks by state, in one grouped COUNT (flat cost however many there are)."""
+        with self.reading() as s:
+            rows = s.execute(select(Stack.state, Stack.asleep, func.count()).where(LIVE).group_by(Stack.state, Stack.asleep))
+            by = [(state, bool(asleep), int(count)) for state, asleep, count in rows]
+        return StackCounts(total=sum(n for _, _, n in by), running=sum(n for st, a, n in by if st == "running" and not a),
+                           asleep=sum(n for _, a, n in by if a), failed=sum(n for st, _, n in by if st == "failed"))
+
+    def require_room(self, owner: str, *, admin: bool, limits: StackLimits) -> None:
+        """Refuse (LimitReached) a new stack by this creator if a cap is reached."""
+        if limits.any:
+            with self.reading() as s:
+                check_room(s, owner, admin=admin, limits=limits)
 
     def update_stack(self, name: str, **values: object) -> None:
         with self.session() as s:
@@ -102,3 +118,29 @@ class StackQueries(Queries):
                 .order_by(Deployment.id.desc()).limit(limit * 10)
             )
             return [image for image in dict.fromkeys(images) if image][:limit]
+
+
+# Room for a new stack ---------------------------------------------------------------------------
+NEW_STACKS_LOCK = 0x79616B6F  # PostgreSQL advisory lock: one creation of a stack at a time, when capped
+
+
+def check_room(session: Session, owner: str, *, admin: bool, limits: StackLimits) -> None:
+    """The caps, counted in this transaction: the person's own first (what they can act on)."""
+    if limits.max_per_owner is not None and limits.limits_owner(owner, admin=admin):
+        owned = [OwnedStack(name, bool(asleep)) for name, asleep in
+                 session.execute(select(Stack.name, Stack.asleep).where(Stack.owner == owner, LIVE).order_by(Stack.name))]
+        if len(owned) >= limits.max_per_owner:
+            raise owner_full(limits.max_per_owner, owned)
+    if limits.max_stacks is not None:
+        total = session.scalar(select(func.count()).select_from(Stack).where(LIVE)) or 0
+        if total >= limits.max_stacks:
+            asleep = session.scalar(select(func.count()).select_from(Stack).where(LIVE, Stack.asleep.is_(True))) or 0
+            raise installation_full(limits.max_stacks, total, asleep)
+
+
+def serialise_new_stacks(session: Session) -> None:
+    """Make concurrent creations of stacks count one after the other until this transaction ends.
+    SQLite's BEGIN IMMEDIATE already serialises writers; PostgreSQL needs a lock that covers rows
+    that do not exist yet."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": NEW_STACKS_LOCK})
