@@ -57,6 +57,7 @@ def past_docker(engine: Engine, during_docker_checks: Callable[[], object] | Non
     engine._require_router = lambda: None  # type: ignore[method-assign]  # no router here
     engine._require_registry = lambda: None  # type: ignore[method-assign]  # no registry here
     engine._refuse_foreign_stack = lambda stack: None  # type: ignore[method-assign]  # no swarm here
+    engine._require_router_address = lambda: None  # type: ignore[method-assign]  # no router network here
     engine.jobs._pool.submit = lambda *args, **kwargs: Future()  # type: ignore[method-assign]  # never run
     return engine
 
