@@ -131,18 +131,21 @@ def _router_on(swarm: Swarm, settings: Settings, names: list[str]) -> None:
     ids = {name: (find_network(swarm, name) or {}).get("Id") for name in wanted}
     if have == set(ids.values()):
         return
+    before = {t["ID"] for t in swarm.tasks(settings.router_service)}
     with firewall.holding_connections(settings.router_port):
         swarm.set_networks(settings.router_service, [{"Target": name} for name in wanted])
-        poll_until(lambda: True if _router_tasks_on(swarm, settings, wanted) else None, timeout=STEP_TIMEOUT,
+        poll_until(lambda: True if _router_replaced(swarm, settings, before, wanted) else None, timeout=STEP_TIMEOUT,
                    interval=0.1, timed_out=lambda: _fail(f"the router did not restart on {', '.join(wanted)}"))
     url = settings.router_check_url + HEALTH_PATH
     poll_until(lambda: True if health_ok(url) else None, timeout=STEP_TIMEOUT, interval=0.1,
                timed_out=lambda: _fail(f"the router does not answer {url} after moving"))
 
 
-def _router_tasks_on(swarm: Swarm, settings: Settings, names: list[str]) -> bool:
+def _router_replaced(swarm: Swarm, settings: Settings, before: set[str], names: list[str]) -> bool:
+    """Every router task meant to run is a new one, runs, and is on these networks."""
     tasks = swarm.tasks(settings.router_service, desired_running=True)
-    return bool(tasks) and all(t["Status"]["State"] == "running" and _attached(t) >= set(names) for t in tasks)
+    return bool(tasks) and all(t["ID"] not in before and t["Status"]["State"] == "running"
+                               and _attached(t) >= set(names) for t in tasks)
 
 
 def _fail(message: str) -> bool:

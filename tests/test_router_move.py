@@ -23,7 +23,7 @@ from stacks.models import utcnow
 from stacks.router import ensure_router, remove_router
 from stacks.router_move import migrate_network, temporary_name
 from tests.conftest import engine_stacks, purge, unique
-from tests.support.helpers import deploy, page, succeeded, wait_until
+from tests.support.helpers import ADMIN, DEPLOY_WAIT, deploy, page, succeeded, wait_until
 from tests.support.infra import free_port
 
 pytestmark = pytest.mark.swarm
@@ -51,7 +51,7 @@ class Client(threading.Thread):
                     ok = response.status_code == 200
                     self.failed += [] if ok else [f"{stack}: {response.status_code} {response.text[:80]}"]
                 except requests.RequestException as error:
-                    self.failed.append(f"{stack}: {type(error).__name__}")
+                    self.failed.append(f"{stack} at {time.strftime('%H:%M:%S')}: {type(error).__name__}: {error}"[:200])
                     ok = False
                 self.answered += ok
                 self.slowest = max(self.slowest, time.monotonic() - started)
@@ -98,13 +98,13 @@ def test_the_router_network_moves_to_a_larger_subnet_while_every_request_is_answ
     try:
         wait_until(lambda: client.answered >= 10, timeout=30, what="the client's first answers")
         lines: list[str] = []
-        migrate_network(engine.swarm, larger, lines.append)
+        migrate_network(engine.swarm, larger, lambda line: lines.append(f"{time.strftime('%H:%M:%S')} {line}"))
         time.sleep(2)
     finally:
         client.stop.set()
         client.join(60)
-    assert client.failed == [], client.failed[:10]
-    assert client.answered > 50 and f"router network `{small.router_network}` is now {NEW}" in lines[-1]
+    assert client.failed == [], (client.failed[:6], lines)
+    assert client.answered > 50 and f"router network `{small.router_network}` is now {NEW}" in lines[-1], lines
 
     found = router_network.addresses(engine.swarm, larger)
     assert found is not None and found.subnet == NEW
@@ -113,6 +113,8 @@ def test_the_router_network_moves_to_a_larger_subnet_while_every_request_is_answ
     assert ensure_router(engine.swarm, larger).count("room for") == 0
     for stack in stacks:
         assert page(larger, stack)["content"] == "main-1"
-    assert page(larger, asleep)["content"] == "main-1"  # woken on request, on the new network
+    woken = engine.wake(asleep, ADMIN)  # (a request wakes it through the scheduler's status endpoint)
+    assert woken is not None and succeeded(woken.wait(DEPLOY_WAIT))
+    assert page(larger, asleep)["content"] == "main-1"  # on the new network
     succeeded(deploy(engine, fresh := unique("new")))
     assert page(larger, fresh)["content"] == "main-1"
