@@ -56,7 +56,7 @@ from stacks.config import AppConfig, Settings  # noqa: E402
 from stacks.docker_adapter import Swarm  # noqa: E402
 from stacks.engine import Engine  # noqa: E402
 from stacks.router import ensure_router, remove_router  # noqa: E402
-from tests.support.infra import env_for_cli, free_port, purge, stop_process  # noqa: E402
+from tests.support.infra import env_for_cli, free_port, free_subnet, purge, stop_process  # noqa: E402
 from tests.support.sample_app import SampleRepo  # noqa: E402
 from tests.support.slack_requests import signed_headers, slash_command_body  # noqa: E402
 
@@ -279,7 +279,8 @@ def main() -> int:
     repo.checkout("main")
     settings = Settings(
         data_dir=work / "data", apps={f"{prefix}app": AppConfig(repo=str(repo.path), branch="main", default=True)},
-        router_network=f"{prefix}-router", router_service=f"{prefix}-router", router_port=free_port(),
+        router_network=f"{prefix}-router",
+        router_subnet=free_subnet(), router_service=f"{prefix}-router", router_port=free_port(),
         router_base_image=os.environ.get("YADOCKERI_ROUTER_BASE_IMAGE", "yadockeri/nginx-base:local"),
         update_monitor=2, deploy_timeout=120, poll_interval=0.2,
         firewall=False,  # a bench router: the install's packet filter is not its to change

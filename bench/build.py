@@ -39,7 +39,7 @@ from stacks.docker_adapter import Swarm
 from stacks.engine import Actor, Engine
 from stacks.progress import Reporter
 from stacks.router import ensure_router, remove_router
-from tests.support.infra import SESSION_PREFIX, free_port, purge
+from tests.support.infra import SESSION_PREFIX, free_port, free_subnet, purge
 from tests.support.sample_app import SampleRepo
 
 ADMIN = Actor(id="cli:bench", source="cli", admin=True)
@@ -93,7 +93,8 @@ class Sides:
         self.app = f"{prefix}app"
         self.settings = Settings(
             data_dir=self.work / "data", apps={self.app: AppConfig(repo=str(self.repo.path), default=True)},
-            router_network=f"{prefix}-router", router_service=f"{prefix}-router", router_port=free_port(),
+            router_network=f"{prefix}-router",
+        router_subnet=free_subnet(), router_service=f"{prefix}-router", router_port=free_port(),
             router_base_image="yadockeri/nginx-base:local", domain="y.localhost", firewall=False,
         )
         self.timer = BuildTimer()

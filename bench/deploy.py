@@ -49,7 +49,7 @@ from stacks.config import AppConfig, Settings
 from stacks.docker_adapter import Swarm
 from stacks.engine import Actor, Engine
 from stacks.router import ensure_router, remove_router
-from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, purge
+from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, free_subnet, purge
 from tests.support.sample_app import DOCKERFILE, SampleRepo
 
 POLL = 0.05  # the outside poller's interval, the same for both sides
@@ -244,7 +244,8 @@ def serve(prefix: str, work: Path, repo: SampleRepo) -> Bench:
     """Both ways' routers for `repo`'s app, and yadockeri running as after `scripts/up.sh`."""
     settings = Settings(
         data_dir=work / "data", apps={f"{prefix}app": AppConfig(repo=str(repo.path), default=True)},
-        router_network=f"{prefix}-router", router_service=f"{prefix}-router", router_port=free_port(),
+        router_network=f"{prefix}-router",
+        router_subnet=free_subnet(), router_service=f"{prefix}-router", router_port=free_port(),
         router_base_image="yadockeri/nginx-base:local", domain="y.localhost",
         firewall=False,  # a bench router: the install's packet filter is not its to change
     )

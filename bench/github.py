@@ -32,7 +32,7 @@ from stacks.router import ensure_router, remove_router
 from tests.support.api import ApiClient
 from tests.support.github_web.standin import GitHubStandin
 from tests.support.github_web.webhooks import deliver, pull_request_payload
-from tests.support.infra import SESSION_PREFIX, free_port, purge
+from tests.support.infra import SESSION_PREFIX, free_port, free_subnet, purge
 from tests.support.sample_app import SampleRepo
 
 REPO = "acme/shop"
@@ -51,7 +51,8 @@ def main() -> None:
     github.add_repo(REPO)
     app = f"{prefix}app"
     settings = Settings(
-        data_dir=work / "data", router_network=f"{prefix}-router", router_service=f"{prefix}-router",
+        data_dir=work / "data", router_network=f"{prefix}-router",
+        router_subnet=free_subnet(), router_service=f"{prefix}-router",
         router_port=free_port(), router_base_image="yadockeri/nginx-base:local", domain="y.localhost", firewall=False,
         api_port=0, api_rate="1000/s", github_token=github.token, github_api_url=github.url,
         github_webhook_secret=SECRET,

@@ -34,7 +34,7 @@ from stacks.engine import Actor, Engine
 from stacks.models import utcnow
 from stacks.router import ensure_router, remove_router
 from stacks.scheduler import Scheduler
-from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, purge
+from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, free_subnet, purge
 from tests.support.sample_app import SampleRepo
 
 ADMIN = Actor(id="cli:bench", source="cli", admin=True)
@@ -136,7 +136,8 @@ def main() -> None:
     common: dict[str, Any] = dict(
         data_dir=work / "data", apps={f"{prefix}app": AppConfig(repo=str(repo.path), default=True),
                                       f"{prefix}static": AppConfig(repo=str(static.path))},
-        router_network=f"{prefix}-router", router_base_image="yadockeri/nginx-base:local", poll_interval=0.2,
+        router_network=f"{prefix}-router",
+        router_subnet=free_subnet(), router_base_image="yadockeri/nginx-base:local", poll_interval=0.2,
         update_monitor=1, workers=8, sleep_after=3600, reap_after=30 * 86400, reaper_interval=3600,
         status_port=free_port(), activity_flush=1.0,
         firewall=False,  # bench routers: the install's packet filter is not theirs to change

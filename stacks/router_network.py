@@ -6,8 +6,9 @@ tasks wait in state `new` without a word). yadockeri creates it with YADOCKERI_R
 instead, checked against the swarm's address pools (each stack's own network takes a subnet
 of them) and every other network Docker knows on this node: a web container is on its stack's
 network and the router network at once, and docker_gwbridge is its way out, so an overlap
-would send its packets the wrong way. Other yadockeri router networks may overlap: no
-container joins two of them.
+would send its packets the wrong way. Two swarm networks with the same subnet share swarm's
+addresses (the tasks of the second never start), so another yadockeri on the same swarm (a
+second install, a test run) needs a subnet of its own.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network, ip_network
 from typing import TYPE_CHECKING, Any
 
-from .docker_adapter.labels import ROLE_LABEL
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -74,10 +74,9 @@ def check_subnet(subnet: IPv4Network, *, pools: list[str], networks: list[dict[s
         theirs = subnet_of(network)
         if network.get("Name") == name or theirs is None or not subnet.overlaps(theirs):
             continue
-        if (network.get("Labels") or {}).get(ROLE_LABEL) == "router":
-            continue  # another yadockeri's router network: no container is on both
         raise ConfigError(f"YADOCKERI_ROUTER_SUBNET {subnet} overlaps Docker's network `{network.get('Name')}` "
-                          f"({theirs}); choose a subnet no other network uses")
+                          f"({theirs}): swarm would hand out the same addresses on both (a task of the later "
+                          "one then never starts); choose a subnet no other network uses")
 
 
 def too_small(network: dict[str, Any], settings: Settings) -> str | None:

@@ -20,7 +20,7 @@ import pytest
 from stacks.config import AppConfig, Settings
 from stacks.docker_adapter import Swarm
 from stacks.engine import Actor, Engine
-from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, purge, unique  # noqa: F401 (tests import them from here)
+from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, free_subnet, purge, unique  # noqa: F401 (tests import them from here)
 from tests.support.sample_app import SampleRepo
 from tests.test_bot_support import bot, quiet_bot, quiet_engine, slack  # noqa: F401 (the bot tests' fixtures, for every test module)
 
@@ -60,6 +60,7 @@ def infra(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPathF
 
     values: dict[str, Any] = {
         "router_network": f"{SESSION_PREFIX}-router",
+        "router_subnet": free_subnet(22),  # its own: another yadockeri on this engine may use the default
         "router_service": f"{SESSION_PREFIX}-router",
         "router_port": free_port(),
         "router_base_image": os.environ.get("YADOCKERI_ROUTER_BASE_IMAGE", "yadockeri/nginx-base:local"),

@@ -32,6 +32,7 @@ from stacks.router import (
     remove_router,
     router_dir_hash,
 )
+from tests.support.infra import free_subnet
 
 pytestmark = pytest.mark.swarm
 
@@ -151,6 +152,7 @@ def client() -> Iterator[docker.DockerClient]:
 def _settings(tmp_path, **overrides) -> Settings:
     values: dict[str, Any] = dict(
         router_network=f"{PREFIX}rnet",
+        router_subnet=free_subnet(),  # its own: two networks of one subnet share swarm's addresses
         router_service=f"{PREFIX}router",
         router_port=_free_port(),
         router_image=None,

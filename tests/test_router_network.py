@@ -37,12 +37,16 @@ def test_a_subnet_in_the_swarms_pool_is_refused() -> None:
         router_network.check_subnet(IPv4Network("10.20.0.0/16"), pools=["10.0.0.0/8"], networks=[], name="router")
 
 
-def test_a_subnet_over_another_network_is_refused_but_another_router_network_is_not() -> None:
+def test_a_subnet_over_another_network_is_refused_even_another_router_network() -> None:
     with pytest.raises(ConfigError, match="overlaps Docker's network `docker_gwbridge` \\(172.18.0.0/16\\)"):
         router_network.check_subnet(IPv4Network("172.18.4.0/22"), pools=["10.0.0.0/8"], networks=[GWBRIDGE],
                                     name="router")
-    others = [network("other-router", "172.16.0.0/19", **{"yadockeri.role": "router"}), network("router", "172.16.0.0/19")]
-    router_network.check_subnet(IPv4Network("172.16.0.0/19"), pools=["10.0.0.0/8"], networks=others, name="router")
+    other = network("other-router", "172.16.0.0/19", **{"yadockeri.role": "router"})
+    with pytest.raises(ConfigError, match="swarm would hand out the same addresses on both"):
+        router_network.check_subnet(IPv4Network("172.16.8.0/24"), pools=["10.0.0.0/8"], networks=[other],
+                                    name="router")
+    itself = network("router", "172.16.0.0/19")  # its own network, made before: not a clash
+    router_network.check_subnet(IPv4Network("172.16.0.0/19"), pools=["10.0.0.0/8"], networks=[itself], name="router")
 
 
 def test_an_existing_smaller_network_is_told_with_what_to_do() -> None:

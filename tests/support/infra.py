@@ -26,6 +26,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_subnet(prefix: int = 24) -> str:
+    """A subnet for a router network of a test or bench that no Docker network uses: swarm hands
+    out the same addresses on two networks of one subnet, so each router needs its own."""
+    import ipaddress
+
+    client = docker.from_env()
+    try:
+        taken = [ipaddress.ip_network(c["Subnet"]) for n in client.api.networks()
+                 for c in (n.get("IPAM") or {}).get("Config") or [] if "." in (c.get("Subnet") or "")]
+    finally:
+        client.close()
+    for candidate in ipaddress.ip_network("172.16.64.0/18").subnets(new_prefix=prefix):
+        if not any(candidate.overlaps(t) for t in [*taken, *_handed_out]):
+            _handed_out.add(candidate)
+            return str(candidate)
+    raise RuntimeError("no free subnet left in 172.16.64.0/18 for a test router network")
+
+
+_handed_out: set = set()  # in this process, before their networks exist
+
+
 def unique(kind: str = "") -> str:
     """A name no other test (or session) uses: a valid stack name, app name and Docker name."""
     return f"{SESSION_PREFIX}{kind}{secrets.token_hex(2)}"
