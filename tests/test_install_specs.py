@@ -259,3 +259,5 @@ def test_the_stack_file_mounts_the_secrets_where_settings_read_them() -> None:
     assert bot["environment"]["YADOCKERI_SECRETS_DIR"] == "/run/secrets"
     assert data["services"]["router"]["deploy"]["mode"] == "global"
     assert data["services"]["router"]["ports"][0]["mode"] == "host"
+    subnet = data["networks"]["router"]["ipam"]["config"][0]["subnet"]
+    assert subnet == str(Settings.model_fields["router_subnet"].default)  # the same default as `yadockeri install`
