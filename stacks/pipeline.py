@@ -353,7 +353,17 @@ def wait_live(job: Job, wanted: list[dict], results: dict[str, str], spec: AppSp
         router_network=job.settings.router_network, timeout=job.settings.deploy_timeout,
         fail=lambda service, why: process_failure(job, service, job.swarm.tasks(service), _explained(job, service, why)),
         health=waits.Health(healthcheck.path, healthcheck.timeout) if healthcheck else None,
+        out_of_addresses=lambda service: service == web and _router_network_full(job),
     )
+
+
+def _router_network_full(job: Job) -> bool:
+    """Whether the router network has no address left (asked only of a web task left `new`)."""
+    try:
+        found = router_network.addresses(job.swarm, job.settings)
+    except YadockeriError:
+        return True  # cannot tell: say what was seen
+    return found is None or found.free == 0
 
 
 def _explained(job: Job, service: str, why: str) -> str:

@@ -117,6 +117,29 @@ def run(tasks_by_service: dict[str, list[dict]], router: ScriptedRouter, *, time
                            timeout=timeout, fail=lambda service, why: DeployFailed(f"{service} {why}"), health=health)
 
 
+def test_a_task_left_new_fails_only_when_its_network_is_confirmed_full() -> None:
+    stuck = task("new", "new", age=waits.STUCK_AFTER + 1, address=None)
+    watched = [waits.Watched("s_web", "new", 1, 0.0)]
+    asked: list[str] = []
+
+    def out_of_addresses(service: str, full: bool) -> bool:
+        asked.append(service)
+        return full
+
+    def wait(full: bool) -> None:
+        waits.wait_live(stack="s", services=watched, web="s_web", middleware=[],
+                        check=ScriptedRouter(None),  # type: ignore[arg-type]
+                        tasks=lambda name: [stuck], update_of=lambda name: {}, router_network=NET, timeout=0.3,
+                        fail=lambda service, why: DeployFailed(f"{service} {why}"),
+                        out_of_addresses=lambda service: out_of_addresses(service, full))
+
+    with pytest.raises(DeployFailed, match=f"s_web {waits.NO_ADDRESS}$"):
+        wait(True)
+    with pytest.raises(DeployFailed, match="s_web did not get ready within 0s"):  # allocation slow: waits on
+        wait(False)
+    assert set(asked) == {"s_web"}
+
+
 def test_live_when_the_router_answers_from_a_new_task() -> None:
     router = ScriptedRouter("10.1.0.5")
     assert run({"s_web": [task("new")]}, router) == waits.Live("web answered 200 through the router")
