@@ -87,8 +87,8 @@ def too_small(network: dict[str, Any], settings: Settings) -> str | None:
         return None
     return (f"router network `{settings.router_network}` is {theirs}: room for {usable(theirs)} addresses, so "
             f"at most about {usable(theirs)} running stacks; YADOCKERI_ROUTER_SUBNET asks for {wanted} "
-            f"({usable(wanted)}). A running installation cannot move to it yet (docs/install.md, \"How many "
-            "stacks\"); deploys past the limit are refused with a clear message")
+            f"({usable(wanted)}). `yadockeri router --migrate-network` moves the router and every web process "
+            "to it while they serve")
 
 
 def used_addresses(verbose: dict[str, Any]) -> int:
