@@ -309,6 +309,9 @@ class Outbox(Failures):
             post.attempts, post.tick, post.in_flight = 0, False, False
             post.last_done = now
             post.not_before = now + self._min_interval
+            for other in self._posts:  # Slack answers again: what waits out a failure goes now (budget-paced)
+                if other.attempts and other.not_before > now:
+                    other.not_before = now
             if post.sent >= post.wanted:
                 post.stale_since = None
             finished = post.final and post.sent >= post.wanted
