@@ -22,22 +22,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.fleet import ADMIN, deploy_many, put_to_sleep, timed
 from stacks.config import AppConfig, Settings
 from stacks.docker_adapter import Swarm
-from stacks.engine import Actor, Engine
-from stacks.models import utcnow
+from stacks.engine import Engine
 from stacks.router import ensure_router, remove_router
 from stacks.scheduler import Scheduler
 from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, free_subnet, purge
 from tests.support.sample_app import SampleRepo
-
-ADMIN = Actor(id="cli:bench", source="cli", admin=True)
 
 
 def need_ab() -> str:
@@ -68,32 +65,6 @@ def _found(pattern: str, text: str) -> str:
     if match is None:
         raise SystemExit(f"ab said something unexpected (no {pattern!r}):\n{text[-800:]}")
     return match.group(1)
-
-
-def timed(action) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
-
-
-def deploy_many(engine: Engine, names: list[str]) -> None:
-    handles = [engine.deploy(name, "main", ADMIN) for name in names]
-    for handle in handles:
-        record = handle.wait(900)
-        if record.state != "succeeded":
-            raise SystemExit(f"deploy of {record.stack} failed: {record.error}")
-
-
-def put_half_to_sleep(engine: Engine, names: list[str]) -> None:
-    long_ago = utcnow() - timedelta(seconds=engine.settings.sleep_after + 60)
-    for name in names:
-        engine.store.update_stack(name, last_activity_at=long_ago)
-    engine.idle_pass()
-    deadline = time.monotonic() + 600
-    while not all(engine.store.require_stack(n).asleep for n in names):
-        if time.monotonic() > deadline:
-            raise SystemExit("stacks did not fall asleep")
-        time.sleep(0.5)
 
 
 STATIC_CONF = """\
@@ -154,7 +125,7 @@ def main() -> None:
         started = time.monotonic()
         deploy_many(engine, names)
         print(f"{args.stacks} stacks deployed in {time.monotonic() - started:.0f} s", flush=True)
-        put_half_to_sleep(engine, names[: args.stacks // 2])
+        put_to_sleep(engine, names[: args.stacks // 2])
         print(f"{args.stacks // 2} of them asleep", flush=True)
         scale_figures(engine, tracked, work)
         target = f"{prefix}fast"

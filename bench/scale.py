@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +32,17 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.fleet import ADMIN, deploy_many, put_to_sleep, timed
 from stacks import router_network
 from stacks.config import EXAMPLE_APP_DIR, AppConfig, Settings
 from stacks.docker_adapter import Swarm
-from stacks.engine import Actor, Engine
+from stacks.engine import Engine
 from stacks.errors import CapacityReached
-from stacks.models import utcnow
 from stacks.router import PAGE_HEADER, ensure_router, remove_router
 from tests.support.infra import SESSION_PREFIX, env_for_cli, free_port, purge, stop_process
 from tests.support.sample_app import SampleRepo
 
-ADMIN = Actor(id="cli:bench", source="cli", admin=True)
 PLAIN_NGINX = "yadockeri/nginx-base:local"
-
-
-def timed(action: Any) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
 
 
 def answers(port: int, host: str, timeout: float = 300) -> None:
@@ -67,28 +59,10 @@ def answers(port: int, host: str, timeout: float = 300) -> None:
     raise SystemExit(f"{host} did not answer through the router within {timeout:.0f} s")
 
 
-def deploy_wave(engine: Engine, names: list[str]) -> None:
-    handles = [engine.deploy(name, "main", ADMIN) for name in names]
-    for handle in handles:
-        record = handle.wait(1800)
-        if record.state != "succeeded":
-            raise SystemExit(f"deploy of {record.stack} failed: {record.error}")
-
-
-def put_to_sleep(engine: Engine, names: list[str]) -> None:
-    long_ago = utcnow() - timedelta(seconds=engine.settings.sleep_after + 60)
-    for name in names:
-        engine.store.update_stack(name, last_activity_at=long_ago)
-    engine.idle_pass()
-    deadline = time.monotonic() + 1800
-    while not all(engine.store.require_stack(n).asleep for n in names):
-        if time.monotonic() > deadline:
-            raise SystemExit("stacks did not fall asleep")
-        time.sleep(1)
-
-
 class Plain:
-    """The 2016 way: `docker service create` on an overlay network, a plain nginx in front."""
+    """The 2016 way: `docker service create` on an overlay network, a plain nginx in front. Not
+    bench/deploy.py's seed config: its `resolver valid=5s` would hold the poller's first "no such
+    name" for 5 s and time nginx's cache, not the swarm; this one keeps names for 1 s, as ours."""
 
     def __init__(self, prefix: str, image: str) -> None:
         self.prefix, self.image, self.port = prefix, image, free_port()
@@ -208,7 +182,7 @@ def full_network(base: dict[str, Any], prefix: str) -> None:
     try:
         found = router_network.addresses(engine.swarm, settings)
         names = [f"{prefix}f{i:02d}" for i in range(found.free if found else 0)]
-        deploy_wave(engine, names)
+        deploy_many(engine, names)
         started = time.perf_counter()
         try:
             engine.deploy(f"{prefix}fx", "main", ADMIN)
@@ -256,17 +230,17 @@ def main() -> None:
     names = [f"{prefix}{i:04d}" for i in range(args.stacks)]
     half = args.stacks // 2
     try:
-        deploy_wave(engine, names[:1])  # builds the image once: every stack after runs the same commit
+        deploy_many(engine, names[:1], timeout=1800)  # builds the image once: every stack after runs the same commit
         image = engine.store.require_stack(names[0]).image or ""
         plain = Plain(prefix, image)
         figures = {0: probe(engine, settings, plain, f"{prefix}z", 1, args.probes)}
         started = time.monotonic()
-        deploy_wave(engine, names[1:half])
+        deploy_many(engine, names[1:half], timeout=1800)
         print(f"{half} stacks deployed in {time.monotonic() - started:.0f} s", flush=True)
         figures[half] = probe(engine, settings, plain, f"{prefix}h", half, args.probes)
-        put_to_sleep(engine, names[:half])
+        put_to_sleep(engine, names[:half], timeout=1800)
         started = time.monotonic()
-        deploy_wave(engine, names[half:])
+        deploy_many(engine, names[half:], timeout=1800)
         print(f"{args.stacks - half} more deployed in {time.monotonic() - started:.0f} s; the first {half} asleep",
               flush=True)
         figures[args.stacks] = probe(engine, settings, plain, f"{prefix}f", args.stacks, args.probes)

@@ -351,30 +351,23 @@ def wait_live(job: Job, wanted: list[dict], results: dict[str, str], spec: AppSp
         middleware=[] if rolling_back else middleware, check=check, tasks=job.swarm.tasks,
         update_of=lambda name: (job.swarm.service(name) or {}).get("UpdateStatus") or {},
         router_network=job.settings.router_network, timeout=job.settings.deploy_timeout,
-        fail=lambda service, why: process_failure(job, service, job.swarm.tasks(service), _explained(job, service, why)),
+        fail=lambda service, why: process_failure(job, service, job.swarm.tasks(service), why),
         health=waits.Health(healthcheck.path, healthcheck.timeout) if healthcheck else None,
-        out_of_addresses=lambda service: service == web and _router_network_full(job),
+        no_address_left=lambda service: _router_network_full(job) if service == web else None,
     )
 
 
-def _router_network_full(job: Job) -> bool:
-    """Whether the router network has no address left (asked only of a web task left `new`)."""
+def _router_network_full(job: Job) -> str | None:
+    """How full the router network is, if a web task given no address is confirmed to lack one
+    (one Docker call, only then); None while addresses are left."""
     try:
         found = router_network.addresses(job.swarm, job.settings)
     except YadockeriError:
-        return True  # cannot tell: say what was seen
-    return found is None or found.free == 0
-
-
-def _explained(job: Job, service: str, why: str) -> str:
-    """A web process without an address: the router network is full (say how full)."""
-    if why != waits.NO_ADDRESS or service != names.service_name(job.name, "web"):
-        return why
-    try:
-        found = router_network.addresses(job.swarm, job.settings)
-    except YadockeriError:
-        found = None
-    return f"{why}: {router_network.full(found, job.settings.router_network)}"
+        found = None  # cannot tell: say what was seen
+    else:
+        if found is not None and found.free > 0:
+            return None
+    return router_network.full(found, job.settings.router_network)
 
 
 def roll_back(job: Job, wanted: list[dict], results: dict[str, str], error: YadockeriError) -> YadockeriError:

@@ -414,15 +414,16 @@ def find_network(swarm: Swarm, name: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def ensure_network(swarm: Swarm, name: str, subnet: IPv4Network | None = None) -> None:
-    """The network, made if missing (with `subnet`, checked against every other: router_network.py)."""
+def ensure_network(swarm: Swarm, name: str, subnet: IPv4Network | None = None) -> dict[str, Any] | None:
+    """The network, made if missing (with `subnet`, checked against every other: router_network.py).
+    Returns it as found if it existed already (None: made now, as asked)."""
     network = find_network(swarm, name)
     if network is None:
         if subnet is not None:
             router_network.check_subnet(subnet, pools=swarm.address_pools(), networks=swarm.all_networks(), name=name)
         swarm.create_network(name, labels={ROLE_LABEL: "router"}, attachable=False,
                              ipam=router_network.ipam(subnet) if subnet else None)
-        return
+        return None
     if network.get("Driver") != "overlay" or network.get("Scope") != "swarm":
         raise ConfigError(
             f"network {name} exists but is not a swarm overlay network; remove it or set YADOCKERI_ROUTER_NETWORK"
@@ -432,6 +433,7 @@ def ensure_network(swarm: Swarm, name: str, subnet: IPv4Network | None = None) -
             f"network {name} is attachable, so any container could claim a stack's name on it; "
             "remove it (yadockeri recreates it) or set YADOCKERI_ROUTER_NETWORK"
         )
+    return network
 
 
 def router_dir_hash(base_image: str, router_dir: Path = ROUTER_DIR) -> str:
@@ -651,8 +653,8 @@ def ensure_router(swarm: Swarm, settings: Settings, *, timeout: float = 30.0) ->
     nothing changed, nothing is written (the service's version stays the same). Returns what
     the packet filter says."""
     image = router_image(swarm, settings)  # first: a wrong image setting creates nothing
-    ensure_network(swarm, settings.router_network, settings.router_subnet)
-    notice = router_network.too_small(find_network(swarm, settings.router_network) or {}, settings)
+    existing = ensure_network(swarm, settings.router_network, settings.router_subnet)
+    notice = router_network.too_small(existing, settings) if existing else None
     if settings.control_network:
         ensure_network(swarm, settings.control_network)
     conf = router_conf(settings, status_upstream(swarm, settings))

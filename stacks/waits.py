@@ -220,12 +220,12 @@ class Watched:
 def wait_live(*, stack: str, services: list[Watched], web: str | None, middleware: list[str], check: RouterCheck,
               tasks: Callable[[str], list[dict]], update_of: Callable[[str], dict], router_network: str,
               timeout: float, fail: Callable[[str, str], Exception], health: Health | None = None,
-              out_of_addresses: Callable[[str], bool] = lambda service: True) -> Live:
+              no_address_left: Callable[[str], str | None] = lambda service: "") -> Live:
     """Until every service is ready, middleware runs and the router answered from a new web task
     with no old one left in its DNS cache (with `health`: answered its path with 2xx or 3xx
     within its timeout of that moment). `fail(service, why)` makes the error to raise (with the
-    service's logs). A task left in state `new` fails it only if `out_of_addresses(service)`
-    confirms it (swarm's allocator can be slow under load: then it waits on)."""
+    service's logs). A task given no address fails it only if `no_address_left(service)`
+    confirms it, with the words to add (None: swarm's allocator is slow under load, wait on)."""
     started = time.monotonic()
     deadline = started + timeout + (health.timeout if health else 0.0)
     pending = {s.name: s for s in services}
@@ -239,8 +239,11 @@ def wait_live(*, stack: str, services: list[Watched], web: str | None, middlewar
             state = progress(tasks(name), want_hash=watched.want_hash, replicas=watched.replicas,
                              update=update_of(name), settle=watched.settle, router_network=router_network, now=now,
                              rolling_back=watched.rolling_back)
-            if state.failure == NO_ADDRESS and not out_of_addresses(name):
-                continue  # still being given one: wait on (the deploy timeout still holds)
+            if state.failure == NO_ADDRESS:
+                said = no_address_left(name)
+                if said is None:
+                    continue  # still being given one: wait on (the deploy timeout still holds)
+                raise fail(name, f"{NO_ADDRESS}: {said}" if said else NO_ADDRESS)
             if state.failure:
                 raise fail(name, state.failure)
             if name != web:

@@ -10,6 +10,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,29 @@ def engine(settings: Settings, docker_client: docker.DockerClient) -> Iterator[E
         purge(docker_client, stack)
     for app in settings.apps:
         purge(docker_client, app)
+
+
+@contextmanager
+def own_router(make_settings: Callable[..., Settings], client: docker.DockerClient, kind: str,
+               **overrides: Any) -> Iterator[tuple[Engine, Settings]]:
+    """An engine with a router of its own (service, port, network: give `router_subnet`), started;
+    its stacks and the router removed afterwards, also when the test fails."""
+    from stacks.router import ensure_router, remove_router
+
+    name = unique(kind)
+    settings = make_settings(router_network=f"{name}-net", router_service=f"{name}-router", router_port=free_port(),
+                             **overrides)
+    swarm = Swarm(client)
+    engine = Engine(settings)
+    try:
+        ensure_router(swarm, settings)
+        engine.start()
+        yield engine, settings
+    finally:
+        engine.close()
+        for stack in engine_stacks(settings):
+            purge(client, stack)
+        remove_router(swarm, settings)
 
 
 def engine_stacks(settings: Settings) -> list[str]:

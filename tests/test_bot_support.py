@@ -28,6 +28,7 @@ from bot.runtime import Bot
 from bot.server import HttpServer, serve_http
 from stacks.config import AppConfig, Settings
 from stacks.engine import Engine
+from tests.support.engines import NO_DOCKER
 from tests.support.helpers import wait_until
 from tests.support.slack_requests import (
     block_actions_body,
@@ -42,7 +43,6 @@ CHANNEL, NOTIFY = "C123", "C0NOTIFY"
 OUTSIDE = "C0OUT"  # public, the bot not in it: it posts there (chat:write.public) but shares no file
 PRIVATE = "G0PRIV"  # private, the bot not in it: it cannot post there at all
 OWNER, OTHER, ADMIN = "U123", "U456", "U0ADMIN"
-NO_DOCKER = "unix:///nonexistent/docker.sock"
 
 
 def test_support_module_has_no_tests_of_its_own() -> None:

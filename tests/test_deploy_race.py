@@ -9,14 +9,13 @@ are where the other engine's deploy is made to happen, and jobs are recorded but
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
-from stacks.config import AppConfig, Settings
 from stacks.engine import Actor, Engine
 from stacks.errors import InvalidName, PermissionDenied
+from tests.support.engines import engines_on, past_docker
 
 ANN = Actor(id="U_ANN", source="slack")
 BOB = Actor(id="U_BOB", source="slack")
@@ -24,39 +23,11 @@ ADMIN = Actor(id="U_ADMIN", source="cli", admin=True)
 MOVE_REFUSED = "only the owner of `akira` (<U_ANN>) or an admin may move `akira` to another branch"
 
 
-def quiet(engine: Engine, during_docker_checks: Callable[[], None] | None = None) -> Engine:
-    """No Docker, no jobs run: `during_docker_checks` runs where the engine would call Docker."""
-    def docker_checks() -> None:
-        if during_docker_checks is not None:
-            during_docker_checks()
-
-    engine.check_docker = docker_checks  # type: ignore[method-assign]  # no Docker: the test's stand-in
-    engine._require_router = lambda: None  # type: ignore[method-assign]  # no router in these tests
-    engine._require_registry = lambda: None  # type: ignore[method-assign]  # no registry in these tests
-    engine._refuse_foreign_stack = lambda stack: None  # type: ignore[method-assign]  # no swarm to look in
-
-    def recorded_only(*args: object, **kwargs: object) -> Future:
-        return Future()
-
-    engine.jobs._pool.submit = recorded_only  # type: ignore[method-assign]  # jobs are recorded, never run
-    return engine
-
-
 @pytest.fixture
 def engines(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Engine]]:
-    made: list[Engine] = []
-
-    def make(during_docker_checks: Callable[[], None] | None = None) -> Engine:
-        settings = Settings(data_dir=tmp_path / "data", database_url=db_url, secret_key=None,
-                            apps={"app": AppConfig(repo=str(tmp_path / "repo"), branch="main", default=True)})
-        engine = quiet(Engine(settings), during_docker_checks)
-        engine.store.sync_apps(settings.apps)
-        made.append(engine)
-        return engine
-
-    yield make
-    for engine in made:
-        engine.close()
+    """make(during_docker_checks): an engine past its Docker checks, on the test's database."""
+    with engines_on(db_url, tmp_path) as make:
+        yield lambda during_docker_checks=None: past_docker(make(), during_docker_checks)
 
 
 def test_a_stack_created_during_the_docker_checks_is_not_deployed_from_another_branch(

@@ -15,14 +15,11 @@ import pytest
 
 from stacks import router_network
 from stacks.config import Settings
-from stacks.docker_adapter import Swarm
 from stacks.engine import Engine
 from stacks.errors import CapacityReached
 from stacks.models import utcnow
-from stacks.router import ensure_router, remove_router
-from tests.conftest import engine_stacks, purge, unique
+from tests.conftest import own_router, unique
 from tests.support.helpers import ADMIN, DEPLOY_WAIT, deploy, page, succeeded, wait_until
-from tests.support.infra import free_port
 
 pytestmark = pytest.mark.swarm
 
@@ -32,20 +29,8 @@ SUBNET = "172.16.250.0/28"  # 16 addresses: 13 for tasks, of which the router an
 @pytest.fixture
 def small(make_settings: Callable[..., Settings], docker_client: docker.DockerClient) -> Iterator[tuple[Engine, Settings]]:
     """An engine with a router of its own on a /28 network; everything removed afterwards."""
-    name = unique("small")
-    settings = make_settings(router_network=f"{name}-net", router_service=f"{name}-router", router_port=free_port(),
-                             router_subnet=SUBNET, workers=4)
-    swarm = Swarm(docker_client)
-    engine = Engine(settings)
-    try:
-        ensure_router(swarm, settings)
-        engine.start()
-        yield engine, settings
-    finally:
-        engine.close()
-        for stack in engine_stacks(settings):
-            purge(docker_client, stack)
-        remove_router(swarm, settings)
+    with own_router(make_settings, docker_client, "small", router_subnet=SUBNET, workers=4) as made:
+        yield made
 
 
 def test_a_full_router_network_refuses_at_once_and_a_sleeping_stack_frees_an_address(small: tuple[Engine, Settings]) -> None:

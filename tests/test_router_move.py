@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 from ipaddress import IPv4Network
 
@@ -20,11 +21,10 @@ from stacks.config import Settings
 from stacks.docker_adapter import Swarm
 from stacks.engine import Engine
 from stacks.models import utcnow
-from stacks.router import ensure_router, remove_router
+from stacks.router import ensure_router
 from stacks.router_move import migrate_network, temporary_name
-from tests.conftest import engine_stacks, purge, unique
+from tests.conftest import own_router, unique
 from tests.support.helpers import ADMIN, DEPLOY_WAIT, deploy, page, succeeded, wait_until
-from tests.support.infra import free_port
 
 pytestmark = pytest.mark.swarm
 
@@ -60,20 +60,17 @@ class Client(threading.Thread):
 
 @pytest.fixture
 def moving(make_settings: Callable[..., Settings], docker_client: docker.DockerClient) -> Iterator[tuple[Engine, Settings]]:
-    name = unique("mv")
-    settings = make_settings(router_network=f"{name}-net", router_service=f"{name}-router", router_port=free_port(),
-                             router_subnet=OLD)
-    swarm = Swarm(docker_client)
-    engine = Engine(settings)
-    try:
-        ensure_router(swarm, settings)
-        engine.start()
+    made: list[Settings] = []
+    with ExitStack() as cleanup:
+        cleanup.callback(_remove_networks, Swarm(docker_client), made)  # last: once the router is gone
+        engine, settings = cleanup.enter_context(own_router(make_settings, docker_client, "mv", router_subnet=OLD))
+        made.append(settings)
         yield engine, settings
-    finally:
-        engine.close()
-        for stack in engine_stacks(settings):
-            purge(docker_client, stack)
-        remove_router(swarm, settings)
+
+
+def _remove_networks(swarm: Swarm, made: list[Settings]) -> None:
+    """What a move made, if the test stopped halfway: the temporary network, the new one."""
+    for settings in made:
         for network in (temporary_name(settings), settings.router_network):
             for found in swarm.networks_named(network):
                 swarm.remove_network(found["Id"])

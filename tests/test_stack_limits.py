@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, cast
 
@@ -34,8 +33,9 @@ from stacks.models import Deployment, EnvVar, Stack
 from stacks.pull_requests import GITHUB
 from stacks.router_network import Addresses
 from stacks.store import Store
+from tests.support.engines import NO_DOCKER, engines_on, past_docker
 from tests.support.helpers import run_cli
-from tests.test_bot_support import NO_DOCKER, RunningBot
+from tests.test_bot_support import RunningBot
 
 ANN = Actor(id="U_ANN", source="slack")
 BOB = Actor(id="U_BOB", source="slack")
@@ -46,39 +46,11 @@ ANN_FULL = ("you already own 3 stacks, the most one person may (YADOCKERI_MAX_ST
 
 
 # Engines on one database -----------------------------------------------------------------------
-def past_docker(engine: Engine, during_docker_checks: Callable[[], object] | None = None) -> Engine:
-    """The engine's Docker checks stood in for (`during_docker_checks` runs where it would call
-    Docker); jobs are recorded, never run."""
-    def docker_checks() -> None:
-        if during_docker_checks is not None:
-            during_docker_checks()
-
-    engine.check_docker = docker_checks  # type: ignore[method-assign]  # no Docker here
-    engine._require_router = lambda: None  # type: ignore[method-assign]  # no router here
-    engine._require_registry = lambda: None  # type: ignore[method-assign]  # no registry here
-    engine._refuse_foreign_stack = lambda stack: None  # type: ignore[method-assign]  # no swarm here
-    engine._require_router_address = lambda: None  # type: ignore[method-assign]  # no router network here
-    engine.jobs._pool.submit = lambda *args, **kwargs: Future()  # type: ignore[method-assign]  # never run
-    return engine
-
-
 @pytest.fixture
 def engines(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Engine]]:
     """make(**settings): an engine on the test's database, with no Docker to reach."""
-    made: list[Engine] = []
-
-    def make(**overrides: Any) -> Engine:
-        settings = Settings(data_dir=tmp_path / "data", database_url=db_url, secret_key=None,
-                            apps={"app": AppConfig(repo=str(tmp_path / "repo"), branch="main", default=True)},
-                            **overrides)
-        engine = Engine(settings, docker_host=NO_DOCKER)
-        engine.store.sync_apps(settings.apps)
-        made.append(engine)
-        return engine
-
-    yield make
-    for engine in made:
-        engine.close()
+    with engines_on(db_url, tmp_path) as make:
+        yield make
 
 
 def a_stack(engine: Engine, name: str, owner: str, *, asleep: bool = False, state: str = "running") -> None:

@@ -122,16 +122,16 @@ def test_a_task_left_new_fails_only_when_its_network_is_confirmed_full() -> None
     watched = [waits.Watched("s_web", "new", 1, 0.0)]
     asked: list[str] = []
 
-    def out_of_addresses(service: str, full: bool) -> bool:
+    def no_address_left(service: str, full: bool) -> str | None:
         asked.append(service)
-        return full
+        return "" if full else None
 
     def wait(full: bool) -> None:
         waits.wait_live(stack="s", services=watched, web="s_web", middleware=[],
                         check=ScriptedRouter(None),  # type: ignore[arg-type]
                         tasks=lambda name: [stuck], update_of=lambda name: {}, router_network=NET, timeout=0.3,
                         fail=lambda service, why: DeployFailed(f"{service} {why}"),
-                        out_of_addresses=lambda service: out_of_addresses(service, full))
+                        no_address_left=lambda service: no_address_left(service, full))
 
     with pytest.raises(DeployFailed, match=f"s_web {waits.NO_ADDRESS}$"):
         wait(True)
